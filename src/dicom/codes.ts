@@ -1,0 +1,78 @@
+/**
+ * Coded concepts used by the project, each defined once (PS3.3 section 8.8, Code Sequence Macro).
+ * Writers (SR, FHIR) take codes from here; no code literal lives anywhere else.
+ */
+
+/** Coding scheme designators we use, as DICOM writes them (PS3.16 section 8). */
+export type CodingScheme = 'DCM' | 'SCT' | 'UCUM' | 'LN' | 'RFC5646' | 'DCMUID';
+
+/** A checked coded concept: value, scheme designator, meaning. */
+export interface CodedConcept {
+  readonly value: string;
+  readonly scheme: CodingScheme;
+  readonly meaning: string;
+}
+
+/** Makes a coded concept, refusing values a validator would reject. */
+export function codedConcept(value: string, scheme: CodingScheme, meaning: string): CodedConcept {
+  if (value.length === 0 || value.length > 16) {
+    throw new Error(`code value must be 1 to 16 characters (SH), got "${value}"`);
+  }
+  if (meaning.length === 0 || meaning.length > 64) {
+    throw new Error(`code meaning must be 1 to 64 characters (LO), got "${meaning}"`);
+  }
+  if (scheme === 'SCT' && !/^\d+$/.test(value)) {
+    throw new Error(`SNOMED CT concept ids are digits, got "${value}"`);
+  }
+  return Object.freeze({ value, scheme, meaning });
+}
+
+/** DICOM Controlled Terminology (PS3.16 Annex D). */
+export const DCM = {
+  ImagingMeasurementReport: codedConcept('126000', 'DCM', 'Imaging Measurement Report'),
+  LanguageOfContentItemAndDescendants: codedConcept('121049', 'DCM', 'Language of Content Item and Descendants'),
+  ObserverType: codedConcept('121005', 'DCM', 'Observer Type'),
+  Device: codedConcept('121007', 'DCM', 'Device'),
+  DeviceObserverUID: codedConcept('121012', 'DCM', 'Device Observer UID'),
+  DeviceObserverName: codedConcept('121013', 'DCM', 'Device Observer Name'),
+  DeviceObserverManufacturer: codedConcept('121014', 'DCM', 'Device Observer Manufacturer'),
+  DeviceObserverModelName: codedConcept('121015', 'DCM', 'Device Observer Model Name'),
+  ProcedureReported: codedConcept('121058', 'DCM', 'Procedure reported'),
+  ImageLibrary: codedConcept('111028', 'DCM', 'Image Library'),
+  ImagingMeasurements: codedConcept('126010', 'DCM', 'Imaging Measurements'),
+  MeasurementGroup: codedConcept('125007', 'DCM', 'Measurement Group'),
+  TrackingIdentifier: codedConcept('112039', 'DCM', 'Tracking Identifier'),
+  TrackingUniqueIdentifier: codedConcept('112040', 'DCM', 'Tracking Unique Identifier'),
+} as const;
+
+/** SNOMED CT concepts (checked against DOMAIN.md; 7771000 is the laterality Left, not the left kidney). */
+export const SCT = {
+  Volume: codedConcept('118565006', 'SCT', 'Volume'),
+  FindingSite: codedConcept('363698007', 'SCT', 'Finding Site'),
+  Laterality: codedConcept('272741003', 'SCT', 'Laterality'),
+  RightKidney: codedConcept('9846003', 'SCT', 'Right kidney structure'),
+  LeftKidney: codedConcept('18639004', 'SCT', 'Left kidney structure'),
+  Kidney: codedConcept('64033007', 'SCT', 'Kidney'),
+  Right: codedConcept('24028007', 'SCT', 'Right'),
+  Left: codedConcept('7771000', 'SCT', 'Left'),
+  Bilateral: codedConcept('51440002', 'SCT', 'Bilateral'),
+  Spleen: codedConcept('78961009', 'SCT', 'Spleen'),
+  Liver: codedConcept('10200004', 'SCT', 'Liver'),
+} as const;
+
+/** UCUM units (https://ucum.org). */
+export const UCUM = {
+  Milliliter: codedConcept('mL', 'UCUM', 'milliliter'),
+  CubicCentimeter: codedConcept('cm3', 'UCUM', 'cubic centimeter'),
+} as const;
+
+/** RFC 5646 language tags used as codes. */
+export const RFC5646 = {
+  EnglishUS: codedConcept('en-US', 'RFC5646', 'English (United States)'),
+} as const;
+
+/** LOINC codes from CID 100 (Quantitative Diagnostic Imaging Procedures) for "procedure reported". */
+export const LN = {
+  CTUnspecifiedBodyRegion: codedConcept('25045-6', 'LN', 'CT unspecified body region'),
+  MRUnspecifiedBodyRegion: codedConcept('25056-3', 'LN', 'MR unspecified body region'),
+} as const;

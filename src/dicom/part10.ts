@@ -1,0 +1,80 @@
+/**
+ * DICOM Part-10 files (PS3.10 section 7) in and out. The one module that imports dcmjs for
+ * encoding: the rest of the code sees naturalized datasets (keyword to value) and Buffers.
+ */
+import dcmjs from 'dcmjs';
+
+const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
+
+/** A dataset keyed by DICOM keyword, in dcmjs's naturalized form (sequences are arrays of datasets). */
+export type NaturalDataset = Record<string, unknown>;
+
+/** An element added after naturalization, with an explicit VR (dcmjs drops private tags when it denaturalizes). */
+export interface RawElement {
+  /** Eight hex digits, group then element, e.g. "00110010". */
+  readonly tag: string;
+  readonly vr: string;
+  readonly values: readonly unknown[];
+}
+
+/** Transfer syntaxes named in our code (PS3.5 section 10). */
+export const TransferSyntax = {
+  ExplicitVRLittleEndian: '1.2.840.10008.1.2.1',
+  ImplicitVRLittleEndian: '1.2.840.10008.1.2',
+} as const;
+
+/** Implementation identity written into the file meta header of every file we create. */
+export const IMPLEMENTATION = {
+  classUid: '1.2.826.0.1.3680043.10.1526.1',
+  versionName: 'KIDNEYVOL_010',
+} as const;
+
+/** Encodes a naturalized dataset (plus optional raw elements) as Part-10 bytes in the given transfer syntax. */
+export function encodePart10(
+  dataset: NaturalDataset,
+  options: { transferSyntaxUid?: string; rawElements?: readonly RawElement[] } = {},
+): Buffer {
+  const sopClassUid = requireString(dataset, 'SOPClassUID');
+  const sopInstanceUid = requireString(dataset, 'SOPInstanceUID');
+  const meta = DicomMetaDictionary.denaturalizeDataset({
+    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+    MediaStorageSOPClassUID: sopClassUid,
+    MediaStorageSOPInstanceUID: sopInstanceUid,
+    TransferSyntaxUID: options.transferSyntaxUid ?? TransferSyntax.ExplicitVRLittleEndian,
+    ImplementationClassUID: IMPLEMENTATION.classUid,
+    ImplementationVersionName: IMPLEMENTATION.versionName,
+  });
+  const dict = new DicomDict(meta);
+  dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
+  for (const element of options.rawElements ?? []) {
+    dict.upsertTag(element.tag, element.vr, [...element.values]);
+  }
+  return Buffer.from(dict.write());
+}
+
+/** A decoded Part-10 file: its meta header and its dataset, both naturalized, plus raw private elements. */
+export interface DecodedPart10 {
+  readonly meta: NaturalDataset;
+  readonly dataset: NaturalDataset;
+  /** Every element of the dataset keyed by hex tag, including private ones naturalization loses. */
+  readonly raw: Readonly<Record<string, { vr: string; Value: unknown[] }>>;
+}
+
+/** Decodes Part-10 bytes. Throws when the bytes are not a DICOM file. */
+export function decodePart10(bytes: Uint8Array): DecodedPart10 {
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const dict = DicomMessage.readFile(buffer);
+  return {
+    meta: DicomMetaDictionary.naturalizeDataset(dict.meta),
+    dataset: DicomMetaDictionary.naturalizeDataset(dict.dict),
+    raw: dict.dict,
+  };
+}
+
+function requireString(dataset: NaturalDataset, keyword: string): string {
+  const value = dataset[keyword];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new Error(`dataset needs ${keyword} to be encoded as Part-10, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,31 @@
+/** The measurement model: any number of named volumes, normalised to millilitres. */
+
+/** Anatomy we can code (finding site); other volumes are kept by name alone. */
+export const ANATOMIES = ['right-kidney', 'left-kidney', 'both-kidneys', 'spleen', 'liver'] as const;
+/** One of the anatomies we can code. */
+export type Anatomy = (typeof ANATOMIES)[number];
+
+/** One named volume. */
+export interface Measurement {
+  /** Tracking identifier as given by the user, e.g. "Right Kidney". */
+  readonly name: string;
+  /** The volume in mL as a plain decimal string, with exactly the precision of the input. */
+  readonly valueMl: string;
+  /** The same volume as a number, for arithmetic and display. */
+  readonly volumeMl: number;
+  /** Coded anatomy when the name or the input says what was measured. */
+  readonly anatomy?: Anatomy;
+  /** How it was measured, e.g. "manual contouring", "segmentation". */
+  readonly method?: string;
+  /** Which program or algorithm produced it. */
+  readonly source?: string;
+  /** Who measured it. */
+  readonly operator?: string;
+}
+
+/** A validated, non-empty set of measurements with unique names. */
+export interface MeasurementSet {
+  readonly measurements: readonly Measurement[];
+  /** sha256 (hex) of the canonical form: equal sets give equal digests, whatever the input form. */
+  readonly digest: string;
+}
