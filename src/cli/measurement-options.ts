@@ -1,0 +1,52 @@
+/** Turns attach's flags (--right, --left, --total, --measure, --from-json) into one MeasurementSet. */
+import { readFileSync } from 'node:fs';
+import { InvalidMeasurementsError, UsageError } from '../errors.js';
+import { DEFAULT_NAMES } from '../measurements/anatomy.js';
+import type { MeasurementSet } from '../measurements/model.js';
+import { buildSet, MAX_PAYLOAD_BYTES, parseMeasurementsJson, parseNamedValue, type MeasurementInput } from '../measurements/parse.js';
+
+/** The measurement flags of attach, as commander gives them. */
+export interface MeasurementOptions {
+  readonly right?: string;
+  readonly left?: string;
+  readonly total?: string;
+  readonly measure?: readonly string[];
+  readonly fromJson?: string;
+}
+
+/** Builds the set; --from-json may not be mixed with the other flags. */
+export function measurementsFromOptions(options: MeasurementOptions, readStdin: () => string = () => readFileSync(0, 'utf8')): MeasurementSet {
+  const flags: MeasurementInput[] = [];
+  for (const key of ['right', 'left', 'total'] as const) {
+    const value = options[key];
+    if (value !== undefined) flags.push({ name: DEFAULT_NAMES[key], value: withDefaultUnit(value) });
+  }
+  for (const text of options.measure ?? []) flags.push(parseNamedValue(text));
+  if (options.fromJson !== undefined) {
+    if (flags.length > 0) throw new UsageError('--from-json cannot be combined with --right, --left, --total or --measure');
+    return parseMeasurementsJson(readJsonSource(options.fromJson, readStdin));
+  }
+  if (flags.length === 0) {
+    throw new UsageError('no measurements given: use --right/--left/--total <mL>, --measure "<name>=<value> <unit>" or --from-json <file|->');
+  }
+  return buildSet(flags);
+}
+
+/** --right 125 means 125 mL; --right "0.125 L" keeps its unit. */
+function withDefaultUnit(value: string): string {
+  return /^\s*-?[\d.]+\s*$/.test(value) ? `${value.trim()} mL` : value;
+}
+
+function readJsonSource(source: string, readStdin: () => string): string {
+  if (source === '-') return readStdin();
+  try {
+    const text = readFileSync(source, 'utf8');
+    if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) {
+      throw new InvalidMeasurementsError(`measurements must be at most ${MAX_PAYLOAD_BYTES} bytes, got ${Buffer.byteLength(text)} in ${source}`);
+    }
+    return text;
+  } catch (error) {
+    if (error instanceof InvalidMeasurementsError) throw error;
+    throw new UsageError(`cannot read --from-json file ${source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}

@@ -1,0 +1,56 @@
+/** How the CLI shows results and errors to people (text) and programs (--json). */
+import { errorKind, exitCodeFor, messageOf } from '../errors.js';
+import type { Measurement } from '../measurements/model.js';
+import type { AttachReport } from '../pipeline/attach.js';
+import type { VerifyReport } from '../pipeline/verify.js';
+
+/** Where output goes (passed in so tests and the menu can capture it). */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** The process's stdout and stderr. */
+export const processOutput: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** One line per measurement, aligned. */
+export function measurementLines(measurements: readonly Measurement[]): string[] {
+  const width = Math.max(...measurements.map((m) => m.name.length));
+  return measurements.map((m) => `  ${m.name.padEnd(width)}  ${m.valueMl} mL${m.anatomy ? `  (${m.anatomy})` : ''}`);
+}
+
+/** Prints what attach did. */
+export function printAttach(report: AttachReport, json: boolean, io: Output): void {
+  if (json) {
+    io.out(JSON.stringify({ ok: true, command: 'attach', ...report }));
+    return;
+  }
+  io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}): ${report.measurements.measurements.length} measurement(s)`);
+  for (const line of measurementLines(report.measurements.measurements)) io.out(line);
+  for (const o of report.outcomes) io.out(`${o.approach}: ${o.alreadyPresent ? 'already present, verified' : 'written and verified'}: ${o.summary}`);
+}
+
+/** Prints what verify found. */
+export function printVerify(report: VerifyReport, json: boolean, io: Output): void {
+  if (json) {
+    io.out(JSON.stringify({ ok: true, command: 'verify', ...report }));
+    return;
+  }
+  io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}), patient ${report.patientName || '(no name)'}`);
+  io.out(`  ${report.seriesCount} series, ${report.instanceCount} instances`);
+  for (const [key, value] of Object.entries(report.metadata)) io.out(`  metadata ${key}: ${value.length > 200 ? `${value.slice(0, 200)}…` : value}`);
+  if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
+  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${s.summary}`);
+  if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
+}
+
+/** Prints an error and answers the exit code. */
+export function printError(error: unknown, json: boolean, io: Output): number {
+  const code = exitCodeFor(error);
+  if (json) io.out(JSON.stringify({ ok: false, error: { kind: errorKind(error), message: messageOf(error) }, exitCode: code }));
+  io.err(`kidney-volumes: ${messageOf(error)}`);
+  return code;
+}

@@ -1,0 +1,126 @@
+/** The kidney-volumes command line: attach, verify, sidecar, and the interactive menu. */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, type Config } from '../config.js';
+import { NotAvailableError, UsageError, EXIT_CODES } from '../errors.js';
+import { OrthancClient } from '../orthanc/client.js';
+import { APPROACHES, type Approach, type WriterSettings } from '../pipeline/approaches.js';
+import { attach } from '../pipeline/attach.js';
+import { verify } from '../pipeline/verify.js';
+import { measurementsFromOptions, type MeasurementOptions } from './measurement-options.js';
+import { printAttach, printError, printVerify, processOutput, type Output } from './output.js';
+import { runMenu } from './menu.js';
+import { progressReporter } from './progress.js';
+
+/** Options of attach as commander parses them. */
+interface AttachOptions extends MeasurementOptions {
+  readonly approach: string;
+  readonly json?: boolean;
+}
+
+/** Parses --approach: sr, fhir, private, all, or a comma-separated list. */
+export function parseApproaches(text: string): Approach[] {
+  const parts = text.split(',').map((p) => p.trim().toLowerCase());
+  if (parts.includes('all')) return [...APPROACHES];
+  const bad = parts.find((p) => !(APPROACHES as readonly string[]).includes(p));
+  if (bad !== undefined) throw new UsageError(`--approach must be sr, fhir, private or all, got "${bad}"`);
+  return parts as Approach[];
+}
+
+/** A client for the configured Orthanc. */
+export function clientFor(config: Config): OrthancClient {
+  return new OrthancClient({
+    url: config.orthancUrl,
+    ...(config.orthancUsername !== undefined ? { username: config.orthancUsername, password: config.orthancPassword ?? '' } : {}),
+    timeoutMs: config.requestTimeoutMs,
+    retries: config.retries,
+  });
+}
+
+/** Runs the CLI with the given arguments (without node and script); answers the exit code. */
+export async function runCli(argv: readonly string[], io: Output = processOutput, env = process.env): Promise<number> {
+  const json = argv.includes('--json');
+  let exitCode: number = EXIT_CODES.ok;
+  const program = new Command('kidney-volumes')
+    .description('Writes kidney volume measurements into Orthanc studies as DICOM SR, FHIR R4 Observations and private tags.')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run kidney-volumes --help for usage)');
+
+  program
+    .command('attach')
+    .description('write measurements into a study (Orthanc study ID or StudyInstanceUID)')
+    .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
+    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)')
+    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)')
+    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)')
+    .option('--measure <name=value unit>', 'any named volume, e.g. "Spleen=180 ml" (repeatable)', collect, [])
+    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin')
+    .addOption(new Option('--approach <approach>', 'sr, fhir, private or all (or a comma list)').default('all'))
+    .option('--json', 'print a machine-readable summary')
+    .action(async (study: string, options: AttachOptions) => {
+      const measurements = measurementsFromOptions(options);
+      const approaches = parseApproaches(options.approach);
+      const config = loadConfig(env);
+      const client = clientFor(config);
+      const report = await attach(
+        { client, settings: settingsOf(config), now: () => new Date(), progress: progressReporter(io) },
+        study,
+        measurements,
+        approaches,
+      );
+      printAttach(report, json, io);
+    });
+
+  program
+    .command('verify')
+    .description('read back and report what is stored for a study')
+    .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
+    .option('--json', 'print a machine-readable summary')
+    .action(async (study: string) => {
+      const client = clientFor(loadConfig(env));
+      printVerify(await verify(client, study), json, io);
+    });
+
+  program
+    .command('sidecar')
+    .description('follow Orthanc and attach pending measurements automatically (not available yet)')
+    .action(() => {
+      loadConfig(env);
+      throw new NotAvailableError('the sidecar daemon is not available yet in this version; use "kidney-volumes attach" meanwhile');
+    });
+
+  program
+    .command('menu', { hidden: true })
+    .description('interactive menu (the default in a terminal)')
+    .action(async () => {
+      const config = loadConfig(env);
+      exitCode = await runMenu({ client: clientFor(config), settings: settingsOf(config), io });
+    });
+
+  try {
+    if (argv.length === 0 && !(process.stdin.isTTY && process.stdout.isTTY)) {
+      io.err(program.helpInformation().trimEnd());
+      return EXIT_CODES.usage;
+    }
+    await program.parseAsync(argv.length === 0 ? ['menu'] : [...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+    }
+    return printError(error, json, io);
+  }
+}
+
+function settingsOf(config: Config): WriterSettings {
+  return { srSeriesNumber: config.srSeriesNumber, ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}) };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** The package version, from package.json next to dist/. */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

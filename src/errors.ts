@@ -1,0 +1,136 @@
+/**
+ * The project's errors: one base class with a structured payload, and the one place that maps
+ * each kind of error to a CLI exit code and an HTTP status.
+ */
+
+/** Kinds of failure a user can act on differently. */
+export type ErrorKind =
+  | 'usage'
+  | 'config'
+  | 'invalid-measurements'
+  | 'orthanc-unreachable'
+  | 'orthanc-auth'
+  | 'not-found'
+  | 'orthanc-http'
+  | 'not-available'
+  | 'conflict'
+  | 'internal';
+
+/** An error with a kind and the data that explains it. Messages name the rule and the bad value. */
+export class KidneyVolumesError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+    this.name = 'KidneyVolumesError';
+  }
+}
+
+/** A wrong command line. */
+export class UsageError extends KidneyVolumesError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
+/** A wrong configuration value, found at start-up. */
+export class ConfigError extends KidneyVolumesError {
+  constructor(readonly variable: string, message: string) {
+    super('config', message, { variable });
+  }
+}
+
+/** Measurements that cannot be accepted; the message quotes the bad part. */
+export class InvalidMeasurementsError extends KidneyVolumesError {
+  constructor(message: string) {
+    super('invalid-measurements', message);
+  }
+}
+
+/** Orthanc could not be reached at all. */
+export class OrthancUnreachableError extends KidneyVolumesError {
+  constructor(readonly url: string, readonly reason: string) {
+    super('orthanc-unreachable', `cannot connect to Orthanc at ${url} (${reason})`, { url, reason });
+  }
+}
+
+/** Orthanc answered with an HTTP error. */
+export class OrthancHttpError extends KidneyVolumesError {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly body: string,
+    message: string,
+  ) {
+    super(status === 401 || status === 403 ? 'orthanc-auth' : status === 404 ? 'not-found' : status === 409 ? 'conflict' : 'orthanc-http', message, {
+      method,
+      path,
+      status,
+    });
+  }
+}
+
+/** A study, series or instance the user named does not exist in Orthanc. */
+export class NotFoundError extends KidneyVolumesError {
+  constructor(readonly what: string, readonly id: string) {
+    super('not-found', `${what} ${id} not found in Orthanc`, { what, id });
+  }
+}
+
+/** A feature that is not built yet: said plainly, never pretended. */
+export class NotAvailableError extends KidneyVolumesError {
+  constructor(message: string) {
+    super('not-available', message);
+  }
+}
+
+/** Exit codes of the CLI, documented in the README. */
+export const EXIT_CODES = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  config: 3,
+  'orthanc-unreachable': 4,
+  'orthanc-auth': 5,
+  'not-found': 6,
+  'invalid-measurements': 7,
+  'orthanc-http': 8,
+  'not-available': 9,
+  conflict: 10,
+} as const satisfies Record<ErrorKind | 'ok', number>;
+
+const HTTP_STATUS: Record<ErrorKind, number> = {
+  usage: 400,
+  config: 500,
+  'invalid-measurements': 422,
+  'orthanc-unreachable': 502,
+  'orthanc-auth': 502,
+  'not-found': 404,
+  'orthanc-http': 502,
+  'not-available': 501,
+  conflict: 409,
+  internal: 500,
+};
+
+/** The kind of any thrown value (unknown errors are internal). */
+export function errorKind(error: unknown): ErrorKind {
+  return error instanceof KidneyVolumesError ? error.kind : 'internal';
+}
+
+/** The CLI exit code for a thrown value. */
+export function exitCodeFor(error: unknown): number {
+  return EXIT_CODES[errorKind(error)];
+}
+
+/** The HTTP status the API answers for a thrown value. */
+export function httpStatusFor(error: unknown): number {
+  return HTTP_STATUS[errorKind(error)];
+}
+
+/** The message of any thrown value. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

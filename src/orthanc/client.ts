@@ -1,0 +1,226 @@
+/**
+ * The Orthanc REST client: the one module that knows Orthanc's URLs. Timeouts on every call;
+ * retries with backoff on connection errors and 5xx for idempotent calls only.
+ */
+import got, { type Got, type Method } from 'got';
+import { NotFoundError, OrthancHttpError } from '../errors.js';
+import { redactUrl } from '../config.js';
+import { toOrthancError } from './errors.js';
+import type {
+  LookupResult,
+  OrthancChanges,
+  OrthancInstance,
+  OrthancSeries,
+  OrthancStudy,
+  OrthancSystem,
+  Revisioned,
+  SimplifiedTags,
+  UploadResult,
+} from './types.js';
+
+/** How to reach Orthanc. */
+export interface OrthancClientOptions {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  /** First retry delay; each next one doubles, up to 10 s. */
+  readonly retryBaseDelayMs?: number;
+}
+
+interface CallOptions {
+  readonly idempotent: boolean;
+  readonly json?: unknown;
+  readonly body?: Buffer | string;
+  readonly headers?: Record<string, string>;
+  readonly searchParams?: Record<string, string | number | boolean>;
+}
+
+const RETRY_STATUS = [500, 502, 503, 504];
+const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
+
+/** Typed access to the Orthanc REST API. */
+export class OrthancClient {
+  readonly baseUrl: string;
+  private readonly http: Got;
+  private readonly retries: number;
+
+  constructor(options: OrthancClientOptions) {
+    this.baseUrl = redactUrl(options.url).replace(/\/+$/, '');
+    this.retries = options.retries ?? 3;
+    const base = options.retryBaseDelayMs ?? 500;
+    this.http = got.extend({
+      prefixUrl: this.baseUrl,
+      ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
+      timeout: { request: options.timeoutMs ?? 30_000 },
+      retry: {
+        limit: 0,
+        methods: ['GET', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'POST'],
+        statusCodes: RETRY_STATUS,
+        calculateDelay: ({ attemptCount, computedValue }) =>
+          computedValue === 0 ? 0 : Math.min(base * 2 ** (attemptCount - 1), 10_000),
+      },
+      throwHttpErrors: true,
+    });
+  }
+
+  /** GET /system: version and name; also the cheapest reachability and credentials check. */
+  system(): Promise<OrthancSystem> {
+    return this.json('GET', 'system', { idempotent: true });
+  }
+
+  /** GET /studies: the IDs of every study. */
+  studyIds(): Promise<string[]> {
+    return this.json('GET', 'studies', { idempotent: true });
+  }
+
+  /** GET /studies?expand: every study with its main tags (for pickers; small archives). */
+  studies(limit = 100): Promise<OrthancStudy[]> {
+    return this.json('GET', 'studies', { idempotent: true, searchParams: { expand: true, limit } });
+  }
+
+  /** GET /studies/{id}; NotFoundError when absent. */
+  study(id: string): Promise<OrthancStudy> {
+    return this.found('study', id, this.json('GET', `studies/${id}`, { idempotent: true }));
+  }
+
+  /** GET /series/{id}; NotFoundError when absent. */
+  series(id: string): Promise<OrthancSeries> {
+    return this.found('series', id, this.json('GET', `series/${id}`, { idempotent: true }));
+  }
+
+  /** GET /studies/{id}/series: the study's series, expanded. */
+  studySeries(id: string): Promise<OrthancSeries[]> {
+    return this.found('study', id, this.json('GET', `studies/${id}/series`, { idempotent: true }));
+  }
+
+  /** GET /series/{id}/instances: the series' instances, expanded. */
+  seriesInstances(id: string): Promise<OrthancInstance[]> {
+    return this.found('series', id, this.json('GET', `series/${id}/instances`, { idempotent: true }));
+  }
+
+  /** GET /instances/{id}/simplified-tags: every tag by keyword, text in UTF-8. */
+  instanceTags(id: string): Promise<SimplifiedTags> {
+    return this.found('instance', id, this.json('GET', `instances/${id}/simplified-tags`, { idempotent: true }));
+  }
+
+  /** GET /instances/{id}/metadata/{name}; undefined when the instance has no such metadata. */
+  async instanceMetadata(id: string, name: string): Promise<string | undefined> {
+    return (await this.metadataOf('instances', id, name))?.value;
+  }
+
+  /** GET /instances/{id}/file: the stored Part-10 bytes. */
+  async instanceFile(id: string): Promise<Buffer> {
+    return this.found('instance', id, this.call('GET', `instances/${id}/file`, { idempotent: true }).then((r) => r.rawBody));
+  }
+
+  /** POST /instances: stores Part-10 bytes. Idempotent: the same SOP Instance UID answers AlreadyStored. */
+  upload(bytes: Buffer): Promise<UploadResult> {
+    return this.json('POST', 'instances', { idempotent: true, body: bytes, headers: { 'content-type': 'application/dicom' } });
+  }
+
+  /** GET /studies/{id}/metadata/{name} with its revision; undefined when not set. */
+  studyMetadata(id: string, name: string): Promise<Revisioned | undefined> {
+    return this.metadataOf('studies', id, name);
+  }
+
+  /** PUT /studies/{id}/metadata/{name}; with ifMatch, 409 (ConflictError kind) when someone wrote first. */
+  async putStudyMetadata(id: string, name: string, value: string, ifMatch?: string): Promise<void> {
+    await this.call('PUT', `studies/${id}/metadata/${name}`, {
+      idempotent: ifMatch === undefined,
+      body: value,
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...(ifMatch !== undefined ? { 'if-match': ifMatch } : {}) },
+    });
+  }
+
+  /** DELETE /studies/{id}/metadata/{name}; does nothing when it is not set. */
+  async deleteStudyMetadata(id: string, name: string, ifMatch?: string): Promise<void> {
+    try {
+      await this.call('DELETE', `studies/${id}/metadata/${name}`, {
+        idempotent: ifMatch === undefined,
+        ...(ifMatch !== undefined ? { headers: { 'if-match': ifMatch } } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof OrthancHttpError && error.status === 404)) throw error;
+    }
+  }
+
+  /** GET /changes?since=&limit= (since is exclusive). */
+  changes(since: number, limit = 100): Promise<OrthancChanges> {
+    return this.json('GET', 'changes', { idempotent: true, searchParams: { since, limit } });
+  }
+
+  /** GET /changes?last: the head of the changes log. */
+  async lastChangeSeq(): Promise<number> {
+    const answer = await this.json<OrthancChanges>('GET', 'changes', { idempotent: true, searchParams: { last: '' } });
+    return answer.Last;
+  }
+
+  /** POST /series/{id}/modify: a server-side modified copy of a series in the same study. */
+  modifySeries(id: string, request: Readonly<Record<string, unknown>>): Promise<{ ID: string; Path: string }> {
+    return this.found('series', id, this.json('POST', `series/${id}/modify`, { idempotent: false, json: request }));
+  }
+
+  /** POST /tools/lookup: which resources carry this DICOM UID. */
+  lookup(uid: string): Promise<LookupResult[]> {
+    return this.json('POST', 'tools/lookup', { idempotent: true, body: uid, headers: { 'content-type': 'text/plain' } });
+  }
+
+  /** An Orthanc study ID from an Orthanc ID or a StudyInstanceUID; NotFoundError when neither exists. */
+  async resolveStudy(studyIdOrUid: string): Promise<string> {
+    const wanted = studyIdOrUid.trim();
+    if (ORTHANC_ID.test(wanted)) {
+      await this.study(wanted);
+      return wanted;
+    }
+    const match = (await this.lookup(wanted)).find((r) => r.Type === 'Study');
+    if (!match) throw new NotFoundError('study', wanted);
+    return match.ID;
+  }
+
+  private async metadataOf(level: 'studies' | 'instances', id: string, name: string): Promise<Revisioned | undefined> {
+    try {
+      const response = await this.call('GET', `${level}/${id}/metadata/${name}`, { idempotent: true });
+      const etag = response.headers.etag;
+      return { value: response.rawBody.toString('utf8'), ...(etag !== undefined ? { etag: etag.replace(/^"|"$/g, '') } : {}) };
+    } catch (error) {
+      if (error instanceof OrthancHttpError && error.status === 404) {
+        // 404 means "no such metadata" for an existing resource, or no such resource at all.
+        if (level === 'studies') await this.study(id);
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  private async found<T>(what: string, id: string, promise: Promise<T>): Promise<T> {
+    try {
+      return await promise;
+    } catch (error) {
+      if (error instanceof OrthancHttpError && error.status === 404) throw new NotFoundError(what, id);
+      throw error;
+    }
+  }
+
+  private async json<T>(method: Method, path: string, options: CallOptions): Promise<T> {
+    const response = await this.call(method, path, options);
+    return JSON.parse(response.rawBody.toString('utf8')) as T;
+  }
+
+  private async call(method: Method, path: string, options: CallOptions) {
+    try {
+      return await this.http(path, {
+        method,
+        responseType: 'buffer',
+        retry: { limit: options.idempotent ? this.retries : 0 },
+        ...(options.json !== undefined ? { json: options.json } : {}),
+        ...(options.body !== undefined ? { body: options.body } : {}),
+        ...(options.headers ? { headers: options.headers } : {}),
+        ...(options.searchParams ? { searchParams: options.searchParams } : {}),
+      });
+    } catch (error) {
+      throw toOrthancError(error, this.baseUrl, method, `/${path}`);
+    }
+  }
+}

@@ -1,0 +1,66 @@
+/** The three output forms ("approaches") and the contract every writer step fulfils. */
+import type { MeasurementSet } from '../measurements/model.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import type { StudyFacts } from '../study/facts.js';
+
+/** The approaches, in the order they run (the FHIR Bundle references the SR). */
+export const APPROACHES = ['sr', 'fhir', 'private'] as const;
+/** One approach. */
+export type Approach = (typeof APPROACHES)[number];
+
+/** What each approach is called for people. */
+export const APPROACH_TITLES: Readonly<Record<Approach, string>> = {
+  sr: 'DICOM SR (TID 1500 Measurement Report)',
+  fhir: 'FHIR R4 Observations',
+  private: 'private tags on a derived copy of the images',
+};
+
+/** Settings the writer steps share. */
+export interface WriterSettings {
+  readonly uidRoot?: string;
+  readonly srSeriesNumber: number;
+}
+
+/** Progress of long work, for a progress bar or a log line. */
+export interface Progress {
+  readonly approach: Approach;
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Everything a step needs: facts read once, the measurements, the clock's reading, and I/O. */
+export interface StepContext {
+  readonly client: OrthancClient;
+  readonly facts: StudyFacts;
+  readonly measurements: MeasurementSet;
+  readonly now: Date;
+  readonly settings: WriterSettings;
+  /** Outcomes of the steps that ran before this one (FHIR reads the SR's). */
+  readonly earlier: readonly StepOutcome[];
+  readonly progress?: (progress: Progress) => void;
+}
+
+/** What one step wrote (or found already written) and verified. */
+export interface StepOutcome {
+  readonly approach: Approach;
+  /** One line for people, e.g. "SR 1.2.3 in series 4.5.6 (3 measurements)". */
+  readonly summary: string;
+  /** True when an earlier run had already written exactly this. */
+  readonly alreadyPresent: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** What one approach finds stored for a study. */
+export interface StoredOutcome {
+  readonly approach: Approach;
+  readonly found: boolean;
+  readonly summary: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** One approach's writer step: write, read back, verify; and report what is stored. */
+export interface Step {
+  readonly approach: Approach;
+  write(context: StepContext): Promise<StepOutcome>;
+  inspect(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome>;
+}

@@ -1,0 +1,65 @@
+/** Reads a study's facts from Orthanc once, for the writers. */
+import type { OrthancClient } from '../orthanc/client.js';
+import type { InstanceFacts, SeriesFacts, StudyFacts } from '../study/facts.js';
+import { mapLimit } from './concurrency.js';
+
+/** How many instance look-ups run at once. */
+const LOOKUP_CONCURRENCY = 8;
+
+/** Reads patient, study, series and instance facts of one study (by Orthanc ID). */
+export async function readStudyFacts(client: OrthancClient, studyId: string): Promise<StudyFacts> {
+  const study = await client.study(studyId);
+  const seriesList = await client.studySeries(studyId);
+  const series: SeriesFacts[] = [];
+  for (const s of seriesList) {
+    const instances = await client.seriesInstances(s.ID);
+    const facts = await mapLimit(instances, LOOKUP_CONCURRENCY, async (i): Promise<InstanceFacts> => {
+      const number = Number(i.MainDicomTags['InstanceNumber']);
+      return {
+        orthancId: i.ID,
+        sopInstanceUid: i.MainDicomTags['SOPInstanceUID'] ?? '',
+        sopClassUid: (await client.instanceMetadata(i.ID, 'SOPClassUid')) ?? '',
+        ...(Number.isFinite(number) && i.MainDicomTags['InstanceNumber'] !== undefined ? { instanceNumber: number } : {}),
+      };
+    });
+    facts.sort((a, b) => (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0));
+    const tags = s.MainDicomTags;
+    series.push({
+      orthancId: s.ID,
+      seriesInstanceUid: tags['SeriesInstanceUID'] ?? '',
+      modality: tags['Modality'] ?? '',
+      ...(tags['SeriesNumber'] !== undefined ? { seriesNumber: tags['SeriesNumber'] } : {}),
+      ...(tags['SeriesDescription'] !== undefined ? { seriesDescription: tags['SeriesDescription'] } : {}),
+      instances: facts,
+    });
+  }
+  const issuer = await issuerOfPatientId(client, series);
+  const st = study.MainDicomTags;
+  const pt = study.PatientMainDicomTags;
+  return {
+    orthancId: study.ID,
+    studyInstanceUid: st['StudyInstanceUID'] ?? '',
+    studyDate: st['StudyDate'] ?? '',
+    studyTime: st['StudyTime'] ?? '',
+    studyId: st['StudyID'] ?? '',
+    accessionNumber: st['AccessionNumber'] ?? '',
+    referringPhysicianName: st['ReferringPhysicianName'] ?? '',
+    studyDescription: st['StudyDescription'] ?? '',
+    patient: {
+      patientId: pt['PatientID'] ?? '',
+      ...(issuer ? { issuerOfPatientId: issuer } : {}),
+      patientName: pt['PatientName'] ?? '',
+      birthDate: pt['PatientBirthDate'] ?? '',
+      sex: pt['PatientSex'] ?? '',
+    },
+    series,
+  };
+}
+
+/** IssuerOfPatientID is not one of Orthanc's main tags: read it from one instance. */
+async function issuerOfPatientId(client: OrthancClient, series: readonly SeriesFacts[]): Promise<string | undefined> {
+  const first = series.find((s) => s.instances.length > 0)?.instances[0];
+  if (!first) return undefined;
+  const value = (await client.instanceTags(first.orthancId))['IssuerOfPatientID'];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

@@ -1,0 +1,48 @@
+/** Reads back and reports what is stored for a study: the marks, and each approach's outputs. */
+import type { OrthancClient } from '../orthanc/client.js';
+import { APPROACHES, type StoredOutcome } from './approaches.js';
+import { METADATA } from './metadata.js';
+import { readStudyFacts } from './read-facts.js';
+import { STEPS } from './steps.js';
+
+/** What verify found. */
+export interface VerifyReport {
+  readonly studyId: string;
+  readonly studyInstanceUid: string;
+  readonly patientName: string;
+  readonly seriesCount: number;
+  readonly instanceCount: number;
+  /** Raw values of our study metadata, absent when not set. */
+  readonly metadata: Readonly<Partial<Record<keyof typeof METADATA, string>>>;
+  readonly stored: readonly StoredOutcome[];
+  /** Approaches this build cannot read back yet. */
+  readonly notAvailable: readonly string[];
+}
+
+/** Inspects a study (Orthanc ID or StudyInstanceUID). */
+export async function verify(client: OrthancClient, studyIdOrUid: string): Promise<VerifyReport> {
+  const studyId = await client.resolveStudy(studyIdOrUid);
+  const facts = await readStudyFacts(client, studyId);
+  const metadata: Partial<Record<keyof typeof METADATA, string>> = {};
+  for (const key of Object.keys(METADATA) as (keyof typeof METADATA)[]) {
+    const value = await client.studyMetadata(studyId, METADATA[key]);
+    if (value !== undefined) metadata[key] = value.value;
+  }
+  const stored: StoredOutcome[] = [];
+  const notAvailable: string[] = [];
+  for (const approach of APPROACHES) {
+    const step = STEPS[approach];
+    if (step) stored.push(await step.inspect(client, facts));
+    else notAvailable.push(approach);
+  }
+  return {
+    studyId,
+    studyInstanceUid: facts.studyInstanceUid,
+    patientName: facts.patient.patientName,
+    seriesCount: facts.series.length,
+    instanceCount: facts.series.reduce((n, s) => n + s.instances.length, 0),
+    metadata,
+    stored,
+    notAvailable,
+  };
+}

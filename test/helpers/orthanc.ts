@@ -1,0 +1,127 @@
+/**
+ * Starts a real Orthanc (Debian's binary) for tests: free loopback ports, a throwaway storage
+ * folder, and the project's orthanc/orthanc.json with only ports and folders changed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OrthancClient } from '../../src/orthanc/client.js';
+
+/** Where the project's Orthanc configuration lives. */
+export const ORTHANC_CONFIG = new URL('../../orthanc/orthanc.json', import.meta.url).pathname;
+
+/** A running test Orthanc. */
+export interface TestOrthanc {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly dicomPort: number;
+  readonly client: OrthancClient;
+  readonly folder: string;
+  /** Environment variables that point the CLI at this Orthanc. */
+  readonly env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** The Orthanc binary, or a clear failure saying how to install it (tests never skip silently). */
+export function orthancBinary(): string {
+  const binary = process.env['ORTHANC_BINARY'] ?? '/usr/sbin/Orthanc';
+  if (!existsSync(binary)) {
+    throw new Error(`Orthanc is not installed (looked for ${binary}): run "apt-get install orthanc" or "bash .ci/run", or set ORTHANC_BINARY`);
+  }
+  return binary;
+}
+
+/** Starts Orthanc and waits until its REST API answers with the configured credentials. */
+export async function startOrthanc(overrides: Record<string, unknown> = {}): Promise<TestOrthanc> {
+  const binary = orthancBinary();
+  const folder = mkdtempSync(join(tmpdir(), 'kv-orthanc-'));
+  const [httpPort, dicomPort] = [await freePort(), await freePort()];
+  const base = JSON.parse(readFileSync(ORTHANC_CONFIG, 'utf8')) as Record<string, unknown>;
+  const users = base['RegisteredUsers'] as Record<string, string>;
+  const [username, password] = Object.entries(users)[0] ?? ['', ''];
+  const config = {
+    ...base,
+    StorageDirectory: join(folder, 'db'),
+    IndexDirectory: join(folder, 'db'),
+    HttpPort: httpPort,
+    DicomPort: dicomPort,
+    RemoteAccessAllowed: false,
+    ...overrides,
+  };
+  const configPath = join(folder, 'orthanc.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const log = openSync(join(folder, 'orthanc.log'), 'a');
+  const child = spawn(binary, [configPath], { stdio: ['ignore', log, log] });
+  const url = `http://127.0.0.1:${httpPort}`;
+  const client = new OrthancClient({ url, username, password, retries: 0, timeoutMs: 10_000 });
+  await waitUntilUp(child, client, folder);
+  return {
+    url,
+    username,
+    password,
+    dicomPort,
+    client,
+    folder,
+    env: { ORTHANC_URL: url, ORTHANC_USERNAME: username, ORTHANC_PASSWORD: password },
+    stop: async () => {
+      await stopProcess(child);
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitUntilUp(child: ChildProcess, client: OrthancClient, folder: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error(`Orthanc exited at start-up; its log:\n${tail(join(folder, 'orthanc.log'))}`);
+    try {
+      await client.system();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`Orthanc did not answer within 30 s (${(error as Error).message}); its log:\n${tail(join(folder, 'orthanc.log'))}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Sends SIGTERM, then SIGKILL after 10 s, and waits for the exit. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function tail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-30).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
