@@ -125,21 +125,38 @@ export class OrthancClient {
     return this.metadataOf('studies', id, name);
   }
 
-  /** PUT /studies/{id}/metadata/{name}; with ifMatch, 409 (ConflictError kind) when someone wrote first. */
+  /**
+   * PUT /studies/{id}/metadata/{name} as a compare-and-set (Orthanc's CheckRevisions): with
+   * ifMatch it replaces that revision; without it, it only creates. Either way 409 (kind
+   * "conflict") means somebody else wrote first.
+   */
   async putStudyMetadata(id: string, name: string, value: string, ifMatch?: string): Promise<void> {
     await this.call('PUT', `studies/${id}/metadata/${name}`, {
-      idempotent: ifMatch === undefined,
+      idempotent: false,
       body: value,
       headers: { 'content-type': 'text/plain; charset=utf-8', ...(ifMatch !== undefined ? { 'if-match': ifMatch } : {}) },
     });
   }
 
-  /** DELETE /studies/{id}/metadata/{name}; does nothing when it is not set. */
+  /** Sets study metadata whatever its current revision (for values only we write). */
+  async setStudyMetadata(id: string, name: string, value: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.studyMetadata(id, name);
+      try {
+        return await this.putStudyMetadata(id, name, value, current?.etag);
+      } catch (error) {
+        if (!(error instanceof OrthancHttpError && error.status === 409) || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  /** DELETE /studies/{id}/metadata/{name} at the given revision (or the current one); nothing when it is not set. */
   async deleteStudyMetadata(id: string, name: string, ifMatch?: string): Promise<void> {
+    const etag = ifMatch ?? (await this.studyMetadata(id, name))?.etag;
     try {
       await this.call('DELETE', `studies/${id}/metadata/${name}`, {
-        idempotent: ifMatch === undefined,
-        ...(ifMatch !== undefined ? { headers: { 'if-match': ifMatch } } : {}),
+        idempotent: false,
+        ...(etag !== undefined ? { headers: { 'if-match': etag } } : {}),
       });
     } catch (error) {
       if (!(error instanceof OrthancHttpError && error.status === 404)) throw error;

@@ -18,7 +18,7 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
       return {
         orthancId: i.ID,
         sopInstanceUid: i.MainDicomTags['SOPInstanceUID'] ?? '',
-        sopClassUid: (await client.instanceMetadata(i.ID, 'SOPClassUid')) ?? '',
+        sopClassUid: (await client.instanceMetadata(i.ID, 'SopClassUid')) ?? '',
         ...(Number.isFinite(number) && i.MainDicomTags['InstanceNumber'] !== undefined ? { instanceNumber: number } : {}),
       };
     });
