@@ -58,6 +58,8 @@ export const SCT = {
   Bilateral: codedConcept('51440002', 'SCT', 'Bilateral'),
   Spleen: codedConcept('78961009', 'SCT', 'Spleen'),
   Liver: codedConcept('10200004', 'SCT', 'Liver'),
+  /** The generic procedure of CID 100, for studies that are neither CT nor MR. */
+  ImagingProcedure: codedConcept('363679005', 'SCT', 'Imaging procedure'),
 } as const;
 
 /** UCUM units (https://ucum.org). */
@@ -74,5 +76,5 @@ export const RFC5646 = {
 /** LOINC codes from CID 100 (Quantitative Diagnostic Imaging Procedures) for "procedure reported". */
 export const LN = {
   CTUnspecifiedBodyRegion: codedConcept('25045-6', 'LN', 'CT unspecified body region'),
-  MRUnspecifiedBodyRegion: codedConcept('25056-3', 'LN', 'MR unspecified body region'),
+  MRUnspecifiedBodyRegion: codedConcept('25056-3', 'LN', 'MRI unspecified body region'),
 } as const;

@@ -1,0 +1,133 @@
+/**
+ * The kidney-volume Measurement Report as a whole Enhanced SR document (PS3.3 section A.35.2):
+ * facts and measurements in, a dataset or Part-10 bytes out. Pure: the clock comes in as `now`.
+ */
+import { encodePart10, type NaturalDataset } from '../part10.js';
+import { stableUid } from '../uids.js';
+import type { MeasurementSet } from '../../measurements/model.js';
+import type { StudyFacts } from '../../study/facts.js';
+import { findingSiteOf } from './finding-sites.js';
+import { codeSequence } from './content-items.js';
+import { dicomDate, dicomTime, evidenceSequence, generalStudyModule, patientModule, procedureReportedFor } from './header.js';
+import { tid1500MeasurementReport, type DeviceObserver, type MeasurementGroupInput } from './templates.js';
+
+/** SR storage SOP classes (PS3.4 Annex B.5). Basic Text SR is absent on purpose: it may not hold NUM items. */
+export const SrSopClass = {
+  EnhancedSR: '1.2.840.10008.5.1.4.1.1.88.22',
+  ComprehensiveSR: '1.2.840.10008.5.1.4.1.1.88.33',
+} as const;
+
+/** The SeriesDescription of every report we write, which also tells people (and us) what the series is. */
+export const SR_SERIES_DESCRIPTION = 'Kidney Volume Measurements';
+/** The SeriesNumber used unless configured: high, so the report sorts after the images. */
+export const DEFAULT_SR_SERIES_NUMBER = 9999;
+/** This tool as the observing device, unless configured otherwise. */
+export const DEFAULT_DEVICE_NAME = 'kidney-volumes';
+
+/** How the report identifies itself; everything optional. */
+export interface MeasurementReportOptions {
+  /** Organisation UID root; UIDs are `2.25.` UIDs without one. */
+  readonly uidRoot?: string;
+  readonly seriesNumber?: number;
+  readonly deviceName?: string;
+  readonly manufacturer?: string;
+  /** Software version, written as SoftwareVersions. */
+  readonly version?: string;
+}
+
+/** Everything a report is made from. */
+export interface MeasurementReportInput {
+  readonly facts: StudyFacts;
+  readonly measurements: MeasurementSet;
+  /** When the report is written (ContentDate/ContentTime); passed in, never read from the clock. */
+  readonly now: Date;
+  readonly options?: MeasurementReportOptions;
+}
+
+/** A built report and the UIDs the pipeline uses to find it in Orthanc. */
+export interface BuiltMeasurementReport {
+  readonly dataset: NaturalDataset;
+  readonly sopInstanceUid: string;
+  readonly seriesInstanceUid: string;
+}
+
+/** The same report as Part-10 bytes. */
+export interface EncodedMeasurementReport extends BuiltMeasurementReport {
+  readonly bytes: Buffer;
+}
+
+/**
+ * The report's UIDs, stable for (study, measurement digest): writing the same measurements again
+ * gives the same SOP Instance UID (Orthanc answers AlreadyStored), changed ones give a new one.
+ */
+export function measurementReportUids(
+  studyInstanceUid: string,
+  digest: string,
+  uidRoot?: string,
+): { sopInstanceUid: string; seriesInstanceUid: string } {
+  return {
+    sopInstanceUid: stableUid(uidRoot, 'sr-instance', studyInstanceUid, digest),
+    seriesInstanceUid: stableUid(uidRoot, 'sr-series', studyInstanceUid, digest),
+  };
+}
+
+/** Builds the Enhanced SR dataset of a TID 1500 Measurement Report, one measurement group per volume. */
+export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeasurementReport {
+  const { facts, measurements, now, options = {} } = input;
+  const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest, options.uidRoot);
+  const device = deviceObserver(options);
+  const procedure = procedureReportedFor(facts);
+  const evidence = evidenceSequence(facts);
+  const groups: MeasurementGroupInput[] = measurements.measurements.map((m) => ({
+    trackingIdentifier: m.name,
+    trackingUid: stableUid(options.uidRoot, 'sr-tracking', facts.studyInstanceUid, measurements.digest, m.name),
+    ...(m.anatomy ? { findingSite: findingSiteOf(m.anatomy) } : {}),
+    valueMl: m.valueMl,
+  }));
+  const dataset: NaturalDataset = {
+    // UTF-8, so names from any source character set (ISO 2022, GB18030...) survive as Orthanc gave them.
+    SpecificCharacterSet: 'ISO_IR 192',
+    SOPClassUID: SrSopClass.EnhancedSR,
+    SOPInstanceUID: uids.sopInstanceUid,
+    InstanceCreationDate: dicomDate(now),
+    InstanceCreationTime: dicomTime(now),
+    ...patientModule(facts.patient),
+    ...generalStudyModule(facts),
+    Modality: 'SR',
+    SeriesInstanceUID: uids.seriesInstanceUid,
+    SeriesNumber: options.seriesNumber ?? DEFAULT_SR_SERIES_NUMBER,
+    SeriesDescription: SR_SERIES_DESCRIPTION,
+    // The digest readable without recomputing UIDs: lets `verify` and people tell which measurement set this is.
+    ProtocolName: `measurements sha256 ${measurements.digest.slice(0, 32)}`,
+    ReferencedPerformedProcedureStepSequence: [],
+    Manufacturer: device.manufacturer,
+    ManufacturerModelName: device.modelName,
+    ...(options.version ? { SoftwareVersions: options.version } : {}),
+    InstanceNumber: 1,
+    ContentDate: dicomDate(now),
+    ContentTime: dicomTime(now),
+    CompletionFlag: 'COMPLETE',
+    VerificationFlag: 'UNVERIFIED',
+    PerformedProcedureCodeSequence: codeSequence(procedure),
+    ...(evidence.length > 0 ? { CurrentRequestedProcedureEvidenceSequence: evidence } : {}),
+    ...tid1500MeasurementReport({ device, procedureReported: procedure, groups }),
+  };
+  return { dataset, ...uids };
+}
+
+/** Builds the report and encodes it as Part-10 bytes (explicit VR little endian). */
+export function encodeMeasurementReport(input: MeasurementReportInput): EncodedMeasurementReport {
+  const built = buildMeasurementReport(input);
+  return { ...built, bytes: encodePart10(built.dataset) };
+}
+
+function deviceObserver(options: MeasurementReportOptions): DeviceObserver {
+  const name = options.deviceName ?? DEFAULT_DEVICE_NAME;
+  return {
+    // One UID per device name: every report this tool writes names the same observer.
+    uid: stableUid(options.uidRoot, 'device-observer', name),
+    name,
+    manufacturer: options.manufacturer ?? name,
+    modelName: name,
+  };
+}

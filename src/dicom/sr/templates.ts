@@ -1,0 +1,100 @@
+/**
+ * The SR templates of a Measurement Report (PS3.16 TID 1500 and the templates it includes),
+ * one builder each, from plain values to content items.
+ */
+import { DCM, RFC5646, SCT, UCUM, type CodedConcept } from '../codes.js';
+import type { NaturalDataset } from '../part10.js';
+import { codeItem, containerItem, numItem, textItem, uidrefItem, type ContentItem } from './content-items.js';
+import type { FindingSite } from './finding-sites.js';
+
+/** A device taking part in the observation: this tool (TID 1004 Device Observer Identifying Attributes). */
+export interface DeviceObserver {
+  readonly uid: string;
+  readonly name: string;
+  readonly manufacturer: string;
+  readonly modelName: string;
+}
+
+/** One volume as TID 1501 records it. */
+export interface MeasurementGroupInput {
+  /** Tracking Identifier: the measurement's name as the user gave it. */
+  readonly trackingIdentifier: string;
+  readonly trackingUid: string;
+  /** Absent for named volumes whose anatomy we cannot code. */
+  readonly findingSite?: FindingSite;
+  /** Volume in mL as a decimal string. */
+  readonly valueMl: string;
+}
+
+/** What a whole report says besides its measurements. */
+export interface MeasurementReportContent {
+  readonly device: DeviceObserver;
+  /** From CID 100 Quantitative Diagnostic Imaging Procedures. */
+  readonly procedureReported: CodedConcept;
+  readonly groups: readonly MeasurementGroupInput[];
+}
+
+/** The TID number written in the root's ContentTemplateSequence. */
+export const MEASUREMENT_REPORT_TEMPLATE_ID = '1500';
+
+/** TID 1500 Measurement Report: the document root (merged into the dataset), one TID 1501 group per volume. */
+export function tid1500MeasurementReport(report: MeasurementReportContent): NaturalDataset {
+  if (report.groups.length === 0) throw new Error('a measurement report needs at least one measurement group, got none');
+  return containerItem(
+    DCM.ImagingMeasurementReport,
+    [
+      tid1204LanguageOfContent(),
+      ...tid1002ObserverContext(report.device),
+      codeItem('HAS CONCEPT MOD', DCM.ProcedureReported, report.procedureReported),
+      containerItem(DCM.ImagingMeasurements, report.groups.map(tid1501MeasurementGroup), { relationship: 'CONTAINS' }),
+    ],
+    { templateId: MEASUREMENT_REPORT_TEMPLATE_ID },
+  );
+}
+
+/** TID 1501 Measurement Group: tracking identifiers, finding site, and one NUM volume in mL. */
+export function tid1501MeasurementGroup(group: MeasurementGroupInput): ContentItem {
+  return containerItem(
+    DCM.MeasurementGroup,
+    [
+      ...trackingIdentifiers(group.trackingIdentifier, group.trackingUid),
+      ...(group.findingSite ? [findingSiteItem(group.findingSite)] : []),
+      numItem('CONTAINS', SCT.Volume, group.valueMl, UCUM.Milliliter),
+    ],
+    { relationship: 'CONTAINS' },
+  );
+}
+
+/** TID 1204 Language of Content Item and Descendants: the report is written in English (United States). */
+export function tid1204LanguageOfContent(): ContentItem {
+  return codeItem('HAS CONCEPT MOD', DCM.LanguageOfContentItemAndDescendants, RFC5646.EnglishUS);
+}
+
+/** TID 1002 Observer Context (the part of TID 1001 we need): observer type Device, identified by TID 1004. */
+export function tid1002ObserverContext(device: DeviceObserver): ContentItem[] {
+  return [codeItem('HAS OBS CONTEXT', DCM.ObserverType, DCM.Device), ...tid1004DeviceObserver(device)];
+}
+
+/** TID 1004 Device Observer Identifying Attributes: UID, name, manufacturer, model name. */
+export function tid1004DeviceObserver(device: DeviceObserver): ContentItem[] {
+  return [
+    uidrefItem('HAS OBS CONTEXT', DCM.DeviceObserverUID, device.uid),
+    textItem('HAS OBS CONTEXT', DCM.DeviceObserverName, device.name),
+    textItem('HAS OBS CONTEXT', DCM.DeviceObserverManufacturer, device.manufacturer),
+    textItem('HAS OBS CONTEXT', DCM.DeviceObserverModelName, device.modelName),
+  ];
+}
+
+/** TID 1501 rows 2-3: a human-readable name and a UID that follows the measurement across reports. */
+function trackingIdentifiers(identifier: string, uid: string): ContentItem[] {
+  return [
+    textItem('HAS OBS CONTEXT', DCM.TrackingIdentifier, identifier),
+    uidrefItem('HAS OBS CONTEXT', DCM.TrackingUniqueIdentifier, uid),
+  ];
+}
+
+/** TID 1501 rows 6-7: the finding site, with its laterality as a concept modifier of the site. */
+function findingSiteItem(findingSite: FindingSite): ContentItem {
+  const laterality = findingSite.laterality ? [codeItem('HAS CONCEPT MOD', SCT.Laterality, findingSite.laterality)] : [];
+  return codeItem('HAS CONCEPT MOD', SCT.FindingSite, findingSite.site, laterality);
+}
