@@ -1,0 +1,19 @@
+# The kidney-volumes sidecar and CLI. Build: docker build -t kidney-volumes .
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production KV_STATE_DIR=/var/lib/kidney-volumes
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN mkdir -p /var/lib/kidney-volumes && chown node:node /var/lib/kidney-volumes
+USER node
+VOLUME ["/var/lib/kidney-volumes"]
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["--help"]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what kidney-volumes needs on Debian or Ubuntu with Node.js 20: the Debian packages that
+# are missing (Orthanc, dcmtk, dicom3tools, PixelMed with a JRE, docker-compose for the compose
+# check), the npm dependencies exactly as locked, and the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+[ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+command -v dsrdump >/dev/null 2>&1 || missing+=(dcmtk)
+command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
+[ -f /usr/share/java/pixelmed.jar ] || missing+=(pixelmed-apps)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's orthanc package may start its own service on port 8042; we run our own instances.
+  if command -v service >/dev/null 2>&1; then "${sudo_cmd[@]}" service orthanc stop >/dev/null 2>&1 || true; fi
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is needed, found $(node --version)" >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+echo "setup: done"
