@@ -4,10 +4,12 @@
  * naming the variable and the value, never a password.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { checkUidRoot } from './dicom/uids.js';
+import { parseApproaches, type Approach } from './pipeline/approaches.js';
 
 /** The checked configuration. */
 export interface Config {
@@ -21,7 +23,21 @@ export interface Config {
   readonly retries: number;
   readonly uidRoot?: string;
   readonly srSeriesNumber: number;
+  /** Zone of the modalities' clocks for studies without TimezoneOffsetFromUTC: IANA name or ±HHMM. */
+  readonly timeZone: string;
+  /** Bearer token for --fhir-server; never printed. */
+  readonly fhirToken?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Approaches the sidecar writes for every pending study. */
+  readonly approaches: readonly Approach[];
+  /** Bearer token of the HTTP API's write routes; without it they are refused. */
+  readonly apiToken?: string;
+  readonly sweepIntervalMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  /** This replica's name in study claims; stable across restarts so a restart resumes its own claims. */
+  readonly replicaId: string;
+  readonly leaseMs: number;
 }
 
 /** Environment variables read, with what each sets (the README lists the same). */
@@ -36,7 +52,16 @@ export const VARIABLES = {
   KV_RETRIES: 'retries of idempotent Orthanc calls on connection errors and 5xx (default 3)',
   KV_UID_ROOT: 'organisation UID root for new UIDs (default 2.25 UUID-derived UIDs)',
   KV_SR_SERIES_NUMBER: 'SeriesNumber of the SR series (default 9999)',
+  KV_TIMEZONE: "time zone of StudyTime when a study has no TimezoneOffsetFromUTC: IANA name or ±HHMM (default this machine's zone)",
+  KV_FHIR_TOKEN: 'bearer token for the FHIR server of attach --fhir-server',
   KV_LOG_LEVEL: 'log level: fatal, error, warn, info, debug, trace, silent (default info)',
+  KV_APPROACHES: 'what the sidecar writes: sr, fhir, private or all, or a comma list (default all)',
+  KV_API_TOKEN: 'bearer token of the HTTP API write routes (without it they are refused)',
+  KV_SWEEP_INTERVAL_MS: 'interval of the sweep for pending studies the feed missed (default 600000)',
+  KV_MAX_ATTEMPTS: 'attempts before a study with transient faults is failed (default 5)',
+  KV_RETRY_BASE_MS: 'first delay before another attempt, doubling each time (default 2000)',
+  KV_REPLICA_ID: "this sidecar's name in study claims (default the host name)",
+  KV_LEASE_MS: 'how long a claim holds before another replica may take the study over (default 300000)',
   KV_CONFIG_FILE: 'optional JSON file with any of these variables as keys',
 } as const;
 
@@ -60,6 +85,12 @@ const schema = {
   KV_RETRIES: integer(0, 20),
   KV_SR_SERIES_NUMBER: integer(1, 2_147_483_647),
   KV_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  KV_SWEEP_INTERVAL_MS: integer(1000, 86_400_000),
+  KV_MAX_ATTEMPTS: integer(1, 100),
+  KV_RETRY_BASE_MS: integer(10, 3_600_000),
+  KV_LEASE_MS: integer(1000, 86_400_000),
+  KV_REPLICA_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores'),
+  KV_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone name (Europe/Berlin) or an offset like +0100'),
 } as const;
 
 /** Reads and checks the configuration from an environment (process.env by default). */
@@ -98,8 +129,25 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     retries: pick('KV_RETRIES', '3'),
     ...(uidRoot !== undefined ? { uidRoot: checkUidRoot(uidRoot) } : {}),
     srSeriesNumber: pick('KV_SR_SERIES_NUMBER', '9999'),
+    timeZone: pick('KV_TIMEZONE', Intl.DateTimeFormat().resolvedOptions().timeZone),
+    ...(source['KV_FHIR_TOKEN'] !== undefined ? { fhirToken: source['KV_FHIR_TOKEN'] } : {}),
     logLevel: pick('KV_LOG_LEVEL', 'info'),
+    approaches: approachesOf(source['KV_APPROACHES'] ?? 'all'),
+    ...(source['KV_API_TOKEN'] !== undefined ? { apiToken: source['KV_API_TOKEN'] } : {}),
+    sweepIntervalMs: pick('KV_SWEEP_INTERVAL_MS', '600000'),
+    maxAttempts: pick('KV_MAX_ATTEMPTS', '5'),
+    retryBaseMs: pick('KV_RETRY_BASE_MS', '2000'),
+    replicaId: pick('KV_REPLICA_ID', hostname().replace(/[^\w.-]/g, '-').slice(0, 64) || 'sidecar'),
+    leaseMs: pick('KV_LEASE_MS', '300000'),
   };
+}
+
+function approachesOf(text: string): Approach[] {
+  try {
+    return parseApproaches(text);
+  } catch (error) {
+    throw new ConfigError('KV_APPROACHES', `KV_APPROACHES ${(error as Error).message.replace(/^--approach /, '')}`);
+  }
 }
 
 /** Why text is not a usable Orthanc URL, or undefined when it is. */
@@ -113,6 +161,18 @@ function urlProblem(text: string): string | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must start with http:// or https://';
   if (url.username !== '' || url.password !== '') return 'must not hold credentials: use ORTHANC_USERNAME and ORTHANC_PASSWORD';
   return undefined;
+}
+
+/** True for an offset within ±14:00 ("+0100", "-05:30") or a zone name the platform's time zone data knows. */
+function isTimeZone(text: string): boolean {
+  const offset = /^[+-](\d{2}):?(\d{2})$/.exec(text);
+  if (offset) return Number(offset[2]) <= 59 && Number(offset[1]) * 60 + Number(offset[2]) <= 14 * 60;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: text });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A URL with any user:password part removed, for messages. */

@@ -2,6 +2,7 @@
  * The project's errors: one base class with a structured payload, and the one place that maps
  * each kind of error to a CLI exit code and an HTTP status.
  */
+import { FhirServerError } from './fhir/errors.js';
 
 /** Kinds of failure a user can act on differently. */
 export type ErrorKind =
@@ -14,6 +15,7 @@ export type ErrorKind =
   | 'orthanc-http'
   | 'not-available'
   | 'conflict'
+  | 'fhir-server'
   | 'internal';
 
 /** An error with a kind and the data that explains it. Messages name the rule and the bad value. */
@@ -100,6 +102,7 @@ export const EXIT_CODES = {
   'orthanc-http': 8,
   'not-available': 9,
   conflict: 10,
+  'fhir-server': 11,
 } as const satisfies Record<ErrorKind | 'ok', number>;
 
 const HTTP_STATUS: Record<ErrorKind, number> = {
@@ -112,12 +115,16 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   'orthanc-http': 502,
   'not-available': 501,
   conflict: 409,
+  'fhir-server': 502,
   internal: 500,
 };
 
 /** The kind of any thrown value (unknown errors are internal). */
 export function errorKind(error: unknown): ErrorKind {
-  return error instanceof KidneyVolumesError ? error.kind : 'internal';
+  if (error instanceof KidneyVolumesError) return error.kind;
+  // Mapped here rather than subclassed: src/fhir stays free of the pipeline's error hierarchy.
+  if (error instanceof FhirServerError) return 'fhir-server';
+  return 'internal';
 }
 
 /** The CLI exit code for a thrown value. */

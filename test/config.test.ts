@@ -21,9 +21,17 @@ describe('configuration', () => {
     [{ KV_UID_ROOT: '1.2.03' }, /KV_UID_ROOT must be dotted digits/],
     [{ KV_LOG_LEVEL: 'loud' }, /KV_LOG_LEVEL/],
     [{ ORTHANC_USERNAME: 'u' }, /ORTHANC_USERNAME and ORTHANC_PASSWORD must be set together/],
+    [{ KV_TIMEZONE: 'Mars/Olympus_Mons' }, /KV_TIMEZONE must be an IANA time zone name \(Europe\/Berlin\) or an offset like \+0100, got "Mars\/Olympus_Mons"/],
+    [{ KV_TIMEZONE: '+1500' }, /KV_TIMEZONE must be/],
   ])('rejects %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('takes the time zone of StudyTime as an IANA name or an offset, defaulting to this machine\'s', () => {
+    expect(loadConfig({}).timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(loadConfig({ KV_TIMEZONE: 'Europe/Berlin' }).timeZone).toBe('Europe/Berlin');
+    expect(loadConfig({ KV_TIMEZONE: '-0530' }).timeZone).toBe('-0530');
   });
 
   it('never shows credentials embedded in the URL', () => {

@@ -2,4 +2,5 @@
 /** Entry point of the kidney-volumes command. */
 import { runCli } from './program.js';
 
-process.exitCode = await runCli(process.argv.slice(2));
+// Exit explicitly: a sidecar that abandoned a study on SIGTERM may still have a request in flight.
+process.exit(await runCli(process.argv.slice(2)));

@@ -3,6 +3,7 @@ import { errorKind, exitCodeFor, messageOf } from '../errors.js';
 import type { Measurement } from '../measurements/model.js';
 import type { AttachReport } from '../pipeline/attach.js';
 import type { VerifyReport } from '../pipeline/verify.js';
+import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
 
 /** Where output goes (passed in so tests and the menu can capture it). */
 export interface Output {
@@ -22,15 +23,16 @@ export function measurementLines(measurements: readonly Measurement[]): string[]
   return measurements.map((m) => `  ${m.name.padEnd(width)}  ${m.valueMl} mL${m.anatomy ? `  (${m.anatomy})` : ''}`);
 }
 
-/** Prints what attach did. */
-export function printAttach(report: AttachReport, json: boolean, io: Output): void {
+/** Prints what attach did, and where the FHIR Bundle went when --fhir-out or --fhir-server asked. */
+export function printAttach(report: AttachReport, json: boolean, io: Output, fhir: FhirDelivery = {}): void {
   if (json) {
-    io.out(JSON.stringify({ ok: true, command: 'attach', ...report }));
+    io.out(JSON.stringify({ ok: true, command: 'attach', ...report, ...(Object.keys(fhir).length > 0 ? { fhir } : {}) }));
     return;
   }
   io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}): ${report.measurements.measurements.length} measurement(s)`);
   for (const line of measurementLines(report.measurements.measurements)) io.out(line);
   for (const o of report.outcomes) io.out(`${o.approach}: ${o.alreadyPresent ? 'already present, verified' : 'written and verified'}: ${o.summary}`);
+  for (const line of fhirDeliveryLines(fhir)) io.out(line);
 }
 
 /** Prints what verify found. */

@@ -2,30 +2,25 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
-import { NotAvailableError, UsageError, EXIT_CODES } from '../errors.js';
+import { EXIT_CODES } from '../errors.js';
 import { OrthancClient } from '../orthanc/client.js';
-import { APPROACHES, type Approach, type WriterSettings } from '../pipeline/approaches.js';
+import { parseApproaches, type WriterSettings } from '../pipeline/approaches.js';
+import { requestRetry } from '../sidecar/retry.js';
+import { runSidecar } from '../sidecar/run.js';
 import { attach } from '../pipeline/attach.js';
 import { verify } from '../pipeline/verify.js';
+import { checkFhirDelivery, deliverFhir, type FhirDeliveryOptions } from './fhir-delivery.js';
 import { measurementsFromOptions, type MeasurementOptions } from './measurement-options.js';
 import { printAttach, printError, printVerify, processOutput, type Output } from './output.js';
 import { runMenu } from './menu.js';
 import { progressReporter } from './progress.js';
 
 /** Options of attach as commander parses them. */
-interface AttachOptions extends MeasurementOptions {
+interface AttachOptions extends MeasurementOptions, FhirDeliveryOptions {
   readonly approach: string;
   readonly json?: boolean;
 }
 
-/** Parses --approach: sr, fhir, private, all, or a comma-separated list. */
-export function parseApproaches(text: string): Approach[] {
-  const parts = text.split(',').map((p) => p.trim().toLowerCase());
-  if (parts.includes('all')) return [...APPROACHES];
-  const bad = parts.find((p) => !(APPROACHES as readonly string[]).includes(p));
-  if (bad !== undefined) throw new UsageError(`--approach must be sr, fhir, private or all, got "${bad}"`);
-  return parts as Approach[];
-}
 
 /** A client for the configured Orthanc. */
 export function clientFor(config: Config): OrthancClient {
@@ -58,10 +53,13 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .option('--measure <name=value unit>', 'any named volume, e.g. "Spleen=180 ml" (repeatable)', collect, [])
     .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin')
     .addOption(new Option('--approach <approach>', 'sr, fhir, private or all (or a comma list)').default('all'))
+    .option('--fhir-out <file>', 'also write the FHIR Bundle to this file as JSON')
+    .option('--fhir-server <base-url>', 'also post the Bundle to this FHIR server as a transaction (token from KV_FHIR_TOKEN)')
     .option('--json', 'print a machine-readable summary')
     .action(async (study: string, options: AttachOptions) => {
       const measurements = measurementsFromOptions(options);
       const approaches = parseApproaches(options.approach);
+      checkFhirDelivery(options, approaches);
       const config = loadConfig(env);
       const client = clientFor(config);
       const report = await attach(
@@ -70,7 +68,7 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
         measurements,
         approaches,
       );
-      printAttach(report, json, io);
+      printAttach(report, json, io, await deliverFhir(report, options, config.fhirToken));
     });
 
   program
@@ -85,10 +83,24 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
 
   program
     .command('sidecar')
-    .description('follow Orthanc and attach pending measurements automatically (not available yet)')
-    .action(() => {
-      loadConfig(env);
-      throw new NotAvailableError('the sidecar daemon is not available yet in this version; use "kidney-volumes attach" meanwhile');
+    .description('follow Orthanc and attach pending measurements automatically, with the HTTP API')
+    .option('--from-beginning', "on a first start, read Orthanc's changes log from its beginning instead of its current head")
+    .action(async (options: { fromBeginning?: boolean }) => {
+      const config = loadConfig(env);
+      await runSidecar(config, clientFor(config), settingsOf(config), { fromBeginning: options.fromBeginning === true });
+    });
+
+  program
+    .command('retry')
+    .description('process a failed or stuck study again (the running sidecar picks it up)')
+    .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
+    .option('--json', 'print a machine-readable summary')
+    .action(async (study: string) => {
+      const client = clientFor(loadConfig(env));
+      const studyId = await client.resolveStudy(study);
+      const { previous } = await requestRetry(client, studyId, new Date());
+      if (json) io.out(JSON.stringify({ ok: true, command: 'retry', studyId, previous }));
+      else io.out(`Study ${studyId} queued again (was ${previous}); the sidecar processes it at its next look.`);
     });
 
   program
@@ -115,7 +127,7 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
 }
 
 function settingsOf(config: Config): WriterSettings {
-  return { srSeriesNumber: config.srSeriesNumber, ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}) };
+  return { srSeriesNumber: config.srSeriesNumber, timeZone: config.timeZone, ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}) };
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -2,14 +2,21 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { decimalText } from './observation.js';
 
-function write(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : write(v))).join(',')}]`;
+function write(value: unknown, indent: string, depth: string): string {
+  // Same layout as JSON.stringify(value, null, indent): compact when indent is empty.
+  const inner = depth + indent;
+  const [open, separator, close, colon] = indent === '' ? ['', ',', '', ':'] : [`\n${inner}`, `,\n${inner}`, `\n${depth}`, ': '];
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[${open}${value.map((v) => (v === undefined ? 'null' : write(v, indent, inner))).join(separator)}${close}]`;
+  }
   if (value !== null && typeof value === 'object') {
     const raw = decimalText.get(value);
     const members = Object.entries(value)
       .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${JSON.stringify(k)}:${k === 'value' && raw !== undefined && v === Number(raw) ? raw : write(v)}`);
-    return `{${members.join(',')}}`;
+      .map(([k, v]) => `${JSON.stringify(k)}${colon}${k === 'value' && raw !== undefined && v === Number(raw) ? raw : write(v, indent, inner)}`);
+    if (members.length === 0) return '{}';
+    return `{${open}${members.join(separator)}${close}}`;
   }
   return JSON.stringify(value);
 }
@@ -17,8 +24,8 @@ function write(value: unknown): string {
 /**
  * A resource (usually a Bundle) as compact UTF-8 JSON, equal to `JSON.stringify` except that
  * volumes keep their trailing zeros ("125.0", not "125"). A Quantity whose value was changed after
- * it was built falls back to the plain number.
+ * it was built falls back to the plain number. `indent` lays it out for people, as JSON.stringify's.
  */
-export function serializeResource(resource: Resource): string {
-  return write(resource);
+export function serializeResource(resource: Resource, options: { readonly indent?: number } = {}): string {
+  return write(resource, ' '.repeat(options.indent ?? 0), '');
 }

@@ -2,11 +2,21 @@
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
+import { UsageError } from '../errors.js';
 
 /** The approaches, in the order they run (the FHIR Bundle references the SR). */
 export const APPROACHES = ['sr', 'fhir', 'private'] as const;
 /** One approach. */
 export type Approach = (typeof APPROACHES)[number];
+
+/** Parses --approach: sr, fhir, private, all, or a comma-separated list. */
+export function parseApproaches(text: string): Approach[] {
+  const parts = text.split(',').map((p) => p.trim().toLowerCase());
+  if (parts.includes('all')) return [...APPROACHES];
+  const bad = parts.find((p) => !(APPROACHES as readonly string[]).includes(p));
+  if (bad !== undefined) throw new UsageError(`--approach must be sr, fhir, private or all, got "${bad}"`);
+  return parts as Approach[];
+}
 
 /** What each approach is called for people. */
 export const APPROACH_TITLES: Readonly<Record<Approach, string>> = {
@@ -19,6 +29,11 @@ export const APPROACH_TITLES: Readonly<Record<Approach, string>> = {
 export interface WriterSettings {
   readonly uidRoot?: string;
   readonly srSeriesNumber: number;
+  /**
+   * Zone of StudyTime (IANA name or ±HHMM) for studies without TimezoneOffsetFromUTC; without
+   * either, FHIR dates carry the StudyDate only.
+   */
+  readonly timeZone?: string;
 }
 
 /** Progress of long work, for a progress bar or a log line. */

@@ -1,10 +1,13 @@
 /** Reads a study's facts from Orthanc once, for the writers. */
 import type { OrthancClient } from '../orthanc/client.js';
+import type { SimplifiedTags } from '../orthanc/types.js';
 import type { InstanceFacts, SeriesFacts, StudyFacts } from '../study/facts.js';
 import { mapLimit } from './concurrency.js';
 
 /** How many instance look-ups run at once. */
 const LOOKUP_CONCURRENCY = 8;
+/** DICOM TimezoneOffsetFromUTC (PS3.3 C.12.1.1.8): sign, hours, minutes. */
+const TIMEZONE_OFFSET = /^[+-]\d{4}$/;
 
 /** Reads patient, study, series and instance facts of one study (by Orthanc ID). */
 export async function readStudyFacts(client: OrthancClient, studyId: string): Promise<StudyFacts> {
@@ -33,7 +36,9 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
       instances: facts,
     });
   }
-  const issuer = await issuerOfPatientId(client, series);
+  const firstTags = await firstInstanceTags(client, series);
+  const issuer = nonEmpty(firstTags['IssuerOfPatientID']);
+  const offset = nonEmpty(firstTags['TimezoneOffsetFromUTC']);
   const st = study.MainDicomTags;
   const pt = study.PatientMainDicomTags;
   return {
@@ -45,6 +50,8 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
     accessionNumber: st['AccessionNumber'] ?? '',
     referringPhysicianName: st['ReferringPhysicianName'] ?? '',
     studyDescription: st['StudyDescription'] ?? '',
+    // A malformed offset (no sign, "+1") would make every FHIR write fail: leave it out, the configured zone applies.
+    ...(offset !== undefined && TIMEZONE_OFFSET.test(offset) ? { timezoneOffsetFromUtc: offset } : {}),
     patient: {
       patientId: pt['PatientID'] ?? '',
       ...(issuer ? { issuerOfPatientId: issuer } : {}),
@@ -56,10 +63,12 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
   };
 }
 
-/** IssuerOfPatientID is not one of Orthanc's main tags: read it from one instance. */
-async function issuerOfPatientId(client: OrthancClient, series: readonly SeriesFacts[]): Promise<string | undefined> {
+/** IssuerOfPatientID and TimezoneOffsetFromUTC are not among Orthanc's main tags: read them from one instance. */
+async function firstInstanceTags(client: OrthancClient, series: readonly SeriesFacts[]): Promise<SimplifiedTags> {
   const first = series.find((s) => s.instances.length > 0)?.instances[0];
-  if (!first) return undefined;
-  const value = (await client.instanceTags(first.orthancId))['IssuerOfPatientID'];
-  return typeof value === 'string' && value !== '' ? value : undefined;
+  return first ? client.instanceTags(first.orthancId) : {};
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }

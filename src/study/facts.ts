@@ -45,6 +45,11 @@ export interface StudyFacts {
   readonly accessionNumber: string;
   readonly referringPhysicianName: string;
   readonly studyDescription: string;
+  /**
+   * DICOM TimezoneOffsetFromUTC ("+0100", "-0500") of the study's first instance, when it carries a
+   * well-formed one: the zone of StudyDate/StudyTime, which the study says better than any setting.
+   */
+  readonly timezoneOffsetFromUtc?: string;
   readonly patient: PatientFacts;
   readonly series: readonly SeriesFacts[];
 }

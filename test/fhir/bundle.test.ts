@@ -116,6 +116,14 @@ describe('codes', () => {
     expect(json).not.toContain('\n');
   });
 
+  it('lays the Bundle out for people like JSON.stringify does, keeping the precision', () => {
+    const bundle = buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW });
+    const pretty = serializeResource(bundle, { indent: 2 });
+    expect(pretty.replace('"value": 125.0,', '"value": 125,').replace('"value": 257.0,', '"value": 257,')).toBe(JSON.stringify(bundle, null, 2));
+    expect(pretty).toContain('"valueQuantity": {\n');
+    expect(pretty).toContain('"value": 125.0,');
+  });
+
   it('names a volume without anatomy by its tracking identifier and gives it no bodySite', () => {
     const v = VARIANTS['a named volume without anatomy and a spleen'] as Variant;
     const [lesion, spleen, liver] = observationsOf(buildKidneyVolumeBundle(v.facts, v.set, v.options));

@@ -1,0 +1,157 @@
+/**
+ * The FHIR approach: the study's measurements as a FHIR R4 Bundle (Patient, ImagingStudy, one
+ * Observation per measurement), validated, stored compactly as the study's KidneyVolumes metadata,
+ * read back and checked against the measurements.
+ */
+import type { Bundle, ImagingStudy } from '@medplum/fhirtypes';
+import { KidneyVolumesError } from '../errors.js';
+import { buildKidneyVolumeBundle, type SrReference } from '../fhir/bundle.js';
+import { FhirBundleReadError } from '../fhir/errors.js';
+import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../fhir/read.js';
+import { serializeResource } from '../fhir/serialize.js';
+import { formatIssues, validateFhirResource } from '../fhir/validate.js';
+import type { MeasurementSet } from '../measurements/model.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import type { StudyFacts } from '../study/facts.js';
+import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
+import { METADATA } from './metadata.js';
+
+// The Bundle travels beside the outcome, not in it: outcomes are printed and sent as JSON, and a
+// Bundle is kilobytes. Weak, so a report that is dropped takes its Bundle with it.
+const bundles = new WeakMap<StepOutcome, Bundle>();
+
+/**
+ * The Bundle the FHIR step built for an outcome (for --fhir-out and --fhir-server), undefined for
+ * any other outcome. When the outcome says alreadyPresent, the stored Bundle holds the same
+ * Observations and differs at most in Observation.issued (the clock reading of the first run).
+ */
+export function fhirBundleOf(outcome: StepOutcome): Bundle | undefined {
+  return bundles.get(outcome);
+}
+
+/** What the study's KidneyVolumes metadata holds. */
+type Stored =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'unreadable'; readonly problem: string }
+  | { readonly kind: 'readable'; readonly json: string; readonly volumes: StoredKidneyVolumes };
+
+async function readStored(client: OrthancClient, facts: StudyFacts): Promise<Stored> {
+  const stored = await client.studyMetadata(facts.orthancId, METADATA.fhir);
+  if (stored === undefined) return { kind: 'absent' };
+  try {
+    const volumes = readKidneyVolumeBundle(stored.value);
+    if (volumes.studyInstanceUid !== facts.studyInstanceUid) {
+      return { kind: 'unreadable', problem: `the Bundle is about study ${volumes.studyInstanceUid}, not ${facts.studyInstanceUid}` };
+    }
+    return { kind: 'readable', json: stored.value, volumes };
+  } catch (error) {
+    if (error instanceof FhirBundleReadError) return { kind: 'unreadable', problem: error.message };
+    throw error;
+  }
+}
+
+/** The SR the SR step stored in this run, when it ran before us and said which one. */
+function srOf(earlier: readonly StepOutcome[]): SrReference | undefined {
+  const details = earlier.find((o) => o.approach === 'sr')?.details ?? {};
+  const { seriesInstanceUid, sopInstanceUid, sopClassUid } = details;
+  if (typeof seriesInstanceUid !== 'string' || typeof sopInstanceUid !== 'string' || typeof sopClassUid !== 'string') return undefined;
+  return { seriesInstanceUid, sopInstanceUid, sopClassUid };
+}
+
+/** Builds the Bundle and refuses one that is not valid FHIR R4: storing it would only move the failure to every reader. */
+function validBundle(context: StepContext, sr: SrReference | undefined): Bundle {
+  const { facts, measurements } = context;
+  // The study's own offset says when it was acquired better than any setting of ours.
+  const timeZone = facts.timezoneOffsetFromUtc ?? context.settings.timeZone;
+  const bundle = buildKidneyVolumeBundle(facts, measurements, {
+    now: context.now,
+    ...(sr ? { sr } : {}),
+    ...(timeZone !== undefined ? { timeZone } : {}),
+  });
+  const errors = validateFhirResource(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  if (errors.length > 0) {
+    throw new KidneyVolumesError('internal', `the FHIR Bundle for study ${facts.studyInstanceUid} is not valid FHIR R4, so it was not stored:\n${formatIssues(errors)}`, {
+      approach: 'fhir',
+      issues: errors,
+    });
+  }
+  return bundle;
+}
+
+const observationIds = (volumes: StoredKidneyVolumes): string => JSON.stringify(volumes.observations.map((o) => o.identifier).sort());
+
+/** SOP Instance UIDs the stored ImagingStudy lists (the SR of the run that wrote it). */
+function listedInstances(json: string): string[] {
+  const bundle = JSON.parse(json) as Bundle;
+  const study = bundle.entry?.find((e) => e.resource?.resourceType === 'ImagingStudy')?.resource as ImagingStudy | undefined;
+  return study?.series?.flatMap((s) => (s.instance ?? []).map((i) => i.uid)) ?? [];
+}
+
+/**
+ * True when the stored Bundle is this run's report: the same Observations (their identifiers
+ * derive from the study and the measurement digest), and the SR this run wrote, if any, listed.
+ * A run without an SR keeps whatever SR an earlier run listed.
+ */
+function alreadyStored(stored: Stored, expected: StoredKidneyVolumes, sr: SrReference | undefined): stored is Extract<Stored, { kind: 'readable' }> {
+  if (stored.kind !== 'readable' || observationIds(stored.volumes) !== observationIds(expected)) return false;
+  return sr === undefined || listedInstances(stored.json).includes(sr.sopInstanceUid);
+}
+
+/** The stored Bundle, checked to hold exactly the measurements (name and value); throws otherwise. */
+function requireMeasurements(stored: Stored, facts: StudyFacts, set: MeasurementSet): Extract<Stored, { kind: 'readable' }> {
+  const fail = (found: string): never => {
+    throw new KidneyVolumesError('internal', `study metadata ${METADATA.fhir} of study ${facts.studyInstanceUid} read back wrong: expected the measurements, ${found}`, {
+      approach: 'fhir',
+      studyId: facts.orthancId,
+    });
+  };
+  if (stored.kind === 'absent') return fail('found nothing');
+  if (stored.kind === 'unreadable') return fail(stored.problem);
+  const want = JSON.stringify(set.measurements.map((m) => [m.name, Number(m.valueMl)]).sort());
+  const got = JSON.stringify(stored.volumes.observations.map((o) => [o.name, o.volumeMl]).sort());
+  if (want !== got) fail(`found ${got} instead of ${want}`);
+  return stored;
+}
+
+async function write(context: StepContext): Promise<StepOutcome> {
+  const { client, facts, measurements } = context;
+  const sr = srOf(context.earlier);
+  const bundle = validBundle(context, sr);
+  const json = serializeResource(bundle);
+  const expected = readKidneyVolumeBundle(json);
+  const before = await readStored(client, facts);
+  const alreadyPresent = alreadyStored(before, expected, sr);
+  // setStudyMetadata, not a create-only put: the value is ours, and a corrected set replaces it.
+  if (!alreadyPresent) await client.setStudyMetadata(facts.orthancId, METADATA.fhir, json);
+  const stored = requireMeasurements(alreadyPresent ? before : await readStored(client, facts), facts, measurements);
+  const count = stored.volumes.observations.length;
+  const bytes = Buffer.byteLength(stored.json, 'utf8');
+  const bundleIdentifier = bundle.identifier?.value ?? '';
+  const outcome: StepOutcome = {
+    approach: 'fhir',
+    summary: `Bundle ${bundleIdentifier} with ${count} Observation(s) in study metadata ${METADATA.fhir} (${bytes} bytes)`,
+    alreadyPresent,
+    details: { observations: count, bytes, bundleIdentifier },
+  };
+  bundles.set(outcome, bundle);
+  return outcome;
+}
+
+async function inspect(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome> {
+  const stored = await readStored(client, facts);
+  if (stored.kind === 'absent') return { approach: 'fhir', found: false, summary: `no FHIR Bundle in study metadata ${METADATA.fhir}`, details: {} };
+  if (stored.kind === 'unreadable') {
+    return { approach: 'fhir', found: false, summary: `study metadata ${METADATA.fhir} holds no usable Bundle: ${stored.problem}`, details: { problem: stored.problem } };
+  }
+  const observations = stored.volumes.observations.map((o) => ({ name: o.name, volumeMl: o.volumeMl, bodySite: o.bodySiteCode, anatomy: o.anatomy }));
+  const list = observations.map((o) => `${o.name} ${o.volumeMl} mL${o.anatomy ? ` (${o.anatomy})` : ''}`).join(', ');
+  return {
+    approach: 'fhir',
+    found: true,
+    summary: `${observations.length} Observation(s) in study metadata ${METADATA.fhir}: ${list}`,
+    details: { observations },
+  };
+}
+
+/** The FHIR R4 writer step. */
+export const fhirStep: Step = { approach: 'fhir', write, inspect };
