@@ -1,0 +1,83 @@
+/** Runs the sidecar daemon with its HTTP API until SIGTERM or SIGINT. */
+import { createServer } from 'node:http';
+import type { Config } from '../config.js';
+import { createApp } from '../http/app.js';
+import { attachEventSocket } from '../http/events-socket.js';
+import { createLogger, type Logger } from '../log.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import type { WriterSettings } from '../pipeline/approaches.js';
+import { CursorStore } from './cursor.js';
+import { SidecarEvents } from './events.js';
+import { SidecarMetrics } from './metrics.js';
+import { Sidecar } from './service.js';
+
+/** How long a stop may take before the study in hand is abandoned (it is idempotent, so safe). */
+const STOP_GRACE_MS = 8000;
+
+/** Options of the sidecar command. */
+export interface RunOptions {
+  readonly fromBeginning: boolean;
+}
+
+/** Starts everything; resolves when a signal has stopped it cleanly. */
+export async function runSidecar(config: Config, client: OrthancClient, settings: WriterSettings, options: RunOptions, log: Logger = createLogger(config.logLevel)): Promise<void> {
+  const events = new SidecarEvents();
+  const metrics = new SidecarMetrics();
+  metrics.follow(events);
+  const sidecar = new Sidecar({
+    client,
+    processor: {
+      client,
+      settings,
+      approaches: config.approaches,
+      now: () => new Date(),
+      events,
+      log,
+      owner: config.replicaId,
+      leaseMs: config.leaseMs,
+      maxAttempts: config.maxAttempts,
+      retryBaseMs: config.retryBaseMs,
+    },
+    cursor: new CursorStore(config.stateDir),
+    events,
+    metrics,
+    log,
+    pollIntervalMs: config.pollIntervalMs,
+    sweepIntervalMs: config.sweepIntervalMs,
+    startFrom: options.fromBeginning ? 'beginning' : 'head',
+  });
+  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
+  const server = createServer(app);
+  const closeSocket = attachEventSocket(server, events);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new Error(`KV_HTTP_PORT ${config.httpPort} is already in use; choose another port`) : error),
+    );
+    server.listen(config.httpPort, () => resolve());
+  });
+  log.info({ event: 'start', orthanc: client.baseUrl, httpPort: config.httpPort, approaches: config.approaches, replica: config.replicaId, stateDir: config.stateDir }, 'sidecar started');
+  sidecar.start();
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ event: 'signal', signal }, 'stopping');
+      const abandon = setTimeout(() => {
+        log.warn({ event: 'abandon' }, 'the study in hand did not finish in time; abandoning it (the next start completes it)');
+        resolve();
+      }, STOP_GRACE_MS);
+      abandon.unref();
+      sidecar
+        .stop()
+        .catch((error: unknown) => log.error({ err: String(error) }, 'error while stopping'))
+        .finally(() => {
+          clearTimeout(abandon);
+          resolve();
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await closeSocket();
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,186 @@
+/**
+ * The sidecar daemon: follows Orthanc's changes feed from a durable cursor, sweeps for pending
+ * studies the feed cannot show, and processes each study through processStudy.
+ */
+import { errorKind, messageOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import { METADATA } from '../pipeline/metadata.js';
+import type { CursorStore } from './cursor.js';
+import type { SidecarEvents } from './events.js';
+import type { SidecarMetrics } from './metrics.js';
+import { processStudy, type ProcessorDeps } from './processor.js';
+import { StudyQueue } from './queue.js';
+
+/** Change types that may mean a study has new pending measurements. */
+const TRIGGERS = new Set(['UpdatedMetadata', 'StableStudy']);
+/** Changes read per page. */
+const PAGE = 200;
+
+/** Settings and I/O of the daemon. */
+export interface SidecarDeps {
+  readonly client: OrthancClient;
+  readonly processor: ProcessorDeps;
+  readonly cursor: CursorStore;
+  readonly events: SidecarEvents;
+  readonly metrics: SidecarMetrics;
+  readonly log: Logger;
+  readonly pollIntervalMs: number;
+  readonly sweepIntervalMs: number;
+  /** Where a first start begins: Orthanc's current head (default) or the start of the log. */
+  readonly startFrom: 'head' | 'beginning';
+}
+
+/** The running daemon. */
+export class Sidecar {
+  private readonly queue = new StudyQueue();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private cursorSeq = -1;
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private lastSweep = 0;
+  private orthancReachable = false;
+
+  constructor(private readonly deps: SidecarDeps) {}
+
+  /** True once the cursor is loaded and the last call to Orthanc succeeded. */
+  get ready(): boolean {
+    return this.cursorSeq >= 0 && this.orthancReachable;
+  }
+
+  /** The last change handled. */
+  get cursor(): number {
+    return this.cursorSeq;
+  }
+
+  /** Studies waiting. */
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** Starts following Orthanc; resolves once the loop runs. */
+  start(): void {
+    this.running = this.loop();
+  }
+
+  /** Asks for a study to be checked now (HTTP API, Lua callback), or for the feed to be read now. */
+  wake(studyId?: string): void {
+    if (studyId !== undefined) this.enqueue(studyId);
+    else this.queue.signal();
+  }
+
+  /** Stops: finishes the study in hand, saves the cursor, and resolves. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.queue.signal();
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (this.cursorSeq < 0) await this.loadCursor();
+        if (Date.now() - this.lastSweep >= this.deps.sweepIntervalMs) await this.sweep();
+        const busy = await this.readFeed();
+        await this.drain();
+        this.orthancReachable = true;
+        failures = 0;
+        if (!busy) await this.queue.wait(this.deps.pollIntervalMs);
+      } catch (error) {
+        failures++;
+        this.orthancReachable = errorKind(error) !== 'orthanc-unreachable' && errorKind(error) !== 'orthanc-auth';
+        const delay = Math.min(this.deps.pollIntervalMs * 2 ** Math.min(failures, 6), 30_000);
+        this.deps.log.error({ event: 'loop-error', kind: errorKind(error), retryInMs: delay }, messageOf(error));
+        await this.queue.wait(delay);
+      }
+    }
+    this.deps.log.info({ event: 'stopped', cursor: this.cursorSeq }, 'sidecar stopped');
+  }
+
+  private async loadCursor(): Promise<void> {
+    const saved = this.deps.cursor.load();
+    if (saved) {
+      this.cursorSeq = saved.seq;
+    } else {
+      this.cursorSeq = this.deps.startFrom === 'beginning' ? 0 : await this.deps.client.lastChangeSeq();
+      this.deps.cursor.save(this.cursorSeq, new Date());
+    }
+    this.deps.metrics.cursor.set(this.cursorSeq);
+    this.deps.log.info({ event: 'cursor', cursor: this.cursorSeq, first: saved === undefined }, 'following Orthanc changes');
+  }
+
+  /** Reads one page of changes, processes the studies it names, then moves the cursor. Answers true when more pages wait. */
+  private async readFeed(): Promise<boolean> {
+    const page = await this.deps.client.changes(this.cursorSeq, PAGE);
+    if (page.Last < this.cursorSeq) {
+      // Orthanc's log went backwards: its database was reset or restored. Start over from its
+      // beginning and sweep, since the changes we missed are gone.
+      this.deps.log.warn({ event: 'log-reset', cursor: this.cursorSeq, last: page.Last }, "Orthanc's changes log went backwards; starting over");
+      this.saveCursor(0);
+      this.lastSweep = 0;
+      return true;
+    }
+    for (const change of page.Changes) {
+      if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq);
+    }
+    await this.drain();
+    // Studies left in the queue by a stop are not done: keep the cursor before them.
+    if (this.stopping && this.queue.length > 0) return false;
+    if (page.Last !== this.cursorSeq) this.saveCursor(page.Last);
+    this.deps.metrics.lag.set(page.Done ? 0 : Math.max(0, page.Last - this.cursorSeq));
+    return !page.Done;
+  }
+
+  /** Checks every study that waits, one at a time. */
+  private async drain(): Promise<void> {
+    this.deps.metrics.queueLength.set(this.queue.length);
+    for (let next = this.queue.take(); next && !this.stopping; next = this.queue.take()) {
+      this.deps.metrics.queueLength.set(this.queue.length);
+      const result = await processStudy(this.deps.processor, next.studyId, next.seq);
+      if (result.kind === 'retry') this.retryLater(next.studyId, result.afterMs);
+      if (result.kind === 'nothing' || result.kind === 'busy') {
+        this.deps.events.emit({ kind: 'skipped', studyId: next.studyId, at: new Date().toISOString(), message: result.kind === 'busy' ? `held by ${result.owner}` : result.reason });
+      }
+    }
+  }
+
+  /** Finds pending studies the feed could not show (missed while down, a restored database). */
+  private async sweep(): Promise<void> {
+    this.lastSweep = Date.now();
+    const ids = await this.deps.client.studyIds();
+    let found = 0;
+    for (const id of ids) {
+      if (this.stopping) return;
+      const pending = await this.deps.client.studyMetadata(id, METADATA.pending).catch(() => undefined);
+      if (pending !== undefined) {
+        this.enqueue(id);
+        found++;
+      }
+    }
+    this.deps.log.info({ event: 'sweep', studies: ids.length, pending: found }, 'sweep done');
+  }
+
+  private enqueue(studyId: string, seq?: number): void {
+    this.queue.add(studyId, seq);
+    this.deps.metrics.queueLength.set(this.queue.length);
+    this.deps.events.emit({ kind: 'queued', studyId, at: new Date().toISOString(), ...(seq !== undefined ? { seq } : {}) });
+  }
+
+  private retryLater(studyId: string, afterMs: number): void {
+    clearTimeout(this.retryTimers.get(studyId));
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(studyId);
+      this.enqueue(studyId);
+    }, afterMs);
+    timer.unref();
+    this.retryTimers.set(studyId, timer);
+  }
+
+  private saveCursor(seq: number): void {
+    this.cursorSeq = seq;
+    this.deps.cursor.save(seq, new Date());
+    this.deps.metrics.cursor.set(seq);
+  }
+}

@@ -1,0 +1,139 @@
+import nock from 'nock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METADATA } from '../../src/pipeline/metadata.js';
+import { processStudy } from '../../src/sidecar/processor.js';
+import { SidecarEvents } from '../../src/sidecar/events.js';
+import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { seriesCounts, startSidecar, testProcessor, waitForState } from './harness.js';
+
+let orthanc: TestOrthanc;
+beforeAll(async () => {
+  orthanc = await startOrthanc();
+});
+afterAll(async () => {
+  await orthanc?.stop();
+});
+
+const mark = (studyId: string, value: unknown) => orthanc.client.setStudyMetadata(studyId, METADATA.pending, JSON.stringify(value));
+
+describe('the sidecar follows the changes feed', () => {
+  it('processes marked studies with all three outputs, fails a bad mark alone, and ignores its own writes', async () => {
+    const a = await uploadStudy(orthanc.client, ctStudy(3));
+    const b = await uploadStudy(orthanc.client, ctStudy(2));
+    const bad = await uploadStudy(orthanc.client, ctStudy(1));
+    const running = startSidecar(orthanc.client);
+    try {
+      await mark(a.orthancId, { 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
+      await mark(bad.orthancId, { 'Right Kidney': '-4 ml' });
+      await mark(b.orthancId, { 'Total Volume': '263.7 ml' });
+      const [doneA, doneB, failed] = await Promise.all([
+        waitForState(orthanc.client, a.orthancId, ['done', 'failed']),
+        waitForState(orthanc.client, b.orthancId, ['done', 'failed']),
+        waitForState(orthanc.client, bad.orthancId, ['done', 'failed']),
+      ]);
+      expect(doneA.state).toBe('done');
+      expect(doneB.state).toBe('done');
+      expect(failed.state).toBe('failed');
+      expect(failed.error).toContain('"Right Kidney": volume must be positive, got "-4 ml"');
+      expect(Object.keys(doneA.outputs ?? {}).sort()).toEqual(['fhir', 'private', 'sr']);
+      expect(doneA.measurements.map((m) => m.valueMl)).toEqual(['125', '132']);
+      expect(doneA.writes?.length).toBe(3);
+      expect(await orthanc.client.studyMetadata(a.orthancId, METADATA.fhir)).toBeDefined();
+      // 3 originals + 3 derived copies + 1 SR
+      expect(await seriesCounts(orthanc.client, a.orthancId)).toEqual({ srInstances: 1, series: 3, instances: 7 });
+
+      // Our own status writes come back through the feed: they must not cause a second processing.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(running.events.filter((e) => e.kind === 'processing' && e.studyId === a.orthancId)).toHaveLength(1);
+      expect(running.events.filter((e) => e.kind === 'failed' && e.studyId === bad.orthancId)).toHaveLength(1);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('does not process a mark again after a restart, and processes a changed mark as a new version', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(2));
+    const first = startSidecar(orthanc.client);
+    await mark(study.orthancId, { 'Right Kidney': '125 ml' });
+    const done = await waitForState(orthanc.client, study.orthancId, ['done']);
+    await first.stop();
+
+    const second = startSidecar(orthanc.client, { stateDir: first.stateDir, startFrom: 'beginning' });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(second.events.filter((e) => e.kind === 'processing')).toEqual([]);
+      expect((await waitForState(orthanc.client, study.orthancId, ['done'])).updatedAt).toBe(done.updatedAt);
+
+      await mark(study.orthancId, { 'Right Kidney': '126 ml' });
+      const again = await waitUntilValue(study.orthancId, '126');
+      expect(again.measurements[0]?.valueMl).toBe('126');
+      // The old SR stays and a new one is added; the derived series for the old values stays too.
+      expect((await seriesCounts(orthanc.client, study.orthancId)).srInstances).toBe(2);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('finds a mark set while it was not running, with the sweep', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await mark(study.orthancId, { 'Left Kidney': '99 ml' });
+    const running = startSidecar(orthanc.client);
+    try {
+      expect((await waitForState(orthanc.client, study.orthancId, ['done'])).state).toBe('done');
+    } finally {
+      await running.stop();
+    }
+  });
+});
+
+describe('faults', () => {
+  it('retries a 503 in the middle of a study, then completes', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(2));
+    await mark(study.orthancId, { 'Right Kidney': '111 ml' });
+    const scope = nock(orthanc.url, { allowUnmocked: true }).post('/instances').times(2).reply(503, { Details: 'storage is busy' });
+    try {
+      const events = new SidecarEvents();
+      const processor = testProcessor(orthanc.client, events, { approaches: ['sr'] });
+      const first = await processStudy(processor, study.orthancId);
+      expect(first.kind).toBe('retry');
+      const waiting = await waitForState(orthanc.client, study.orthancId, ['processing']);
+      expect(waiting.error).toContain('503 Service Unavailable from Orthanc: storage is busy');
+      expect(waiting.nextAttemptAt).toBeDefined();
+      expect((await processStudy(processor, study.orthancId)).kind).toBe('retry');
+      expect(scope.isDone()).toBe(true);
+      const third = await processStudy(processor, study.orthancId);
+      expect(third.kind).toBe('done');
+      expect((await seriesCounts(orthanc.client, study.orthancId)).srInstances).toBe(1);
+    } finally {
+      nock.cleanAll();
+    }
+  });
+
+  it('fails a study after the configured attempts, with an actionable error', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await mark(study.orthancId, { 'Right Kidney': '112 ml' });
+    nock(orthanc.url, { allowUnmocked: true }).post('/instances').times(2).reply(503, { Details: 'disk full' });
+    try {
+      const processor = testProcessor(orthanc.client, new SidecarEvents(), { approaches: ['sr'], maxAttempts: 2 });
+      expect((await processStudy(processor, study.orthancId)).kind).toBe('retry');
+      const last = await processStudy(processor, study.orthancId);
+      expect(last.kind).toBe('failed');
+      const status = await waitForState(orthanc.client, study.orthancId, ['failed']);
+      expect(status.error).toMatch(/disk full \(gave up after 2 attempts; retry with "kidney-volumes retry /);
+      expect(status.attempts).toBe(2);
+    } finally {
+      nock.cleanAll();
+    }
+  });
+});
+
+async function waitUntilValue(studyId: string, value: string) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const status = await waitForState(orthanc.client, studyId, ['done']);
+    if (status.measurements[0]?.valueMl === value) return status;
+    if (Date.now() > deadline) throw new Error(`study ${studyId} never got done with ${value} mL; last: ${JSON.stringify(status)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
