@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs kidney-volumes against Orthanc. With no ORTHANC_URL, it starts a
 # local Orthanc from the Debian package with orthanc/orthanc.json and the storage folder
-# .orthanc-data/, and stops it on exit. Arguments go to the kidney-volumes CLI (default: the
-# interactive menu in a terminal).
+# .orthanc-data/ (with the Lua wake-up script), and stops it on exit. Arguments go to the
+# kidney-volumes CLI; with none it runs the sidecar (HTTP API on KV_HTTP_PORT, default 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,6 +19,7 @@ if [ -z "${ORTHANC_URL:-}" ]; then
     const config = JSON.parse(fs.readFileSync("orthanc/orthanc.json", "utf8"));
     config.StorageDirectory = config.IndexDirectory = process.argv[1] + "/db";
     config.RemoteAccessAllowed = false;
+    config.LuaScripts = [require("path").resolve("orthanc/kidney-volumes.lua")];
     fs.writeFileSync(process.argv[1] + "/orthanc.json", JSON.stringify(config, null, 2));
     const [user, password] = Object.entries(config.RegisteredUsers)[0];
     fs.writeFileSync(process.argv[1] + "/credentials", user + "\n" + password + "\n");
@@ -27,7 +28,7 @@ if [ -z "${ORTHANC_URL:-}" ]; then
     echo "start: port 8042 is taken; stop what listens there or set ORTHANC_URL to use that Orthanc" >&2
     exit 1
   fi
-  /usr/sbin/Orthanc "$data/orthanc.json" >>"$data/orthanc.log" 2>&1 &
+  KV_SIDECAR_URL="http://127.0.0.1:${KV_HTTP_PORT:-8080}" /usr/sbin/Orthanc "$data/orthanc.json" >>"$data/orthanc.log" 2>&1 &
   orthanc_pid=$!
   export ORTHANC_URL=http://127.0.0.1:8042
   ORTHANC_USERNAME=$(sed -n 1p "$data/credentials")
@@ -41,4 +42,13 @@ if [ -z "${ORTHANC_URL:-}" ]; then
   echo "start: local Orthanc at $ORTHANC_URL (user $ORTHANC_USERNAME), storage $data/db, log $data/orthanc.log"
 fi
 
+if [ -z "${KV_API_TOKEN:-}" ]; then
+  [ -f .state/api-token ] || { mkdir -p .state && node -e 'process.stdout.write(require("crypto").randomBytes(18).toString("base64url"))' > .state/api-token; }
+  KV_API_TOKEN=$(cat .state/api-token)
+  export KV_API_TOKEN
+fi
+if [ $# -eq 0 ]; then
+  echo "start: sidecar HTTP API on http://127.0.0.1:${KV_HTTP_PORT:-8080} (write token in .state/api-token); Ctrl-C stops both"
+  set -- sidecar
+fi
 node dist/cli/main.js "$@"
