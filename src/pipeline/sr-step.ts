@@ -1,0 +1,237 @@
+/**
+ * The DICOM SR approach (issue 3): store the TID 1500 Measurement Report in the study, read the
+ * stored file back from Orthanc and check it, and report the reports a study already holds.
+ */
+import { KidneyVolumesError, type ErrorKind } from '../errors.js';
+import { UCUM } from '../dicom/codes.js';
+import { decodePart10, type NaturalDataset } from '../dicom/part10.js';
+import { encodeMeasurementReport, measurementReportUids, SR_SERIES_DESCRIPTION, SrSopClass } from '../dicom/sr/document.js';
+import { readMeasurementReport, type ReadMeasurement } from '../dicom/sr/read.js';
+import type { MeasurementSet } from '../measurements/model.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import type { SeriesFacts, StudyFacts } from '../study/facts.js';
+import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
+
+/** The SR in Orthanc is not the one we meant to store (wrong study, other values or UIDs); `details` says where it is. */
+export class SrStoreError extends KidneyVolumesError {
+  /** Makes the error; the message names what was expected and what Orthanc holds. */
+  constructor(kind: ErrorKind, message: string, details: Readonly<Record<string, unknown>>) {
+    super(kind, message, details);
+    this.name = 'SrStoreError';
+  }
+}
+
+/** What the FHIR step and the CLI read from the SR outcome's `details`. */
+export interface SrOutcomeDetails {
+  readonly seriesInstanceUid: string;
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+  readonly orthancInstanceId: string;
+  readonly orthancSeriesId: string;
+  readonly measurementCount: number;
+}
+
+/** One measurement of a stored report, as `verify` shows it. */
+export interface StoredMeasurement {
+  readonly name: string;
+  /** As read back: dcmjs turns DS into a number, so "125.50" reads "125.5". */
+  readonly valueMl: string;
+  readonly unit: string;
+  /** Code meaning of the finding site, with the laterality when there is one, e.g. "Kidney (Bilateral)". */
+  readonly findingSite?: string;
+}
+
+/** One report found in the study's SR series. */
+export interface StoredReport {
+  readonly sopInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  readonly orthancInstanceId: string;
+  readonly orthancSeriesId: string;
+  /** ContentDate and ContentTime as "YYYYMMDD HHMMSS": when the report was written. */
+  readonly written: string;
+  readonly measurements: readonly StoredMeasurement[];
+  /** Set when the instance could not be read as a Measurement Report. */
+  readonly problem?: string;
+}
+
+/** The SR writer step. */
+export const srStep: Step = {
+  approach: 'sr',
+  write: writeReport,
+  inspect: inspectReports,
+};
+
+/** Where an instance sits in Orthanc, and what its stored file says. */
+interface Stored {
+  readonly orthancInstanceId: string;
+  readonly orthancSeriesId: string;
+  readonly dataset: NaturalDataset;
+}
+
+async function writeReport(context: StepContext): Promise<StepOutcome> {
+  const { client, facts, measurements, settings } = context;
+  const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest, settings.uidRoot);
+  context.progress?.({ approach: 'sr', done: 0, total: 1 });
+  // The UIDs follow from (study, measurement digest): if this study holds them, an earlier run wrote this report.
+  const found = (await client.lookup(uids.sopInstanceUid)).filter((r) => r.Type === 'Instance').map((r) => r.ID);
+  const holder = facts.series.find((s) => s.instances.some((i) => found.includes(i.orthancId)));
+  const existing = holder?.instances.find((i) => found.includes(i.orthancId));
+  let stored: Stored;
+  let alreadyPresent: boolean;
+  if (holder && existing) {
+    const dataset = await download(client, existing.orthancId);
+    stored = { orthancInstanceId: existing.orthancId, orthancSeriesId: holder.orthancId, dataset };
+    alreadyPresent = true;
+  } else {
+    // Not in the study (a copy filed elsewhere does not count): store it. A copy that arrived after
+    // the facts were read comes back AlreadyStored, with its parent study to check like any other.
+    const report = encodeMeasurementReport({
+      facts,
+      measurements,
+      now: context.now,
+      options: { seriesNumber: settings.srSeriesNumber, ...(settings.uidRoot !== undefined ? { uidRoot: settings.uidRoot } : {}) },
+    });
+    const answer = await client.upload(report.bytes);
+    requireSameStudy(facts, answer.ParentStudy, answer.ID);
+    stored = { orthancInstanceId: answer.ID, orthancSeriesId: answer.ParentSeries, dataset: await download(client, answer.ID) };
+    alreadyPresent = answer.Status === 'AlreadyStored';
+  }
+  checkStored(stored, facts, measurements, uids);
+  context.progress?.({ approach: 'sr', done: 1, total: 1 });
+  const details: SrOutcomeDetails = {
+    seriesInstanceUid: uids.seriesInstanceUid,
+    sopInstanceUid: uids.sopInstanceUid,
+    sopClassUid: text(stored.dataset.SOPClassUID),
+    orthancInstanceId: stored.orthancInstanceId,
+    orthancSeriesId: stored.orthancSeriesId,
+    measurementCount: measurements.measurements.length,
+  };
+  return {
+    approach: 'sr',
+    summary: `SR ${uids.sopInstanceUid} in series ${uids.seriesInstanceUid} (${plural(details.measurementCount, 'measurement')})`,
+    alreadyPresent,
+    details: { ...details },
+  };
+}
+
+/** Orthanc files an instance by PatientID and StudyInstanceUID; a different parent means the study's facts changed under us. */
+function requireSameStudy(facts: StudyFacts, parentStudy: string, instanceId: string): void {
+  if (parentStudy === facts.orthancId) return;
+  throw new SrStoreError(
+    'conflict',
+    `the SR for study ${facts.studyInstanceUid} must go into Orthanc study ${facts.orthancId}, but Orthanc filed it ` +
+      `under study ${parentStudy} (instance ${instanceId}; was the PatientID changed?). Remove that instance and retry.`,
+    { expectedStudy: facts.orthancId, actualStudy: parentStudy, orthancInstanceId: instanceId },
+  );
+}
+
+/** Compares what Orthanc returned with what we meant to store: UIDs, then every volume as a number. */
+function checkStored(
+  stored: Stored,
+  facts: StudyFacts,
+  measurements: MeasurementSet,
+  uids: { sopInstanceUid: string; seriesInstanceUid: string },
+): void {
+  const { dataset } = stored;
+  const expectedUids: ReadonlyArray<readonly [string, string]> = [
+    ['SOPInstanceUID', uids.sopInstanceUid],
+    ['SeriesInstanceUID', uids.seriesInstanceUid],
+    ['StudyInstanceUID', facts.studyInstanceUid],
+    ['SOPClassUID', SrSopClass.EnhancedSR],
+  ];
+  const problems = expectedUids
+    .filter(([keyword, expected]) => text(dataset[keyword]) !== expected)
+    .map(([keyword, expected]) => `${keyword} should be ${expected}, is ${text(dataset[keyword]) || '(empty)'}`);
+  try {
+    problems.push(...valueDifferences(readMeasurementReport(dataset), measurements));
+  } catch (error) {
+    problems.push(`it is not a readable Measurement Report: ${(error as Error).message}`);
+  }
+  if (problems.length === 0) return;
+  throw new SrStoreError('conflict', `the SR stored in Orthanc (instance ${stored.orthancInstanceId}) differs from the measurements: ${problems.join('; ')}`, {
+    orthancInstanceId: stored.orthancInstanceId,
+    problems,
+  });
+}
+
+/** Differences between stored volumes and the measurements, in order; values compare as numbers. */
+function valueDifferences(read: readonly ReadMeasurement[], measurements: MeasurementSet): string[] {
+  const expected = measurements.measurements;
+  const problems: string[] = [];
+  if (read.length !== expected.length) problems.push(`expected ${plural(expected.length, 'volume')}, found ${read.length}`);
+  expected.forEach((m, index) => {
+    const r = read[index];
+    if (!r) return;
+    const same = r.name === m.name && Number(r.valueMl) === Number(m.valueMl) && r.unit === UCUM.Milliliter.value && r.anatomy === m.anatomy;
+    if (!same) {
+      problems.push(
+        `volume ${index + 1} should be "${m.name}" = ${m.valueMl} mL (${m.anatomy ?? 'no coded anatomy'}), ` +
+          `is "${r.name}" = ${r.valueMl} ${r.unit} (${r.anatomy ?? 'no coded anatomy'})`,
+      );
+    }
+  });
+  return problems;
+}
+
+async function inspectReports(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome> {
+  const series = facts.series.filter((s) => s.modality === 'SR' && s.seriesDescription === SR_SERIES_DESCRIPTION);
+  const reports: StoredReport[] = [];
+  for (const s of series) {
+    for (const instance of s.instances) reports.push(await storedReport(client, s, instance.orthancId));
+  }
+  if (reports.length === 0) {
+    return { approach: 'sr', found: false, summary: `no SR series "${SR_SERIES_DESCRIPTION}" in this study`, details: { reports: [] } };
+  }
+  // Newest last; Array.prototype.sort is stable, so reports written in the same second keep the order Orthanc listed them in.
+  reports.sort((a, b) => a.written.localeCompare(b.written));
+  const newest = reports[reports.length - 1] as StoredReport;
+  const older = reports.length > 1 ? ` (and ${plural(reports.length - 1, 'older report')})` : '';
+  return {
+    approach: 'sr',
+    found: true,
+    summary: `SR ${newest.sopInstanceUid} written ${newest.written}: ${describeReport(newest)}${older}`,
+    details: { reports },
+  };
+}
+
+/** Downloads and reads one instance; a file that is not a Measurement Report is reported, not thrown. */
+async function storedReport(client: OrthancClient, series: SeriesFacts, instanceId: string): Promise<StoredReport> {
+  const bytes = await client.instanceFile(instanceId);
+  const base = { orthancInstanceId: instanceId, orthancSeriesId: series.orthancId, seriesInstanceUid: series.seriesInstanceUid };
+  let dataset: NaturalDataset;
+  try {
+    dataset = decodePart10(bytes).dataset;
+  } catch (error) {
+    return { ...base, sopInstanceUid: '', written: '', measurements: [], problem: `not a DICOM file: ${(error as Error).message}` };
+  }
+  const identity = { ...base, sopInstanceUid: text(dataset.SOPInstanceUID), written: `${text(dataset.ContentDate)} ${text(dataset.ContentTime)}`.trim() };
+  try {
+    return { ...identity, measurements: readMeasurementReport(dataset).map(storedMeasurement) };
+  } catch (error) {
+    return { ...identity, measurements: [], problem: (error as Error).message };
+  }
+}
+
+function storedMeasurement(m: ReadMeasurement): StoredMeasurement {
+  const site = m.findingSite ? `${m.findingSite.meaning}${m.laterality ? ` (${m.laterality.meaning})` : ''}` : undefined;
+  return { name: m.name, valueMl: m.valueMl, unit: m.unit, ...(site ? { findingSite: site } : {}) };
+}
+
+function describeReport(report: StoredReport): string {
+  if (report.problem) return `unreadable: ${report.problem}`;
+  return report.measurements.map((m) => `${m.name} ${m.valueMl} ${m.unit}${m.findingSite ? ` [${m.findingSite}]` : ''}`).join(', ');
+}
+
+async function download(client: OrthancClient, instanceId: string): Promise<NaturalDataset> {
+  return decodePart10(await client.instanceFile(instanceId)).dataset;
+}
+
+/** A single string value of a naturalized element (dcmjs gives some as one-element arrays). */
+function text(value: unknown): string {
+  const single: unknown = Array.isArray(value) ? value[0] : value;
+  return typeof single === 'string' ? single : single === undefined || single === null ? '' : String(single);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
