@@ -13,8 +13,8 @@ import { ACCEPTED_UNITS, isDecimal, shiftDecimal, unitScale } from './units.js';
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Largest plausible volume of one measurement, in mL. */
 export const MAX_VOLUME_ML = 5000;
-/** Most measurements in one set. */
-export const MAX_MEASUREMENTS = 100;
+/** Most measurements in one set: what the private-tag block has room for (src/dicom/private-tags/README.md). */
+export const MAX_MEASUREMENTS = 48;
 /** Longest name: it must fit "<name>: <value> ml" into a 64-character LO private tag. */
 export const MAX_NAME_LENGTH = 40;
 const MAX_TEXT_LENGTH = 64;

@@ -112,7 +112,9 @@ export class OrthancClient {
 
   /** GET /instances/{id}/file: the stored Part-10 bytes. */
   async instanceFile(id: string): Promise<Buffer> {
-    return this.found('instance', id, this.call('GET', `instances/${id}/file`, { idempotent: true }).then((r) => r.rawBody));
+    // Without "identity" Orthanc gzips the file on the fly (HttpCompressionEnabled): measured 4x slower on loopback.
+    const headers = { 'accept-encoding': 'identity' };
+    return this.found('instance', id, this.call('GET', `instances/${id}/file`, { idempotent: true, headers }).then((r) => r.rawBody));
   }
 
   /** POST /instances: stores Part-10 bytes. Idempotent: the same SOP Instance UID answers AlreadyStored. */

@@ -1,0 +1,98 @@
+/**
+ * Benchmark of the private-tags pass against Orthanc's own ingest speed (issue 4).
+ *
+ * Run from the repository root (tsx is not installed, so it is compiled first):
+ *   npx tsc -p bench/tsconfig.json && node dist/bench/bench/private-tags.js --images 300 [--concurrency 4]
+ *
+ * It starts a throwaway Orthanc as the tests do, writes N 512x512 CT images to a temp folder,
+ * then prints: the time Orthanc takes to ingest them over REST (the floor, same concurrency as
+ * our pass), the time of our private-tag pass over them, the ratio, and this process's peak RSS.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Tag, tagOf } from '../src/dicom/private-tags/encoding.js';
+import { elementBytes, textValue, uidValue } from '../src/dicom/private-tags/encode.js';
+import { EXPLICIT_LE } from '../src/dicom/private-tags/encoding.js';
+import { assemblePart10, parsePart10, splice } from '../src/dicom/private-tags/part10-file.js';
+import { newUid } from '../src/dicom/uids.js';
+import { buildSet } from '../src/measurements/parse.js';
+import { DEFAULT_PRIVATE_CONCURRENCY, createPrivateStep } from '../src/pipeline/private-step.js';
+import { mapLimit } from '../src/pipeline/concurrency.js';
+import { readStudyFacts } from '../src/pipeline/read-facts.js';
+import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
+import { ORTHANC_CONFIG, startOrthanc } from '../test/helpers/orthanc.js';
+
+const InstanceNumber = tagOf(0x0020, 0x0013);
+
+const { values } = parseArgs({ options: { images: { type: 'string', default: '300' }, concurrency: { type: 'string', default: String(DEFAULT_PRIVATE_CONCURRENCY) } } });
+const images = Number(values.images);
+const concurrency = Number(values.concurrency);
+if (!Number.isInteger(images) || images < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
+  throw new Error(`--images and --concurrency must be positive integers, got ${values.images} and ${values.concurrency}`);
+}
+
+/** Writes N images of one series to `folder`, one at a time, so the generator itself stays small. */
+function writeImages(folder: string, count: number): string[] {
+  const template = buildStudy({ ...ctStudy(1), series: [{ modality: 'CT', images: 1, rows: 512, columns: 512, description: 'Bench CT' }] }).files[0] as Buffer;
+  const file = parsePart10(template);
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const uid = newUid();
+    const datasetEdits = new Map([
+      [Tag.SOPInstanceUID, elementBytes(Tag.SOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)],
+      [InstanceNumber, elementBytes(InstanceNumber, 'IS', textValue(String(i + 1)), EXPLICIT_LE)],
+    ]);
+    const metaEdits = new Map([[Tag.MediaStorageSOPInstanceUID, elementBytes(Tag.MediaStorageSOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)]]);
+    const path = join(folder, `${i}.dcm`);
+    writeFileSync(path, assemblePart10(file, splice(file.meta, file.metaElements, metaEdits), splice(file.dataset, file.elements, datasetEdits)));
+    paths.push(path);
+  }
+  return paths;
+}
+
+function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+async function main(): Promise<void> {
+  // The test helper reads orthanc/orthanc.json relative to its own compiled location (dist/bench/test/helpers).
+  mkdirSync(dirname(ORTHANC_CONFIG), { recursive: true });
+  if (ORTHANC_CONFIG !== join(process.cwd(), 'orthanc', 'orthanc.json')) copyFileSync(join(process.cwd(), 'orthanc', 'orthanc.json'), ORTHANC_CONFIG);
+  const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
+  const orthanc = await startOrthanc();
+  try {
+    const paths = writeImages(folder, images);
+    const client = orthanc.client;
+    const ingestStart = performance.now();
+    const uploads = await mapLimit(paths, concurrency, async (path) => client.upload(readFileSync(path)));
+    const floorMs = performance.now() - ingestStart;
+    const rssAfterIngest = peakRssMb();
+    const studyId = uploads[0]?.ParentStudy ?? '';
+
+    const factsStart = performance.now();
+    const facts = await readStudyFacts(client, studyId);
+    const factsMs = performance.now() - factsStart;
+    const measurements = buildSet([
+      { name: 'Right Kidney', value: '125', unit: 'ml' },
+      { name: 'Left Kidney', value: '132', unit: 'ml' },
+    ]);
+    const passStart = performance.now();
+    const outcome = await createPrivateStep({ concurrency }).write({ client, facts, measurements, now: new Date(), settings: { srSeriesNumber: 9999 }, earlier: [] });
+    const passMs = performance.now() - passStart;
+    const mb = (images * readFileSync(paths[0] as string).length) / 1e6;
+    console.log(`images:                 ${images} x 512x512 CT (${mb.toFixed(0)} MB), concurrency ${concurrency}`);
+    console.log(`Orthanc ingest (floor): ${(floorMs / 1000).toFixed(2)} s`);
+    console.log(`private-tag pass:       ${(passMs / 1000).toFixed(2)} s (download, copy, upload, count, read back)`);
+    console.log(`ratio pass / floor:     ${(passMs / floorMs).toFixed(2)}`);
+    console.log(`reading study facts:    ${(factsMs / 1000).toFixed(2)} s (attach does this once for all steps; not in the pass)`);
+    console.log(`peak RSS:               ${peakRssMb()} MB (after ingest: ${rssAfterIngest} MB)`);
+    console.log(`outcome:                ${outcome.summary}`);
+  } finally {
+    await orthanc.stop();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,192 @@
+/**
+ * The private-tags step against a real Orthanc: one derived copy per image series, in the
+ * source's transfer syntax, with our block where the rules put it; originals untouched;
+ * idempotent; an interrupted run completed by the next; dciodvfy no worse than the source.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareWithSource } from '../../src/dicom/private-tags/compare.js';
+import { parsePart10 } from '../../src/dicom/private-tags/part10-file.js';
+import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
+import { encodePart10 } from '../../src/dicom/part10.js';
+import { newUid } from '../../src/dicom/uids.js';
+import { buildSet } from '../../src/measurements/parse.js';
+import { OrthancClient } from '../../src/orthanc/client.js';
+import type { UploadResult } from '../../src/orthanc/types.js';
+import type { StepContext } from '../../src/pipeline/approaches.js';
+import { createPrivateStep, privateStep } from '../../src/pipeline/private-step.js';
+import { readStudyFacts } from '../../src/pipeline/read-facts.js';
+import { buildStudy, ctStudy, type FixtureSeries } from '../fixtures/studies.js';
+import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { dciodvfy } from '../dicom/validators.js';
+
+const measurements = buildSet([
+  { name: 'Right Kidney', value: '125', unit: 'ml' },
+  { name: 'Left Kidney', value: '132', unit: 'ml' },
+]);
+const LINES = ['Right Kidney: 125 ml', 'Left Kidney: 132 ml'];
+
+let orthanc: TestOrthanc;
+const work = mkdtempSync(join(tmpdir(), 'kv-private-step-'));
+beforeAll(async () => {
+  orthanc = await startOrthanc();
+});
+afterAll(async () => {
+  await orthanc?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function context(studyId: string, client: OrthancClient = orthanc.client): Promise<StepContext> {
+  return { client, facts: await readStudyFacts(client, studyId), measurements, now: new Date(), settings: { srSeriesNumber: 9999 }, earlier: [] };
+}
+
+let counter = 0;
+function dcmtk(tool: string, args: readonly string[], bytes: Buffer): Buffer {
+  const [input, output] = [join(work, `in-${++counter}.dcm`), join(work, `out-${counter}.dcm`)];
+  writeFileSync(input, bytes);
+  execFileSync(tool, [...args, input, output], { stdio: 'pipe' });
+  return readFileSync(output);
+}
+
+/** Every instance of a study: Orthanc ID to MD5 of its stored file. */
+async function fileHashes(studyId: string): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  for (const series of await orthanc.client.studySeries(studyId)) {
+    for (const id of series.Instances) hashes.set(id, createHash('md5').update(await orthanc.client.instanceFile(id)).digest('hex'));
+  }
+  return hashes;
+}
+
+/** A Comprehensive SR in the study: a non-image series the step must not copy. */
+function srInstance(studyInstanceUid: string, patientId: string): Buffer {
+  return encodePart10({
+    SOPClassUID: '1.2.840.10008.5.1.4.1.1.88.33',
+    SOPInstanceUID: newUid(),
+    StudyInstanceUID: studyInstanceUid,
+    SeriesInstanceUID: newUid(),
+    Modality: 'SR',
+    PatientID: patientId,
+    PatientName: 'Doe^Jane',
+    SeriesNumber: '99',
+  });
+}
+
+describe('the private-tags step on a real Orthanc', () => {
+  it('copies each image series once, in its transfer syntax, leaving originals and non-image series alone', async () => {
+    const spec = ctStudy(1);
+    const series: { spec: FixtureSeries; transcode?: (b: Buffer) => Buffer; uid?: string; slot: number }[] = [
+      { spec: { modality: 'CT', images: 3, description: 'Clean' }, slot: 0x10 },
+      { spec: { modality: 'CT', images: 2, description: 'GE', foreignCreator: true }, slot: 0x11 },
+      { spec: { modality: 'CT', images: 2, description: 'Crowded', crowdedCreators: true }, slot: 0x21 },
+      { spec: { modality: 'CT', images: 2, description: 'JPEG' }, transcode: (b) => dcmtk('dcmcjpeg', [], b), uid: '1.2.840.10008.1.2.4.70', slot: 0x10 },
+      { spec: { modality: 'CT', images: 2, description: 'RLE', foreignCreator: true }, transcode: (b) => dcmtk('dcmcrle', [], b), uid: '1.2.840.10008.1.2.5', slot: 0x11 },
+      { spec: { modality: 'MR', images: 2, description: 'Big endian' }, transcode: (b) => dcmtk('dcmconv', ['+tb'], b), uid: '1.2.840.10008.1.2.2', slot: 0x10 },
+      { spec: { modality: 'CT', images: 2, description: 'Implicit' }, transcode: (b) => dcmtk('dcmconv', ['+ti'], b), uid: '1.2.840.10008.1.2', slot: 0x10 },
+    ];
+    const built = buildStudy({ ...spec, series: series.map((s) => s.spec) });
+    let studyId = '';
+    let index = 0;
+    for (const s of series) {
+      for (let i = 0; i < s.spec.images; i++) {
+        const file = built.files[index++] as Buffer;
+        studyId = (await orthanc.client.upload(s.transcode ? s.transcode(file) : file)).ParentStudy;
+      }
+    }
+    await orthanc.client.upload(srInstance(built.studyInstanceUid, spec.patient.id));
+    const before = await fileHashes(studyId);
+
+    const outcome = await privateStep.write(await context(studyId));
+    expect(outcome.alreadyPresent).toBe(false);
+    expect(outcome.details['series']).toHaveLength(series.length);
+
+    const after = await readStudyFacts(orthanc.client, studyId);
+    expect(after.series).toHaveLength(series.length * 2 + 1);
+    for (const [i, s] of series.entries()) {
+      const sourceUid = built.series[i]?.seriesInstanceUid as string;
+      const source = after.series.find((x) => x.seriesInstanceUid === sourceUid);
+      const copies = after.series.filter((x) => x.seriesDescription === `${s.spec.description} + kidney volumes`);
+      expect(copies, s.spec.description).toHaveLength(1);
+      const copy = copies[0]!;
+      expect(copy.seriesNumber).toBe(String(1000 + i + 1));
+      expect(copy.instances).toHaveLength(s.spec.images);
+      for (const instance of copy.instances) {
+        const copyBytes = await orthanc.client.instanceFile(instance.orthancId);
+        const sourceInstance = source?.instances.find((x) => x.instanceNumber === instance.instanceNumber);
+        const sourceBytes = await orthanc.client.instanceFile(sourceInstance?.orthancId ?? '');
+        expect(compareWithSource(sourceBytes, copyBytes), s.spec.description).toEqual({ changed: [], missing: [], added: [], metaChanged: [], sameTransferSyntax: true });
+        if (s.uid) expect(parsePart10(copyBytes).transferSyntaxUid).toBe(s.uid);
+        expect(readKidneyBlock(copyBytes)).toMatchObject({ slot: s.slot, lines: LINES, volumesMl: [125, 132], sourceSeriesInstanceUid: sourceUid, digest: measurements.digest });
+      }
+    }
+    expect(await fileHashes(studyId).then((h) => [...h].filter(([id]) => before.has(id)))).toEqual([...before]);
+
+    // Twice with the same measurements: nothing new.
+    const again = await privateStep.write(await context(studyId));
+    expect(again.alreadyPresent).toBe(true);
+    expect((await readStudyFacts(orthanc.client, studyId)).series).toHaveLength(series.length * 2 + 1);
+    expect((await fileHashes(studyId)).size).toBe(before.size + series.reduce((n, s) => n + s.spec.images, 0));
+
+    const stored = await privateStep.inspect(orthanc.client, after);
+    expect(stored).toMatchObject({ found: true });
+    expect(stored.summary).toContain('Right Kidney: 125 ml; Left Kidney: 132 ml');
+
+    // dciodvfy finds nothing wrong with a copy that is not wrong with its source.
+    const copy = after.series.find((x) => x.seriesDescription === 'GE + kidney volumes')!;
+    const source = after.series.find((x) => x.seriesInstanceUid === built.series[1]?.seriesInstanceUid)!;
+    writeFileSync(join(work, 'source.dcm'), await orthanc.client.instanceFile(source.instances[0]!.orthancId));
+    writeFileSync(join(work, 'copy.dcm'), await orthanc.client.instanceFile(copy.instances[0]!.orthancId));
+    const known = new Set((await dciodvfy(join(work, 'source.dcm'))).errors);
+    expect((await dciodvfy(join(work, 'copy.dcm'))).errors.filter((e) => !known.has(e))).toEqual([]);
+  });
+
+  it('completes an interrupted run of a 200-image series, without duplicates and never looking finished early', async () => {
+    const study = await uploadQuickly(ctStudy(200));
+    const before = await fileHashes(study);
+    const failing = new FailingClient(50);
+    await expect(createPrivateStep({ concurrency: 4 }).write(await context(study, failing))).rejects.toThrow('injected upload failure');
+    const halfway = await readStudyFacts(orthanc.client, study);
+    expect(halfway.series).toHaveLength(2);
+    expect(halfway.series.find((s) => s.seriesDescription?.endsWith('+ kidney volumes'))?.instances).toHaveLength(50);
+    expect((await privateStep.inspect(orthanc.client, halfway)).found).toBe(false);
+
+    const progress: number[] = [];
+    const outcome = await privateStep.write({ ...(await context(study)), progress: (p) => progress.push(p.done) });
+    expect(outcome.alreadyPresent).toBe(false);
+    expect(outcome.details['series']).toMatchObject([{ instances: 200, uploaded: 150, creatorSlot: '(0011,0010)' }]);
+    expect(progress.at(-1)).toBe(150);
+    const done = await readStudyFacts(orthanc.client, study);
+    expect(done.series).toHaveLength(2);
+    const copy = done.series.find((s) => s.seriesDescription?.endsWith('+ kidney volumes'));
+    expect(new Set(copy?.instances.map((i) => i.sopInstanceUid)).size).toBe(200);
+    expect((await privateStep.inspect(orthanc.client, done)).found).toBe(true);
+    expect(await fileHashes(study).then((h) => [...h].filter(([id]) => before.has(id)))).toEqual([...before]);
+  });
+
+  it('says plainly when a study has no image series', async () => {
+    const studyUid = newUid();
+    const { ParentStudy } = await orthanc.client.upload(srInstance(studyUid, 'PID-SR-ONLY'));
+    await expect(privateStep.write(await context(ParentStudy))).rejects.toThrow(/has no image series/);
+  });
+});
+
+/** A client whose uploads fail after the first `allowed`: an interruption at a known point. */
+class FailingClient extends OrthancClient {
+  private uploads = 0;
+  constructor(private readonly allowed: number) {
+    super({ url: orthanc.url, username: orthanc.username, password: orthanc.password, retries: 0 });
+  }
+  override async upload(bytes: Buffer): Promise<UploadResult> {
+    if (++this.uploads > this.allowed) throw new Error('injected upload failure');
+    return super.upload(bytes);
+  }
+}
+
+async function uploadQuickly(spec: ReturnType<typeof ctStudy>): Promise<string> {
+  const built = buildStudy(spec);
+  const results = await Promise.all(built.files.map((f) => orthanc.client.upload(f)));
+  return results[0]?.ParentStudy ?? '';
+}
