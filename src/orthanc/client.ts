@@ -77,7 +77,7 @@ export class OrthancClient {
 
   /** GET /studies?expand: every study with its main tags (for pickers; small archives). */
   studies(limit = 100): Promise<OrthancStudy[]> {
-    return this.json('GET', 'studies', { idempotent: true, searchParams: { expand: true, limit } });
+    return this.json('GET', 'studies', { idempotent: true, searchParams: { expand: true, since: 0, limit } });
   }
 
   /** GET /studies/{id}; NotFoundError when absent. */
