@@ -6,10 +6,12 @@
 local sidecar = os.getenv('KV_SIDECAR_URL') or 'http://127.0.0.1:8080'
 
 local function wake(studyId)
-  -- pcall: an unreachable sidecar must never disturb Orthanc's own work.
-  local ok, err = pcall(HttpPost, sidecar .. '/hooks/orthanc', studyId)
-  if not ok then
-    print('kidney-volumes: could not wake the sidecar at ' .. sidecar .. ': ' .. tostring(err))
+  -- HttpPost does not raise when the sidecar is unreachable: it answers nil (and Orthanc logs the
+  -- libcurl error). pcall covers a Lua error too, so a wake-up never disturbs Orthanc's own work.
+  local ok, answer = pcall(HttpPost, sidecar .. '/hooks/orthanc', studyId)
+  if not ok or answer == nil then
+    print('kidney-volumes: could not wake the sidecar at ' .. sidecar .. ' (' .. tostring(answer) ..
+      '); it finds study ' .. studyId .. ' at its next poll')
   end
 end
 

@@ -29,11 +29,14 @@ export interface AppDeps {
 
 type Handler = (request: Request, response: Response) => Promise<void>;
 
+/** Media types the measurements may come as. */
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
 /** Builds the express app. */
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  const json = express.json({ limit: MAX_PAYLOAD_BYTES, strict: false, type: ['application/json', 'application/*+json'] });
+  const json = express.json({ limit: MAX_PAYLOAD_BYTES, strict: false, type: JSON_TYPES });
   const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => handler(request, response).catch(next);
   const requireToken = bearer(deps.apiToken);
 
@@ -55,6 +58,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post(
     '/studies/:study/kidney-volumes',
     requireToken,
+    requireJson,
     json,
     route(async (request, response) => {
       const set = parseMeasurementsObject(request.body);
@@ -134,12 +138,28 @@ function bearer(token: string | undefined) {
   };
 }
 
+/**
+ * Refuses a missing or non-JSON body (415): express.json leaves it unparsed, and the measurement
+ * parser would then report a confusing "got undefined" instead of the real mistake.
+ */
+function requireJson(request: Request, response: Response, next: NextFunction): void {
+  if (!request.is(JSON_TYPES)) {
+    const given = request.get('content-type') ?? 'none';
+    const message = `a JSON body with Content-Type application/json is required, got Content-Type "${given}"`;
+    response.status(415).json({ error: { kind: 'unsupported-media-type', message } });
+    return;
+  }
+  next();
+}
+
 /** Maps any error to a status and a JSON body; body-parser's own errors keep their status. */
 function describeError(error: unknown): { status: number; kind: string; message: string } {
   if (error instanceof KidneyVolumesError) return { status: httpStatusFor(error), kind: errorKind(error), message: error.message };
-  const e = error as { status?: unknown; type?: unknown };
+  const e = error as { status?: unknown; type?: unknown; limit?: unknown };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    const message = e.type === 'entity.too.large' ? `request body must be at most ${MAX_PAYLOAD_BYTES} bytes` : `invalid request body: ${messageOf(error)}`;
+    // The limit is the route's own (the Lua hook allows far less than the measurements route).
+    const limit = typeof e.limit === 'number' ? e.limit : MAX_PAYLOAD_BYTES;
+    const message = e.type === 'entity.too.large' ? `request body must be at most ${limit} bytes` : `invalid request body: ${messageOf(error)}`;
     return { status: e.status, kind: 'bad-request', message };
   }
   return { status: 500, kind: 'internal', message: messageOf(error) };

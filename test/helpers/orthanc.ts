@@ -47,8 +47,14 @@ export function orthancBinary(): string {
   return binary;
 }
 
+/** Options of startOrthanc beside the configuration overrides. */
+export interface StartOptions {
+  /** Extra environment variables for the Orthanc process (its Lua scripts read them with os.getenv). */
+  readonly env?: Record<string, string>;
+}
+
 /** Starts Orthanc and waits until its REST API answers with the configured credentials. */
-export async function startOrthanc(overrides: Record<string, unknown> = {}): Promise<TestOrthanc> {
+export async function startOrthanc(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestOrthanc> {
   const binary = orthancBinary();
   const folder = mkdtempSync(join(tmpdir(), 'kv-orthanc-'));
   const [httpPort, dicomPort] = [await freePort(), await freePort()];
@@ -67,7 +73,7 @@ export async function startOrthanc(overrides: Record<string, unknown> = {}): Pro
   const configPath = join(folder, 'orthanc.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const log = openSync(join(folder, 'orthanc.log'), 'a');
-  const child = spawn(binary, [configPath], { stdio: ['ignore', log, log] });
+  const child = spawn(binary, [configPath], { stdio: ['ignore', log, log], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   const url = `http://127.0.0.1:${httpPort}`;
   const client = new OrthancClient({ url, username, password, retries: 0, timeoutMs: 10_000 });
   await waitUntilUp(child, client, folder);

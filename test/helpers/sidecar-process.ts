@@ -1,65 +1,94 @@
-/** Runs the real sidecar process (node dist/cli/main.js sidecar) against a test Orthanc. */
+/**
+ * The real sidecar process (node dist/cli/main.js sidecar) on a port chosen by the caller, so that
+ * Orthanc's Lua script can be pointed at it before either starts. stdout and stderr are kept apart
+ * because stdout is the log a collector reads: it must be JSON lines and nothing else.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from './cli.js';
-import { freePort, stopProcess } from './orthanc.js';
+import { freePort } from './orthanc.js';
 
-/** A running sidecar process. */
-export interface SidecarProcess {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly stateDir: string;
-  /** Everything it printed so far. */
-  output(): string;
-  /** SIGKILL, as a crash would. */
-  kill9(): Promise<void>;
-  /** SIGTERM and wait for the exit; answers the exit code and how long it took. */
-  terminate(): Promise<{ code: number | null; ms: number }>;
+/** How to start it. */
+export interface RunOptions {
+  /** Orthanc's variables and any KV_* settings; KV_HTTP_PORT and KV_STATE_DIR are set here. */
+  readonly env: Record<string, string>;
+  readonly port?: number;
+  readonly stateDir?: string;
+  /** The built entry point; the benchmark runs from dist/bench, where CLI's relative path does not hold. */
+  readonly cli?: string;
 }
 
-/** Starts the sidecar with the given environment (and a state folder, new unless given). */
-export async function startSidecarProcess(env: Record<string, string>, stateDir = mkdtempSync(join(tmpdir(), 'kv-state-'))): Promise<SidecarProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'sidecar'], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      KV_STATE_DIR: stateDir,
-      KV_HTTP_PORT: String(port),
-      KV_POLL_INTERVAL_MS: '200',
-      KV_RETRY_BASE_MS: '200',
-      KV_REPLICA_ID: 'test-sidecar',
-      KV_TIMEZONE: 'UTC',
-      ...env,
-    },
+/** A running sidecar process. */
+export interface RunningSidecar {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  readonly stateDir: string;
+  stdout(): string;
+  stderr(): string;
+  /** SIGKILL, as a crash would; resolves once it is gone. */
+  kill9(): Promise<void>;
+  /** SIGTERM, then waits up to timeoutMs for the exit (SIGKILL after); answers the exit code and the time taken. */
+  stop(timeoutMs?: number): Promise<{ code: number | null; ms: number }>;
+}
+
+/** Starts the sidecar and waits until GET /health answers. */
+export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
+  const cli = options.cli ?? CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -p tsconfig.json" first`);
+  const port = options.port ?? (await freePort());
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'kv-state-'));
+  const child = spawn(process.execPath, [cli, 'sidecar'], {
+    env: { PATH: process.env['PATH'] ?? '', KV_TIMEZONE: 'UTC', ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok).catch(() => false)) || child.exitCode !== null, 20_000);
-  if (child.exitCode !== null) throw new Error(`the sidecar exited at start-up with ${child.exitCode}:\n${text}`);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  while (!(await fetch(`${url}/health`).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null) throw new Error(`the sidecar exited at start-up with ${child.exitCode}:\n${out}${err}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the sidecar did not answer GET /health within 20 s:\n${out}${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     child,
+    url,
     port,
     stateDir,
-    output: () => text,
+    stdout: () => out,
+    stderr: () => err,
     kill9: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),
-    terminate: async () => {
-      const started = Date.now();
-      await stopProcess(child);
-      return { code: child.exitCode, ms: Date.now() - started };
-    },
+    stop: (timeoutMs = 10_000) => stopWithin(child, timeoutMs),
   };
 }
 
-/** Polls a condition every 20 ms until it holds; fails after the timeout. */
+function stopWithin(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; ms: number }> {
+  const started = Date.now();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, ms: 0 });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, ms: Date.now() - started });
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Polls a condition every 20 ms until it holds; fails after the timeout, naming what was awaited. */
 export async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {

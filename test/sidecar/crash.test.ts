@@ -6,7 +6,7 @@ import { METADATA } from '../../src/pipeline/metadata.js';
 import { parseStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
-import { startSidecarProcess, waitFor } from '../helpers/sidecar-process.js';
+import { runSidecar, waitFor } from '../helpers/sidecar-process.js';
 import { waitForState } from './harness.js';
 
 const IMAGES = 50;
@@ -17,6 +17,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await orthanc?.stop();
 });
+
+/** Fast polling and retries, and a fixed replica name so the restarted process resumes its own claim. */
+function sidecarEnv(): Record<string, string> {
+  return { ...orthanc.env, KV_POLL_INTERVAL_MS: '200', KV_RETRY_BASE_MS: '200', KV_REPLICA_ID: 'test-sidecar' };
+}
 
 async function state(studyId: string): Promise<string | undefined> {
   const revision = await orthanc.client.studyMetadata(studyId, METADATA.status);
@@ -53,7 +58,7 @@ describe('kill -9 and restart', () => {
       const originalIds = [...series[0]!.Instances].sort();
       const before = await originalsDigest(originalIds);
 
-      const first = await startSidecarProcess(orthanc.env);
+      const first = await runSidecar({ env: sidecarEnv() });
       await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' }));
       await waitFor(() => reached(study.orthancId), 60_000, point);
       await first.kill9();
@@ -67,7 +72,7 @@ describe('kill -9 and restart', () => {
         expect(afterKill).toBe('processing');
       }
 
-      const second = await startSidecarProcess(orthanc.env, first.stateDir);
+      const second = await runSidecar({ env: sidecarEnv(), stateDir: first.stateDir });
       try {
         const done = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 60_000);
         expect(done.state).toBe('done');
@@ -78,7 +83,7 @@ describe('kill -9 and restart', () => {
         expect([...original!.Instances].sort()).toEqual(originalIds);
         expect(await originalsDigest(originalIds)).toBe(before);
       } finally {
-        expect((await second.terminate()).code).toBe(0);
+        expect((await second.stop()).code).toBe(0);
       }
     });
   }

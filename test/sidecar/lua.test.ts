@@ -1,0 +1,67 @@
+// Orthanc's built-in Lua (orthanc/kidney-volumes.lua) wakes the sidecar when a study's metadata
+// changes. The sidecar here polls once a minute, so a study done within seconds proves the wake-up.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METADATA } from '../../src/pipeline/metadata.js';
+import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
+import { waitForState } from './harness.js';
+
+const SCRIPT = new URL('../../orthanc/kidney-volumes.lua', import.meta.url).pathname;
+
+let orthanc: TestOrthanc;
+let sidecar: RunningSidecar;
+beforeAll(async () => {
+  const port = await freePort();
+  orthanc = await startOrthanc({ LuaScripts: [SCRIPT] }, { env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}` } });
+  sidecar = await runSidecar({
+    port,
+    env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '60000', KV_SWEEP_INTERVAL_MS: '3600000', KV_LOG_LEVEL: 'info', KV_RETRIES: '1' },
+  });
+  // Once ready, the sidecar has read the feed and sleeps for a minute: only a wake-up can make it look sooner.
+  const deadline = Date.now() + 20_000;
+  while (!(await fetch(`${sidecar.url}/ready`).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline) throw new Error(`the sidecar never became ready:\n${sidecar.stdout()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+afterAll(async () => {
+  await sidecar?.stop();
+  await orthanc?.stop();
+});
+
+/** Orthanc's log, shown when a wake-up did not come (HttpPost failures and Lua errors land there). */
+const orthancLog = () => readFileSync(join(orthanc.folder, 'orthanc.log'), 'utf8').split('\n').slice(-40).join('\n');
+
+describe("Orthanc's Lua script", () => {
+  it('wakes the sidecar when KidneyVolumesPending is set over REST, so the study is done within seconds', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const started = Date.now();
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, JSON.stringify({ 'Right Kidney': '125 ml' }));
+    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 10_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nOrthanc's log:\n${orthancLog()}\nsidecar:\n${sidecar.stdout()}`);
+    });
+    expect(status.state).toBe('done');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('leaves Orthanc working when the sidecar is down', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await sidecar.stop();
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, JSON.stringify({ 'Left Kidney': '99 ml' }));
+    expect((await orthanc.client.studyMetadata(study.orthancId, METADATA.pending))?.value).toContain('99 ml');
+    expect((await orthanc.client.system()).Version).toMatch(/^\d/);
+    // HttpPost answers nil rather than raising; the script notices and says what happens next.
+    await expectEventually(() => orthancLog().includes(`could not wake the sidecar at ${sidecar.url}`), 5_000, orthancLog);
+  });
+});
+
+async function expectEventually(condition: () => boolean, timeoutMs: number, describeState: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms:\n${describeState()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
