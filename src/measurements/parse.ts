@@ -140,6 +140,7 @@ function checkVolume(name: string, value: unknown, unit: unknown): string {
       throw new InvalidMeasurementsError(`"${name}": unit given twice ("${value}" and unit "${String(unit)}")`);
     }
     numberText = match?.[1] ?? value;
+    if (numberText === '') throw new InvalidMeasurementsError(`"${name}": volume must be a number, got "${value.trim()}"`);
     if (inlineUnit === undefined && unit === undefined) {
       throw new InvalidMeasurementsError(`"${name}": volume "${value}" has no unit; write e.g. "${value.trim()} ml"`);
     }

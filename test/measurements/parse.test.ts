@@ -68,6 +68,8 @@ describe('the structured form', () => {
 describe('rejections quote the bad part', () => {
   it.each([
     ['{"Right Kidney": "abc ml"}', /"Right Kidney": volume must be a number, got "abc"/],
+    ['{"Right Kidney": "lots"}', /"Right Kidney": volume must be a number, got "lots"/],
+    ['{"Right Kidney": "ml"}', /"Right Kidney": volume must be a number, got "ml"/],
     ['{"Right Kidney": "0 ml"}', /must be positive, got "0 ml"/],
     ['{"Right Kidney": "-5 ml"}', /must be positive, got "-5 ml"/],
     ['{"Right Kidney": -5}', /must be positive/],
