@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kidney-volumes needs on Debian or Ubuntu with Node.js 20: the Debian packages that
 # are missing (Orthanc, dcmtk, dicom3tools, PixelMed with a JRE, docker-compose for the compose
-# check), the npm dependencies exactly as locked, and the build.
+# check, PostgreSQL with orthanc-postgresql for the replica tests), the npm dependencies exactly
+# as locked, and the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,14 @@ command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
 [ -f /usr/share/java/pixelmed.jar ] || missing+=(pixelmed-apps)
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# The https tests: openssl makes the certificates; Debian's Orthanc (civetweb) dlopens the unversioned
+# libssl.so / libcrypto.so from libssl-dev; gcc builds the shim test/helpers/pki.ts explains.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# Several Orthancs on one PostgreSQL index (test/scale): the server and Orthanc's index plugin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+[ -f /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so ] || missing+=(orthanc-postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"

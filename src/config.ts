@@ -10,12 +10,19 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { checkUidRoot } from './dicom/uids.js';
 import { parseApproaches, type Approach } from './pipeline/approaches.js';
+import { parseSegmentLabels } from './segmentation/match.js';
+import { parseSwitch, type SegmentationSettings } from './segmentation/settings.js';
+import { readTlsFiles, type TlsMaterial } from './orthanc/tls.js';
+import { DELIVERY_VARIABLES, deliverySettingsOf } from './delivery/config.js';
+import type { DeliverySettings } from './delivery/settings.js';
 
 /** The checked configuration. */
 export interface Config {
   readonly orthancUrl: string;
   readonly orthancUsername?: string;
   readonly orthancPassword?: string;
+  /** CA, client certificate and key for an https Orthanc, read from ORTHANC_CA_FILE, ORTHANC_CERT_FILE, ORTHANC_KEY_FILE. */
+  readonly orthancTls: TlsMaterial;
   readonly stateDir: string;
   readonly httpPort: number;
   readonly pollIntervalMs: number;
@@ -38,6 +45,12 @@ export interface Config {
   /** This replica's name in study claims; stable across restarts so a restart resumes its own claims. */
   readonly replicaId: string;
   readonly leaseMs: number;
+  /** Whether the sidecar measures kidneys in DICOM SEGs pushed into studies, and the labels it recognises. */
+  readonly segmentation: SegmentationSettings;
+  /** Studies one sidecar processes at once. */
+  readonly concurrency: number;
+  /** Forwarding to DICOM archives and HL7 v2 results after the writes; absent when no destination is set. */
+  readonly delivery?: DeliverySettings;
 }
 
 /** Environment variables read, with what each sets (the README lists the same). */
@@ -45,6 +58,9 @@ export const VARIABLES = {
   ORTHANC_URL: 'Orthanc base URL (default http://localhost:8042)',
   ORTHANC_USERNAME: 'HTTP Basic user for Orthanc',
   ORTHANC_PASSWORD: 'HTTP Basic password for Orthanc',
+  ORTHANC_CA_FILE: 'PEM file of the CA(s) that signed the certificate of an https Orthanc',
+  ORTHANC_CERT_FILE: 'PEM client certificate for an Orthanc that verifies peers (with ORTHANC_KEY_FILE)',
+  ORTHANC_KEY_FILE: 'PEM private key (unencrypted) of ORTHANC_CERT_FILE',
   KV_STATE_DIR: 'folder for the sidecar state (default ./.state)',
   KV_HTTP_PORT: 'port of the HTTP API (default 8080)',
   KV_POLL_INTERVAL_MS: 'changes feed poll interval when idle (default 1000)',
@@ -62,6 +78,10 @@ export const VARIABLES = {
   KV_RETRY_BASE_MS: 'first delay before another attempt, doubling each time (default 2000)',
   KV_REPLICA_ID: "this sidecar's name in study claims (default the host name)",
   KV_LEASE_MS: 'how long a claim holds before another replica may take the study over (default 300000)',
+  KV_SEGMENTATION: 'measure kidney volumes in DICOM SEGs pushed into studies: on or off (default on)',
+  KV_SEGMENT_LABELS: 'segment labels meaning each kidney, "right:<label>,...;left:<label>,..." (default kidney_right, right kidney, ...)',
+  KV_CONCURRENCY: 'studies one sidecar processes at once (default 4)',
+  ...DELIVERY_VARIABLES,
   KV_CONFIG_FILE: 'optional JSON file with any of these variables as keys',
 } as const;
 
@@ -89,6 +109,7 @@ const schema = {
   KV_MAX_ATTEMPTS: integer(1, 100),
   KV_RETRY_BASE_MS: integer(10, 3_600_000),
   KV_LEASE_MS: integer(1000, 86_400_000),
+  KV_CONCURRENCY: integer(1, 64),
   KV_REPLICA_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores'),
   KV_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone name (Europe/Berlin) or an offset like +0100'),
 } as const;
@@ -122,6 +143,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     orthancUrl: pick('ORTHANC_URL', 'http://localhost:8042').replace(/\/+$/, ''),
     ...(username !== undefined ? { orthancUsername: username } : {}),
     ...(password !== undefined ? { orthancPassword: password } : {}),
+    // After orthancUrl in this literal, so the URL is already checked when the files are.
+    orthancTls: readTlsFiles(source, source['ORTHANC_URL'] ?? 'http://localhost:8042'),
     stateDir: resolve(source['KV_STATE_DIR'] ?? '.state'),
     httpPort: pick('KV_HTTP_PORT', '8080'),
     pollIntervalMs: pick('KV_POLL_INTERVAL_MS', '1000'),
@@ -139,7 +162,28 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     retryBaseMs: pick('KV_RETRY_BASE_MS', '2000'),
     replicaId: pick('KV_REPLICA_ID', hostname().replace(/[^\w.-]/g, '-').slice(0, 64) || 'sidecar'),
     leaseMs: pick('KV_LEASE_MS', '300000'),
+    segmentation: segmentationOf(source),
+    concurrency: pick('KV_CONCURRENCY', '4'),
+    ...deliveryOf(source),
   };
+}
+
+/** The deliveries' settings as an optional property (exactOptionalPropertyTypes forbids an undefined value). */
+function deliveryOf(source: Readonly<Partial<Record<string, string>>>): { delivery?: DeliverySettings } {
+  const delivery = deliverySettingsOf(source);
+  return delivery !== undefined ? { delivery } : {};
+}
+
+/** KV_SEGMENTATION (on by default) and KV_SEGMENT_LABELS (each side given replaces its defaults). */
+function segmentationOf(source: Readonly<Partial<Record<string, string>>>): SegmentationSettings {
+  const text = source['KV_SEGMENTATION'] ?? 'on';
+  const enabled = parseSwitch(text);
+  if (enabled === undefined) throw new ConfigError('KV_SEGMENTATION', `KV_SEGMENTATION must be on or off, got "${text}"`);
+  try {
+    return { enabled, labels: parseSegmentLabels(source['KV_SEGMENT_LABELS'] ?? '') };
+  } catch (error) {
+    throw new ConfigError('KV_SEGMENT_LABELS', `KV_SEGMENT_LABELS ${(error as Error).message}`);
+  }
 }
 
 function approachesOf(text: string): Approach[] {

@@ -16,6 +16,8 @@ export type ErrorKind =
   | 'not-available'
   | 'conflict'
   | 'fhir-server'
+  | 'delivery'
+  | 'delivery-rejected'
   | 'internal';
 
 /** An error with a kind and the data that explains it. Messages name the rule and the bad value. */
@@ -103,7 +105,11 @@ export const EXIT_CODES = {
   'not-available': 9,
   conflict: 10,
   'fhir-server': 11,
-} as const satisfies Record<ErrorKind | 'ok', number>;
+  // An outcome, not an error kind: attach --batch ran every row it could and some failed.
+  'batch-failed': 12,
+  delivery: 13,
+  'delivery-rejected': 14,
+} as const satisfies Record<ErrorKind | 'ok' | 'batch-failed', number>;
 
 const HTTP_STATUS: Record<ErrorKind, number> = {
   usage: 400,
@@ -116,6 +122,8 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   'not-available': 501,
   conflict: 409,
   'fhir-server': 502,
+  delivery: 502,
+  'delivery-rejected': 502,
   internal: 500,
 };
 

@@ -33,7 +33,7 @@ export function measurementsFromOptions(options: MeasurementOptions, readStdin: 
 }
 
 /** --right 125 means 125 mL; --right "0.125 L" keeps its unit. */
-function withDefaultUnit(value: string): string {
+export function withDefaultUnit(value: string): string {
   return /^\s*-?[\d.]+\s*$/.test(value) ? `${value.trim()} mL` : value;
 }
 

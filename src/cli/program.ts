@@ -2,13 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
-import { EXIT_CODES } from '../errors.js';
+import { EXIT_CODES, UsageError } from '../errors.js';
 import { OrthancClient } from '../orthanc/client.js';
 import { parseApproaches, type WriterSettings } from '../pipeline/approaches.js';
 import { requestRetry } from '../sidecar/retry.js';
 import { runSidecar } from '../sidecar/run.js';
 import { attach } from '../pipeline/attach.js';
 import { verify } from '../pipeline/verify.js';
+import { checkBatchOptions, runBatch } from './batch.js';
+import { readBatchFile } from './batch-file.js';
 import { checkFhirDelivery, deliverFhir, type FhirDeliveryOptions } from './fhir-delivery.js';
 import { measurementsFromOptions, type MeasurementOptions } from './measurement-options.js';
 import { printAttach, printError, printVerify, processOutput, type Output } from './output.js';
@@ -19,6 +21,7 @@ import { progressReporter } from './progress.js';
 interface AttachOptions extends MeasurementOptions, FhirDeliveryOptions {
   readonly approach: string;
   readonly json?: boolean;
+  readonly batch?: string;
 }
 
 
@@ -29,6 +32,7 @@ export function clientFor(config: Config): OrthancClient {
     ...(config.orthancUsername !== undefined ? { username: config.orthancUsername, password: config.orthancPassword ?? '' } : {}),
     timeoutMs: config.requestTimeoutMs,
     retries: config.retries,
+    ...config.orthancTls,
   });
 }
 
@@ -46,7 +50,8 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
   program
     .command('attach')
     .description('write measurements into a study (Orthanc study ID or StudyInstanceUID)')
-    .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
+    .argument('[study]', 'Orthanc study ID or StudyInstanceUID (not with --batch)')
+    .option('--batch <file>', 'every row of a CSV or JSON-lines file (see the README), - for stdin')
     .option('--right <mL>', 'right kidney volume (mL unless a unit is given)')
     .option('--left <mL>', 'left kidney volume (mL unless a unit is given)')
     .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)')
@@ -56,7 +61,16 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .option('--fhir-out <file>', 'also write the FHIR Bundle to this file as JSON')
     .option('--fhir-server <base-url>', 'also post the Bundle to this FHIR server as a transaction (token from KV_FHIR_TOKEN)')
     .option('--json', 'print a machine-readable summary')
-    .action(async (study: string, options: AttachOptions) => {
+    .action(async (study: string | undefined, options: AttachOptions) => {
+      if (options.batch !== undefined) {
+        checkBatchOptions(study, options);
+        const [file, approaches] = [readBatchFile(options.batch), parseApproaches(options.approach)];
+        const config = loadConfig(env);
+        const deps = { client: clientFor(config), settings: settingsOf(config), now: () => new Date(), io, json };
+        exitCode = await runBatch(deps, file, approaches);
+        return;
+      }
+      if (study === undefined) throw new UsageError('attach needs a <study> (Orthanc study ID or StudyInstanceUID), or --batch <file>');
       const measurements = measurementsFromOptions(options);
       const approaches = parseApproaches(options.approach);
       checkFhirDelivery(options, approaches);
@@ -127,7 +141,12 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
 }
 
 function settingsOf(config: Config): WriterSettings {
-  return { srSeriesNumber: config.srSeriesNumber, timeZone: config.timeZone, ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}) };
+  return {
+    srSeriesNumber: config.srSeriesNumber,
+    timeZone: config.timeZone,
+    ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}),
+    ...(config.delivery !== undefined ? { delivery: config.delivery } : {}),
+  };
 }
 
 function collect(value: string, previous: string[]): string[] {

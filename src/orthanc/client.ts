@@ -15,6 +15,7 @@ import type {
   OrthancSystem,
   Revisioned,
   SimplifiedTags,
+  ModalityStoreResult,
   UploadResult,
 } from './types.js';
 
@@ -27,6 +28,12 @@ export interface OrthancClientOptions {
   readonly retries?: number;
   /** First retry delay; each next one doubles, up to 10 s. */
   readonly retryBaseDelayMs?: number;
+  /** PEM CA certificates for an https Orthanc; they replace the system's trusted roots. */
+  readonly ca?: Buffer;
+  /** PEM client certificate, for an Orthanc with SslVerifyPeers. */
+  readonly cert?: Buffer;
+  /** PEM private key of the client certificate. */
+  readonly key?: Buffer;
 }
 
 interface CallOptions {
@@ -35,6 +42,8 @@ interface CallOptions {
   readonly body?: Buffer | string;
   readonly headers?: Record<string, string>;
   readonly searchParams?: Record<string, string | number | boolean>;
+  /** Overrides the client's request timeout (a synchronous C-STORE lasts as long as the transfer). */
+  readonly timeoutMs?: number;
 }
 
 const RETRY_STATUS = [500, 502, 503, 504];
@@ -54,6 +63,11 @@ export class OrthancClient {
       prefixUrl: this.baseUrl,
       ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
       timeout: { request: options.timeoutMs ?? 30_000 },
+      https: {
+        ...(options.ca !== undefined ? { certificateAuthority: options.ca } : {}),
+        ...(options.cert !== undefined ? { certificate: options.cert } : {}),
+        ...(options.key !== undefined ? { key: options.key } : {}),
+      },
       retry: {
         limit: 0,
         methods: ['GET', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'POST'],
@@ -176,6 +190,19 @@ export class OrthancClient {
     return answer.Last;
   }
 
+  /**
+   * POST /modalities/{name}/store with Synchronous: Orthanc C-STOREs the resources (instances,
+   * series, studies by Orthanc ID) to a modality of its DicomModalities and answers when done.
+   * Not retried here: the caller decides, and a resent C-STORE is harmless but slow.
+   */
+  storeToModality(modality: string, resources: readonly string[], timeoutMs?: number): Promise<ModalityStoreResult> {
+    return this.json('POST', `modalities/${encodeURIComponent(modality)}/store`, {
+      idempotent: false,
+      json: { Resources: resources, Synchronous: true },
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    });
+  }
+
   /** POST /series/{id}/modify: a server-side modified copy of a series in the same study. */
   modifySeries(id: string, request: Readonly<Record<string, unknown>>): Promise<{ ID: string; Path: string }> {
     return this.found('series', id, this.json('POST', `series/${id}/modify`, { idempotent: false, json: request }));
@@ -233,6 +260,7 @@ export class OrthancClient {
         method,
         responseType: 'buffer',
         retry: { limit: options.idempotent ? this.retries : 0 },
+        ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
         ...(options.json !== undefined ? { json: options.json } : {}),
         ...(options.body !== undefined ? { body: options.body } : {}),
         ...(options.headers ? { headers: options.headers } : {}),

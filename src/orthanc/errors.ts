@@ -1,6 +1,7 @@
 /** Turns got's failures into errors a PACS admin understands; never quotes credentials. */
 import { HTTPError, RequestError } from 'got';
 import { OrthancHttpError, OrthancUnreachableError } from '../errors.js';
+import { tlsReason } from './tls.js';
 
 const REASONS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
@@ -21,7 +22,9 @@ export function toOrthancError(error: unknown, baseUrl: string, method: string, 
     return new OrthancHttpError(method, path, status, body, httpMessage(status, error.response.statusMessage, body, method, path));
   }
   if (error instanceof RequestError) {
-    const reason = error.code === 'ETIMEDOUT' ? `no answer within ${timeoutOf(error)}` : REASONS[error.code] ?? error.code;
+    // TLS codes only for https: EPROTO over plain http would mean something else.
+    const tls = baseUrl.startsWith('https://') ? tlsReason(error.code, error.message) : undefined;
+    const reason = tls ?? (error.code === 'ETIMEDOUT' ? `no answer within ${timeoutOf(error)}` : REASONS[error.code] ?? error.code);
     return new OrthancUnreachableError(baseUrl, reason);
   }
   return error instanceof Error ? error : new Error(String(error));

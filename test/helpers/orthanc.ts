@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OrthancClient } from '../../src/orthanc/client.js';
+import { OrthancClient, type OrthancClientOptions } from '../../src/orthanc/client.js';
 
 /** Where the project's Orthanc configuration lives. */
 export const ORTHANC_CONFIG = new URL('../../orthanc/orthanc.json', import.meta.url).pathname;
@@ -51,6 +51,8 @@ export function orthancBinary(): string {
 export interface StartOptions {
   /** Extra environment variables for the Orthanc process (its Lua scripts read them with os.getenv). */
   readonly env?: Record<string, string>;
+  /** For an Orthanc with SslEnabled: the URL becomes https and the readiness check presents these. */
+  readonly tls?: Pick<OrthancClientOptions, 'ca' | 'cert' | 'key'>;
 }
 
 /** Starts Orthanc and waits until its REST API answers with the configured credentials. */
@@ -74,8 +76,8 @@ export async function startOrthanc(overrides: Record<string, unknown> = {}, opti
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const log = openSync(join(folder, 'orthanc.log'), 'a');
   const child = spawn(binary, [configPath], { stdio: ['ignore', log, log], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
-  const url = `http://127.0.0.1:${httpPort}`;
-  const client = new OrthancClient({ url, username, password, retries: 0, timeoutMs: 10_000 });
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${httpPort}`;
+  const client = new OrthancClient({ url, username, password, retries: 0, timeoutMs: 10_000, ...options.tls });
   await waitUntilUp(child, client, folder);
   return {
     url,
