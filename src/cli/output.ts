@@ -1,6 +1,7 @@
 /** How the CLI shows results and errors to people (text) and programs (--json). */
 import { errorKind, exitCodeFor, messageOf } from '../errors.js';
 import type { Measurement } from '../measurements/model.js';
+import { DELIVERIES } from '../delivery/settings.js';
 import type { AttachReport } from '../pipeline/attach.js';
 import type { VerifyReport } from '../pipeline/verify.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
@@ -31,7 +32,10 @@ export function printAttach(report: AttachReport, json: boolean, io: Output, fhi
   }
   io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}): ${report.measurements.measurements.length} measurement(s)`);
   for (const line of measurementLines(report.measurements.measurements)) io.out(line);
-  for (const o of report.outcomes) io.out(`${o.approach}: ${o.alreadyPresent ? 'already present, verified' : 'written and verified'}: ${o.summary}`);
+  for (const o of report.outcomes) {
+    const done = (DELIVERIES as readonly string[]).includes(o.approach) ? 'delivered' : o.alreadyPresent ? 'already present, verified' : 'written and verified';
+    io.out(`${o.approach}: ${done}: ${o.summary}`);
+  }
   for (const line of fhirDeliveryLines(fhir)) io.out(line);
 }
 

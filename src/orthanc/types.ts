@@ -82,3 +82,14 @@ export interface Revisioned {
 
 /** Simplified tags (GET /instances/{id}/simplified-tags): keyword to string or nested sequences. */
 export type SimplifiedTags = Readonly<Record<string, unknown>>;
+
+/** POST /modalities/{name}/store with Synchronous (checked on Orthanc 1.10.1). */
+export interface ModalityStoreResult {
+  readonly Description: string;
+  readonly LocalAet: string;
+  readonly RemoteAet: string;
+  readonly ParentResources: readonly string[];
+  /** Instances sent; a resource listed twice (an instance and its series) counts twice. */
+  readonly InstancesCount: number;
+  readonly FailedInstancesCount: number;
+}

@@ -2,6 +2,7 @@
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
+import type { Delivery, DeliverySettings } from '../delivery/settings.js';
 import { UsageError } from '../errors.js';
 
 /** The approaches, in the order they run (the FHIR Bundle references the SR). */
@@ -34,6 +35,8 @@ export interface WriterSettings {
    * either, FHIR dates carry the StudyDate only.
    */
   readonly timeZone?: string;
+  /** Where the results are sent after they are written (forward, HL7); none when absent. */
+  readonly delivery?: DeliverySettings;
 }
 
 /** Progress of long work, for a progress bar or a log line. */
@@ -55,9 +58,9 @@ export interface StepContext {
   readonly progress?: (progress: Progress) => void;
 }
 
-/** What one step wrote (or found already written) and verified. */
+/** What one step wrote (or found already written) and verified, or what one delivery sent (src/delivery). */
 export interface StepOutcome {
-  readonly approach: Approach;
+  readonly approach: Approach | Delivery;
   /** One line for people, e.g. "SR 1.2.3 in series 4.5.6 (3 measurements)". */
   readonly summary: string;
   /** True when an earlier run had already written exactly this. */

@@ -1,4 +1,5 @@
 /** What happens to one study: read its facts once, run each requested writer step, report. */
+import { runDeliveries } from '../delivery/run.js';
 import { NotAvailableError } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -54,5 +55,7 @@ export async function attach(deps: AttachDeps, studyIdOrUid: string, measurement
       }),
     );
   }
+  // Deliveries send what the steps stored; a failure throws, so a study is never done with a destination unserved.
+  outcomes.push(...(await runDeliveries({ client: deps.client, facts, measurements, now: deps.now(), written: [...outcomes], settings: deps.settings.delivery })));
   return { studyId, studyInstanceUid: facts.studyInstanceUid, measurements, outcomes };
 }

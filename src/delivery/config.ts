@@ -1,0 +1,83 @@
+/** The deliveries' environment variables (issue 9), checked like the rest of the configuration. */
+import { resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { DeliverySettings, ForwardSettings, Hl7Party, Hl7Settings, MllpTarget } from './settings.js';
+
+/** The variables, with what each sets; src/config.ts merges them into its list (the README lists the same). */
+export const DELIVERY_VARIABLES = {
+  KV_FORWARD_MODALITIES: "Orthanc modalities (DicomModalities names) to C-STORE the SR to, comma-separated (default none)",
+  KV_FORWARD_DERIVED: 'true to forward the derived series with the private tags too (default false)',
+  KV_FORWARD_TIMEOUT_MS: 'timeout of one synchronous C-STORE through Orthanc (default 600000)',
+  KV_HL7_DIR: 'folder for one HL7 ORU^R01 file per study and measurement set (default none)',
+  KV_HL7_MLLP: 'host:port of an HL7 MLLP receiver for the ORU^R01 (default none)',
+  KV_HL7_TIMEOUT_MS: 'how long to wait for the MLLP connection and ACK (default 10000)',
+  KV_HL7_SENDER: 'MSH-3^MSH-4, sending application and facility (default KIDNEY_VOLUMES)',
+  KV_HL7_RECEIVER: 'MSH-5^MSH-6, receiving application and facility (default empty)',
+  KV_DELIVERY_ATTEMPTS: 'attempts per forward or HL7 destination before the study fails (default 3)',
+  KV_DELIVERY_RETRY_BASE_MS: 'delay before the second delivery attempt, doubling each time (default 1000)',
+} as const;
+
+type Source = Readonly<Partial<Record<string, string>>>;
+
+/** Delivery settings from the checked variables; undefined when no destination is configured. */
+export function deliverySettingsOf(source: Source): DeliverySettings | undefined {
+  const forward = forwardOf(source);
+  const hl7 = hl7Of(source);
+  if (forward === undefined && hl7 === undefined) return undefined;
+  return {
+    ...(forward !== undefined ? { forward } : {}),
+    ...(hl7 !== undefined ? { hl7 } : {}),
+    attempts: integer(source, 'KV_DELIVERY_ATTEMPTS', 3, 1, 20),
+    retryBaseMs: integer(source, 'KV_DELIVERY_RETRY_BASE_MS', 1000, 0, 600_000),
+  };
+}
+
+function forwardOf(source: Source): ForwardSettings | undefined {
+  const raw = source['KV_FORWARD_MODALITIES'];
+  const derivedRaw = source['KV_FORWARD_DERIVED'] ?? 'false';
+  if (!['true', 'false'].includes(derivedRaw.toLowerCase())) fail('KV_FORWARD_DERIVED', 'must be true or false', derivedRaw);
+  const timeoutMs = integer(source, 'KV_FORWARD_TIMEOUT_MS', 600_000, 1000, 86_400_000);
+  if (raw === undefined) return undefined;
+  const modalities = raw.split(',').map((m) => m.trim());
+  // Orthanc's symbolic names go into a URL path; its own examples use letters, digits, dashes and underscores.
+  const bad = modalities.find((m) => !/^[\w.-]{1,64}$/.test(m));
+  if (bad !== undefined) fail('KV_FORWARD_MODALITIES', 'must be a comma list of Orthanc modality names (letters, digits, . _ -)', raw);
+  return { modalities: [...new Set(modalities)], derived: derivedRaw.toLowerCase() === 'true', timeoutMs };
+}
+
+function hl7Of(source: Source): Hl7Settings | undefined {
+  const dir = source['KV_HL7_DIR'];
+  const mllp = source['KV_HL7_MLLP'] !== undefined ? mllpOf(source['KV_HL7_MLLP']) : undefined;
+  const timeoutMs = integer(source, 'KV_HL7_TIMEOUT_MS', 10_000, 100, 600_000);
+  const sender = partyOf(source, 'KV_HL7_SENDER', 'KIDNEY_VOLUMES');
+  const receiver = partyOf(source, 'KV_HL7_RECEIVER', '');
+  if (dir === undefined && mllp === undefined) return undefined;
+  return { ...(dir !== undefined ? { dir: resolve(dir) } : {}), ...(mllp ? { mllp } : {}), timeoutMs, sender, receiver };
+}
+
+function mllpOf(text: string): MllpTarget {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text.trim());
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) fail('KV_HL7_MLLP', 'must be host:port, e.g. 10.0.0.5:2575', text);
+  return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port };
+}
+
+function partyOf(source: Source, name: string, fallback: string): Hl7Party {
+  const raw = source[name] ?? fallback;
+  const [application = '', facility = '', ...rest] = raw.split('^');
+  if (rest.length > 0 || application.length > 227 || facility.length > 227) fail(name, 'must be application or application^facility', raw);
+  return { application, facility };
+}
+
+function integer(source: Source, name: string, fallback: number, min: number, max: number): number {
+  const raw = source[name];
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) fail(name, 'must be a whole number', raw);
+  const value = Number(raw);
+  if (value < min || value > max) fail(name, `must be between ${min} and ${max}`, raw);
+  return value;
+}
+
+function fail(name: string, rule: string, raw: string): never {
+  throw new ConfigError(name, `${name} ${rule}, got "${raw}"`);
+}

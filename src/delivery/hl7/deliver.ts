@@ -1,0 +1,81 @@
+/**
+ * The HL7 v2 delivery (issue 9): the study's ORU^R01 written to a folder and/or sent over MLLP,
+ * each destination with its own attempts. ACK semantics: AA (CA) is done; AE (CE) is retried,
+ * since integration engines answer AE when their own processing failed (a database, a lookup);
+ * AR (CR) is final, as the receiver refuses this message as such (type, version, structure).
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { messageOf } from '../../errors.js';
+import type { DeliveryContext, DeliveryResult } from '../context.js';
+import type { DeliveryFailure } from '../errors.js';
+import { attempt } from '../retry.js';
+import type { Hl7Settings } from '../settings.js';
+import { parseAck, type Ack } from './ack.js';
+import { sendMllp } from './mllp.js';
+import { oruR01 } from './oru.js';
+
+/** The receiver answered with an ACK that is not AA. */
+export class AckRefusedError extends Error {
+  /** Makes the error; the message quotes MSA-1 and the receiver's texts. */
+  constructor(readonly ack: Ack) {
+    super(`ACK ${ack.code}${ack.text !== '' ? `: ${ack.text}` : ' without a reason'}`);
+    this.name = 'AckRefusedError';
+  }
+}
+
+/** The file name of a study's message: StudyInstanceUID and the first 16 hex digits of the measurement digest. */
+export function hl7FileName(studyInstanceUid: string, digest: string): string {
+  return `${studyInstanceUid}_${digest.slice(0, 16)}.hl7`;
+}
+
+/** Builds the ORU^R01 and delivers it to each configured destination. */
+export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings): Promise<DeliveryResult> {
+  const message = oruR01(context.facts, context.measurements, context.now, { sender: settings.sender, receiver: settings.receiver });
+  const details: Record<string, unknown> = { messageType: 'ORU^R01', controlId: message.controlId, observations: context.measurements.measurements.length };
+  const delivered: string[] = [];
+  const failures: DeliveryFailure[] = [];
+  if (settings.dir !== undefined) {
+    const dir = settings.dir;
+    const result = await attempt({ ...context.retry, permanent: () => false }, () => writeMessage(dir, hl7FileName(context.facts.studyInstanceUid, context.measurements.digest), message.text));
+    if (result.ok) {
+      details['file'] = result.value;
+      delivered.push(`HL7 written to ${result.value}`);
+    } else {
+      failures.push({ destination: `HL7 folder ${dir}`, message: `cannot write the message: ${messageOf(result.error)}`, attempts: result.attempts, permanent: false });
+    }
+  }
+  if (settings.mllp !== undefined) {
+    const peer = `${settings.mllp.host}:${settings.mllp.port}`;
+    const target = settings.mllp;
+    const result = await attempt({ ...context.retry, permanent: isFinalRefusal }, async () => {
+      const ack = parseAck(await sendMllp(target, message.text, settings.timeoutMs));
+      if (ack.controlId !== message.controlId) throw new Error(`the ACK is for message ${ack.controlId || '(none)'}, not ${message.controlId}`);
+      if (ack.code !== 'AA' && ack.code !== 'CA') throw new AckRefusedError(ack);
+      return ack;
+    });
+    if (result.ok) {
+      details['mllp'] = { peer, ack: result.value.code, ...(result.value.text !== '' ? { text: result.value.text } : {}), attempts: result.attempts };
+      delivered.push(`HL7 sent to ${peer} (ACK ${result.value.code})`);
+    } else {
+      failures.push({ destination: `HL7 MLLP ${peer}`, message: messageOf(result.error), attempts: result.attempts, permanent: result.permanent });
+    }
+  }
+  const summary = `ORU^R01 ${message.controlId} with ${context.measurements.measurements.length} OBX: ${delivered.join(', ')}`;
+  return { outcome: { approach: 'hl7', summary, alreadyPresent: false, details }, delivered, failures };
+}
+
+/** AR and CR: the receiver will refuse this message however often it comes. */
+function isFinalRefusal(error: unknown): boolean {
+  return error instanceof AckRefusedError && (error.ack.code === 'AR' || error.ack.code === 'CR');
+}
+
+/** Writes beside the target and renames, so a folder watched by an interface engine never shows half a message. */
+async function writeMessage(dir: string, name: string, text: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, name);
+  const partial = `${path}.partial`;
+  await writeFile(partial, text, 'utf8');
+  await rename(partial, path);
+  return path;
+}
