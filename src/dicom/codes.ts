@@ -78,3 +78,16 @@ export const LN = {
   CTUnspecifiedBodyRegion: codedConcept('25045-6', 'LN', 'CT unspecified body region'),
   MRUnspecifiedBodyRegion: codedConcept('25056-3', 'LN', 'MRI unspecified body region'),
 } as const;
+
+/** DICOM codes that say a measurement was derived from a Segmentation (PS3.16 CID 7203, TID 300, TID 1411). */
+export const DCM_SEGMENTATION = {
+  /** CID 7203 Image Derivation: what was done to get the volume. */
+  Segmentation: codedConcept('113076', 'DCM', 'Segmentation'),
+  /** TID 300 row 4: concept modifier of a NUM naming how the value was derived. */
+  Derivation: codedConcept('121401', 'DCM', 'Derivation'),
+  /**
+   * Names the IMAGE reference to the SEG and its segment(s) in a TID 1501 group. Not TID 1411's
+   * "Referenced Segment" (121191): validators then take the group for TID 1411 and want its source-image rows.
+   */
+  SourceOfMeasurement: codedConcept('121112', 'DCM', 'Source of Measurement'),
+} as const;

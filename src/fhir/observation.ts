@@ -3,11 +3,11 @@
  * mapping (TID 1501 measurement group) where R4 allows: SNOMED "Volume" in mL, finding site as bodySite.
  */
 import type { CodeableConcept, Observation, Quantity } from '@medplum/fhirtypes';
-import { SCT, UCUM as UCUM_CODES, type CodedConcept } from '../dicom/codes.js';
+import { DCM_SEGMENTATION, SCT, UCUM as UCUM_CODES, type CodedConcept } from '../dicom/codes.js';
 import type { Anatomy, Measurement } from '../measurements/model.js';
 import { FhirInputError } from './errors.js';
 import { observationUuid } from './identity.js';
-import { FHIR_CODES, KV_OBSERVATION, UCUM, toCoding } from './systems.js';
+import { DICOM_UID, FHIR_CODES, KV_OBSERVATION, UCUM, toCoding } from './systems.js';
 
 /** How each anatomy is coded as bodySite. */
 const BODY_SITE: Readonly<Record<Anatomy, { readonly concept: CodedConcept; readonly text?: string }>> = {
@@ -90,10 +90,20 @@ export function buildVolumeObservation(m: Measurement, ctx: ObservationContext):
   if (m.operator?.trim()) obs.performer = [{ display: m.operator.trim() }];
   obs.valueQuantity = volumeQuantity(m);
   if (m.anatomy !== undefined) obs.bodySite = bodySiteFor(m.anatomy);
-  if (m.method?.trim()) obs.method = { text: m.method.trim() };
+  if (m.segmentation) obs.method = { coding: [toCoding(DCM_SEGMENTATION.Segmentation)], text: m.method?.trim() || 'segmentation' };
+  else if (m.method?.trim()) obs.method = { text: m.method.trim() };
   if (m.source?.trim()) obs.device = { display: m.source.trim() };
   // derivedFrom, not partOf: the volumes are computed from the study's images after the fact; they
   // are not a step of the imaging procedure. One reference, one meaning.
-  obs.derivedFrom = [{ reference: ctx.imagingStudyUrl }];
+  obs.derivedFrom = [{ reference: ctx.imagingStudyUrl }, ...(m.segmentation ? [segmentationReference(m.segmentation)] : [])];
   return obs;
+}
+
+/**
+ * The SEG as a logical reference: R4 has no resource for one DICOM instance (R5's ImagingSelection),
+ * so it is named by its SOP Instance UID the way the ImagingStudy is named by its study UID.
+ */
+function segmentationReference(seg: NonNullable<Measurement['segmentation']>): NonNullable<Observation['derivedFrom']>[number] {
+  const segments = seg.segmentNumbers.length > 0 ? `, segment ${seg.segmentNumbers.join(' and ')}` : '';
+  return { identifier: { system: DICOM_UID, value: `urn:oid:${seg.sopInstanceUid}` }, display: `DICOM Segmentation ${seg.sopInstanceUid}${segments}` };
 }

@@ -21,6 +21,16 @@ export interface Measurement {
   readonly source?: string;
   /** Who measured it. */
   readonly operator?: string;
+  /** The DICOM Segmentation it was computed from, when it was. */
+  readonly segmentation?: SegmentationReference;
+}
+
+/** A DICOM Segmentation (SEG) instance and the segments of it a volume counts. */
+export interface SegmentationReference {
+  readonly seriesInstanceUid: string;
+  readonly sopInstanceUid: string;
+  /** SegmentNumbers counted (one per kidney; both for the total); empty when not given. */
+  readonly segmentNumbers: readonly number[];
 }
 
 /** A validated, non-empty set of measurements with unique names. */

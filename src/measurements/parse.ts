@@ -1,12 +1,13 @@
 /**
  * Measurement input in every accepted form, checked and normalised to one MeasurementSet.
  * Forms: the original tool's map {"Right Kidney": "125 ml"}, and the structured form
- * {"measurements": [{"name", "value", "unit", "anatomy"?, "method"?, "source"?, "operator"?}]}.
+ * {"measurements": [{"name", "value", "unit", "anatomy"?, "method"?, "source"?, "operator"?, "segments"?}],
+ *  "segmentation"?: {"seriesInstanceUid", "sopInstanceUid"}} (the SEG the volumes were computed from).
  */
 import { createHash } from 'node:crypto';
 import { InvalidMeasurementsError } from '../errors.js';
 import { anatomyForName, normaliseName } from './anatomy.js';
-import { ANATOMIES, type Anatomy, type Measurement, type MeasurementSet } from './model.js';
+import { ANATOMIES, type Anatomy, type Measurement, type MeasurementSet, type SegmentationReference } from './model.js';
 import { ACCEPTED_UNITS, isDecimal, shiftDecimal, unitScale } from './units.js';
 
 /** Largest accepted payload, in bytes of UTF-8. */
@@ -28,6 +29,10 @@ export interface MeasurementInput {
   readonly method?: unknown;
   readonly source?: unknown;
   readonly operator?: unknown;
+  /** SegmentNumbers of the SEG named by the set's "segmentation" key (structured form only). */
+  readonly segments?: unknown;
+  /** The SEG the set was computed from, from the structured form's "segmentation" key. */
+  readonly segmentation?: Omit<SegmentationReference, 'segmentNumbers'>;
 }
 
 /** Parses JSON text in either form. */
@@ -52,9 +57,10 @@ export function parseMeasurementsObject(value: unknown): MeasurementSet {
   }
   const record = value as Record<string, unknown>;
   if (Array.isArray(record['measurements'])) {
-    const extra = Object.keys(record).filter((k) => k !== 'measurements');
+    const extra = Object.keys(record).filter((k) => k !== 'measurements' && k !== 'segmentation');
     if (extra.length > 0) throw new InvalidMeasurementsError(`unknown key "${extra[0]}" beside "measurements"`);
-    return buildSet(record['measurements'].map(structuredEntry));
+    const segmentation = record['segmentation'] === undefined ? undefined : segmentationKey(record['segmentation']);
+    return buildSet(record['measurements'].map((e, i) => ({ ...structuredEntry(e, i), ...(segmentation ? { segmentation } : {}) })));
   }
   return buildSet(Object.entries(record).map(([name, v]) => ({ name, value: v })));
 }
@@ -97,7 +103,7 @@ function structuredEntry(entry: unknown, index: number): MeasurementInput {
     throw new InvalidMeasurementsError(`measurements[${index}] must be an object, got ${describe(entry)}`);
   }
   const e = entry as Record<string, unknown>;
-  const known = ['name', 'value', 'unit', 'anatomy', 'method', 'source', 'operator'];
+  const known = ['name', 'value', 'unit', 'anatomy', 'method', 'source', 'operator', 'segments'];
   const unknownKey = Object.keys(e).find((k) => !known.includes(k));
   if (unknownKey) throw new InvalidMeasurementsError(`measurements[${index}] has unknown key "${unknownKey}"; known: ${known.join(', ')}`);
   if (typeof e['name'] !== 'string') throw new InvalidMeasurementsError(`measurements[${index}].name must be a string, got ${describe(e['name'])}`);
@@ -123,7 +129,36 @@ function checkMeasurement(input: MeasurementInput): Measurement {
     ...optionalText(name, 'method', input.method),
     ...optionalText(name, 'source', input.source),
     ...optionalText(name, 'operator', input.operator),
+    ...(input.segmentation || input.segments !== undefined ? { segmentation: segmentationOf(name, input) } : {}),
   };
+}
+
+const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
+
+/** The structured form's "segmentation": {"seriesInstanceUid", "sopInstanceUid"} of the SEG the volumes came from. */
+function segmentationKey(value: unknown): Omit<SegmentationReference, 'segmentNumbers'> {
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const uid = (key: string): string => {
+    const text = v[key];
+    if (typeof text !== 'string' || text.length > 64 || !UID.test(text)) {
+      throw new InvalidMeasurementsError(`segmentation.${key} must be a DICOM UID, got ${describe(text)}`);
+    }
+    return text;
+  };
+  return { seriesInstanceUid: uid('seriesInstanceUid'), sopInstanceUid: uid('sopInstanceUid') };
+}
+
+function segmentationOf(name: string, input: MeasurementInput): SegmentationReference {
+  if (!input.segmentation) throw new InvalidMeasurementsError(`"${name}": segments need a "segmentation" key beside "measurements"`);
+  return { ...input.segmentation, segmentNumbers: segmentNumbers(name, input.segments) };
+}
+
+function segmentNumbers(name: string, value: unknown): number[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((n) => Number.isInteger(n) && n >= 1 && n <= 65535)) {
+    throw new InvalidMeasurementsError(`"${name}": segments must be a list of segment numbers (1 to 65535), got ${describe(value)}`);
+  }
+  return value as number[];
 }
 
 function checkVolume(name: string, value: unknown, unit: unknown): string {
@@ -200,9 +235,15 @@ function rank(m: Measurement): number {
 function digestOf(measurements: readonly Measurement[]): string {
   // Sorted by name so that the same volumes given in another order have the same digest.
   const canonical = measurements
-    .map((m) => [m.name, m.valueMl, m.anatomy ?? '', m.method ?? '', m.source ?? '', m.operator ?? ''])
+    // The SEG is appended only when there is one, so digests of sets without one stay what they were.
+    .map((m) => [m.name, m.valueMl, m.anatomy ?? '', m.method ?? '', m.source ?? '', m.operator ?? '', ...segmentationDigestPart(m)])
     .sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+function segmentationDigestPart(m: Measurement): string[] {
+  const s = m.segmentation;
+  return s ? [s.seriesInstanceUid, s.sopInstanceUid, s.segmentNumbers.join(',')] : [];
 }
 
 function describe(value: unknown): string {

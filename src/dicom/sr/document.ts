@@ -6,6 +6,7 @@ import { encodePart10, type NaturalDataset } from '../part10.js';
 import { stableUid } from '../uids.js';
 import type { MeasurementSet } from '../../measurements/model.js';
 import type { StudyFacts } from '../../study/facts.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
 import { findingSiteOf } from './finding-sites.js';
 import { codeSequence } from './content-items.js';
 import { dicomDate, dicomTime, evidenceSequence, generalStudyModule, patientModule, procedureReportedFor } from './header.js';
@@ -77,12 +78,13 @@ export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeas
   const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest, options.uidRoot);
   const device = deviceObserver(options);
   const procedure = procedureReportedFor(facts);
-  const evidence = evidenceSequence(facts);
+  const evidence = withSegmentations(evidenceSequence(facts), facts.studyInstanceUid, measurements);
   const groups: MeasurementGroupInput[] = measurements.measurements.map((m) => ({
     trackingIdentifier: m.name,
     trackingUid: stableUid(options.uidRoot, 'sr-tracking', facts.studyInstanceUid, measurements.digest, m.name),
     ...(m.anatomy ? { findingSite: findingSiteOf(m.anatomy) } : {}),
     valueMl: m.valueMl,
+    ...(m.segmentation ? { segmentation: m.segmentation } : {}),
   }));
   const dataset: NaturalDataset = {
     // UTF-8, so names from any source character set (ISO 2022, GB18030...) survive as Orthanc gave them.
@@ -119,6 +121,21 @@ export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeas
 export function encodeMeasurementReport(input: MeasurementReportInput): EncodedMeasurementReport {
   const built = buildMeasurementReport(input);
   return { ...built, bytes: encodePart10(built.dataset) };
+}
+
+/**
+ * Adds the SEGs the measurements reference to the evidence (PS3.3 C.17.2.3: every instance the
+ * content references); they are in the study but not among the image series evidenceSequence lists.
+ */
+function withSegmentations(evidence: NaturalDataset[], studyInstanceUid: string, measurements: MeasurementSet): NaturalDataset[] {
+  const segs = new Map(measurements.measurements.flatMap((m) => (m.segmentation ? [[m.segmentation.sopInstanceUid, m.segmentation] as const] : [])));
+  if (segs.size === 0) return evidence;
+  const series = [...segs.values()].map((s) => ({
+    SeriesInstanceUID: s.seriesInstanceUid,
+    ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEGMENTATION_SOP_CLASS_UID, ReferencedSOPInstanceUID: s.sopInstanceUid }],
+  }));
+  const study = evidence[0] ?? { StudyInstanceUID: studyInstanceUid, ReferencedSeriesSequence: [] };
+  return [{ ...study, ReferencedSeriesSequence: [...(study.ReferencedSeriesSequence as NaturalDataset[]), ...series] }];
 }
 
 function deviceObserver(options: MeasurementReportOptions): DeviceObserver {

@@ -2,9 +2,11 @@
  * The SR templates of a Measurement Report (PS3.16 TID 1500 and the templates it includes),
  * one builder each, from plain values to content items.
  */
-import { DCM, RFC5646, SCT, UCUM, type CodedConcept } from '../codes.js';
+import { DCM, DCM_SEGMENTATION, RFC5646, SCT, UCUM, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
-import { codeItem, containerItem, numItem, textItem, uidrefItem, type ContentItem } from './content-items.js';
+import type { SegmentationReference } from '../../measurements/model.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
+import { codeItem, codeSequence, containerItem, numItem, textItem, uidrefItem, type ContentItem } from './content-items.js';
 import type { FindingSite } from './finding-sites.js';
 
 /** A device taking part in the observation: this tool (TID 1004 Device Observer Identifying Attributes). */
@@ -24,6 +26,8 @@ export interface MeasurementGroupInput {
   readonly findingSite?: FindingSite;
   /** Volume in mL as a decimal string. */
   readonly valueMl: string;
+  /** The SEG the volume was computed from: the NUM names the derivation and the group references the segment(s). */
+  readonly segmentation?: SegmentationReference;
 }
 
 /** What a whole report says besides its measurements. */
@@ -59,10 +63,37 @@ export function tid1501MeasurementGroup(group: MeasurementGroupInput): ContentIt
     [
       ...trackingIdentifiers(group.trackingIdentifier, group.trackingUid),
       ...(group.findingSite ? [findingSiteItem(group.findingSite)] : []),
-      numItem('CONTAINS', SCT.Volume, group.valueMl, UCUM.Milliliter),
+      volumeItem(group),
+      ...(group.segmentation ? [referencedSegmentItem(group.segmentation)] : []),
     ],
     { relationship: 'CONTAINS' },
   );
+}
+
+/** TID 300 Measurement: the volume NUM; from a SEG it carries row 4, Derivation = Segmentation. */
+function volumeItem(group: MeasurementGroupInput): ContentItem {
+  const num = numItem('CONTAINS', SCT.Volume, group.valueMl, UCUM.Milliliter);
+  if (!group.segmentation) return num;
+  return { ...num, ContentSequence: [codeItem('HAS CONCEPT MOD', DCM_SEGMENTATION.Derivation, DCM_SEGMENTATION.Segmentation)] };
+}
+
+/**
+ * TID 1501 row 10b, an IMAGE reference to the SEG and the segment(s) measured, named "Source of
+ * Measurement" (PS3.3 C.18.4, Image Reference Macro with ReferencedSegmentNumber).
+ */
+function referencedSegmentItem(segmentation: SegmentationReference): ContentItem {
+  return {
+    RelationshipType: 'CONTAINS',
+    ValueType: 'IMAGE',
+    ConceptNameCodeSequence: codeSequence(DCM_SEGMENTATION.SourceOfMeasurement),
+    ReferencedSOPSequence: [
+      {
+        ReferencedSOPClassUID: SEGMENTATION_SOP_CLASS_UID,
+        ReferencedSOPInstanceUID: segmentation.sopInstanceUid,
+        ...(segmentation.segmentNumbers.length > 0 ? { ReferencedSegmentNumber: [...segmentation.segmentNumbers] } : {}),
+      },
+    ],
+  };
 }
 
 /** TID 1204 Language of Content Item and Descendants: the report is written in English (United States). */

@@ -1,0 +1,167 @@
+/**
+ * The segmentation trigger (issue 8): when a SEG series becomes stable, measure its right and left
+ * kidney segments and, unless the study already has measurements, write them as the study's
+ * pending mark, so the normal processing path writes the SR, FHIR and private tags.
+ */
+import { loadConfig } from '../config.js';
+import { decodePart10 } from '../dicom/part10.js';
+import { errorKind, messageOf, OrthancHttpError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseMeasurementsJson } from '../measurements/parse.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import type { OrthancSeries } from '../orthanc/types.js';
+import { METADATA } from '../pipeline/metadata.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../segmentation/iod.js';
+import { segmentationMark, type SegmentationMark } from '../segmentation/mark.js';
+import { matchKidneys } from '../segmentation/match.js';
+import type { SegmentationSettings } from '../segmentation/settings.js';
+import { segmentationVolumes } from '../segmentation/volume.js';
+
+/** What the trigger needs; the sidecar's own deps fit. Without `segmentation` the configuration is read. */
+export interface SegmentationTriggerDeps {
+  readonly client: OrthancClient;
+  readonly log: Logger;
+  readonly segmentation?: SegmentationSettings;
+}
+
+/** What came of one stable series. */
+export type SegmentationOutcome =
+  | { readonly kind: 'disabled' | 'not-segmentation' }
+  | { readonly kind: 'no-kidney'; readonly reasons: readonly string[] }
+  | { readonly kind: 'marked' | 'already-marked'; readonly studyId: string; readonly mark: SegmentationMark }
+  | { readonly kind: 'kept-existing'; readonly studyId: string; readonly mark: SegmentationMark; readonly noted: boolean };
+
+/** Errors that mean "try this change again later" (Orthanc away or failing); anything else is about the SEG. */
+const TRANSIENT = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth']);
+
+/** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
+export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: string): Promise<SegmentationOutcome> {
+  const settings = deps.segmentation ?? configured(deps.log);
+  if (!settings.enabled) return { kind: 'disabled' };
+  let series: OrthancSeries;
+  try {
+    series = await deps.client.series(seriesId);
+  } catch (error) {
+    if (errorKind(error) === 'not-found') return { kind: 'not-segmentation' };
+    throw error;
+  }
+  if (series.MainDicomTags['Modality'] !== 'SEG') return { kind: 'not-segmentation' };
+  const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'segmentation' });
+  const found = await measure(deps.client, series, settings, log);
+  if (found.kind === 'no-kidney') {
+    log.info({ outcome: 'no-kidney', reasons: found.reasons }, 'segmentation has no kidney segment to measure; study left untouched');
+    return found;
+  }
+  return applyMark(deps.client, series.ParentStudy, found.mark, log);
+}
+
+/** Measures every SEG instance of the series until one has a kidney. */
+async function measure(
+  client: OrthancClient,
+  series: OrthancSeries,
+  settings: SegmentationSettings,
+  log: Logger,
+): Promise<{ kind: 'found'; mark: SegmentationMark } | { kind: 'no-kidney'; reasons: string[] }> {
+  const reasons: string[] = [];
+  for (const instanceId of series.Instances) {
+    try {
+      const { meta, dataset } = decodePart10(await client.instanceFile(instanceId));
+      if (dataset['SOPClassUID'] !== SEGMENTATION_SOP_CLASS_UID) {
+        reasons.push(`instance ${instanceId} is not a Segmentation (SOP class ${String(dataset['SOPClassUID'])})`);
+        continue;
+      }
+      const volumes = segmentationVolumes(dataset, String(meta['TransferSyntaxUID'] ?? ''));
+      const match = matchKidneys(volumes.segments, settings.labels);
+      const mark = segmentationMark(volumes, match);
+      const labels = volumes.segments.map((s) => `${s.segment.number}:${s.segment.label || '(no label)'}`).join(', ');
+      if (mark) {
+        log.info({ sopInstanceUid: volumes.sopInstanceUid, matchedBy: { right: match.right?.by, left: match.left?.by }, spacing: volumes.spacingSources, notes: match.notes }, 'kidney segments measured');
+        return { kind: 'found', mark };
+      }
+      reasons.push(`SEG ${volumes.sopInstanceUid} (segments ${labels}): ${match.notes.join('; ') || 'no segment is coded or labelled as the right or left kidney'}`);
+    } catch (error) {
+      if (TRANSIENT.has(errorKind(error))) throw error;
+      reasons.push(`instance ${instanceId} could not be measured: ${messageOf(error)}`);
+    }
+  }
+  return { kind: 'no-kidney', reasons };
+}
+
+/**
+ * Writes the mark when the study has none (create-only: Orthanc answers 409 when somebody wrote
+ * first, so a person's mark is never replaced); otherwise records on the status that a SEG came too.
+ */
+async function applyMark(client: OrthancClient, studyId: string, mark: SegmentationMark, log: Logger): Promise<SegmentationOutcome> {
+  const text = JSON.stringify(mark);
+  try {
+    parseMeasurementsJson(text);
+  } catch (error) {
+    log.warn({ outcome: 'invalid' }, `segmentation volumes are not acceptable measurements: ${messageOf(error)}`);
+    return { kind: 'no-kidney', reasons: [messageOf(error)] };
+  }
+  const existing = await client.studyMetadata(studyId, METADATA.pending);
+  if (existing === undefined) {
+    try {
+      await client.putStudyMetadata(studyId, METADATA.pending, text);
+      log.info({ outcome: 'marked', measurements: mark.measurements.map((m) => `${m.name} ${m.value} mL`) }, 'pending measurements written from the segmentation');
+      return { kind: 'marked', studyId, mark };
+    } catch (error) {
+      if (!(error instanceof OrthancHttpError && error.status === 409)) throw error;
+    }
+  }
+  const current = existing ?? (await client.studyMetadata(studyId, METADATA.pending));
+  if (current !== undefined && sameSegmentation(current.value, mark)) return { kind: 'already-marked', studyId, mark };
+  const noted = await noteOnStatus(client, studyId, mark);
+  log.info({ outcome: 'kept-existing', noted }, 'the study already has pending measurements; they win over the segmentation, which is only recorded');
+  return { kind: 'kept-existing', studyId, mark, noted };
+}
+
+/** True when the pending text is the mark of this very SEG (the series became stable again). */
+function sameSegmentation(pending: string, mark: SegmentationMark): boolean {
+  try {
+    const value = JSON.parse(pending) as { segmentation?: { sopInstanceUid?: unknown } };
+    return value.segmentation?.sopInstanceUid === mark.segmentation.sopInstanceUid;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Adds a `segmentation` note to a finished status (compare-and-set). Only when done or failed: a
+ * status in processing belongs to a worker whose next write must not meet a changed revision.
+ */
+async function noteOnStatus(client: OrthancClient, studyId: string, mark: SegmentationMark): Promise<boolean> {
+  const revision = await client.studyMetadata(studyId, METADATA.status);
+  if (!revision?.etag) return false;
+  let status: Record<string, unknown>;
+  try {
+    status = JSON.parse(revision.value) as Record<string, unknown>;
+  } catch {
+    return false;
+  }
+  if (status['state'] !== 'done' && status['state'] !== 'failed') return false;
+  const note = {
+    ...mark.segmentation,
+    applied: false,
+    reason: 'the study already had pending measurements, which win over a segmentation',
+    measurements: mark.measurements.map((m) => ({ name: m.name, valueMl: m.value, anatomy: m.anatomy, source: m.source })),
+  };
+  if (JSON.stringify(status['segmentation']) === JSON.stringify(note)) return true;
+  try {
+    await client.putStudyMetadata(studyId, METADATA.status, JSON.stringify({ ...status, segmentation: note }), revision.etag);
+    return true;
+  } catch (error) {
+    if (error instanceof OrthancHttpError && error.status === 409) return false;
+    throw error;
+  }
+}
+
+/** The configured settings; a configuration that no longer loads switches the feature off, loudly. */
+function configured(log: Logger): SegmentationSettings {
+  try {
+    return loadConfig().segmentation;
+  } catch (error) {
+    log.error({ event: 'segmentation', outcome: 'config-error' }, `segmentation trigger off: ${messageOf(error)}`);
+    return { enabled: false, labels: { right: [], left: [] } };
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Issue 8 end to end: a real Orthanc (StableAge 1 s) and an in-process sidecar; a SEG pushed into a
+ * study becomes measurements in the SR, the FHIR Bundle and the status, validated by the real validators.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Bundle, Observation } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateFhirResource } from '../../src/fhir/validate.js';
+import { createLogger } from '../../src/log.js';
+import { METADATA } from '../../src/pipeline/metadata.js';
+import { onStableSeries } from '../../src/sidecar/segmentation-trigger.js';
+import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
+import { dciodvfy, dsrdump, pixelmedSrValidator } from '../dicom/validators.js';
+import { buildSeg, expectedMl, type FixtureSeg } from '../fixtures/seg.js';
+import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { startSidecar, waitForState, type TestSidecar } from '../sidecar/harness.js';
+
+let orthanc: TestOrthanc;
+let running: TestSidecar;
+const logLines: Record<string, unknown>[] = [];
+
+beforeAll(async () => {
+  orthanc = await startOrthanc({ StableAge: 1 });
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  running = startSidecar(orthanc.client, { processor: { log: createLogger('info', sink), approaches: ['sr', 'fhir'] } });
+}, 60_000);
+afterAll(async () => {
+  await running?.stop();
+  await orthanc?.stop();
+});
+
+// 32 x 32 pixels of 1.5 x 1.25 mm, 3 mm apart: 5.625 mm³ a voxel, volumes of a few mL to tens of mL.
+const kidneys: FixtureSeg = {
+  type: 'BINARY',
+  rows: 32,
+  columns: 32,
+  pixelSpacing: [1.5, 1.25],
+  sliceSpacing: 3,
+  spacingIn: 'SpacingBetweenSlices',
+  order: 'interleaved',
+  seriesDescription: 'AI kidney segmentation',
+  segments: [
+    { label: 'Liver', coding: 'tissue', slices: [{ slice: 0, pixels: 1000 }] },
+    { label: 'R', coding: 'right-kidney', algorithmName: 'KidneyNet 2.1', slices: [0, 1, 2, 3, 4, 5].map((slice, i) => ({ slice, pixels: [1000, 1024, 900, 777, 513, 1][i]! })) },
+    { label: 'L', coding: 'kidney+left', algorithmName: 'KidneyNet 2.1', slices: [1, 2, 3, 4].map((slice, i) => ({ slice, pixels: [1024, 1003, 999, 17][i]! })) },
+  ],
+};
+
+async function pushSeg(seg: FixtureSeg) {
+  const spec = ctStudy(3);
+  const study = await uploadStudy(orthanc.client, spec);
+  const built = buildSeg(study, spec, seg);
+  const answer = await orthanc.client.upload(built.bytes);
+  expect(answer.ParentStudy).toBe(study.orthancId);
+  return { study, seg: built };
+}
+
+async function waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const hit = logLines.find(match);
+    if (hit) return hit;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no matching log line within ${timeoutMs} ms; segmentation lines: ${JSON.stringify(logLines.filter((l) => l['event'] === 'segmentation'))}`);
+}
+
+describe('a SEG pushed into a study', () => {
+  it('becomes right, left and total volumes in the SR and FHIR, referencing the SEG, all valid', async () => {
+    const { study, seg } = await pushSeg(kidneys);
+    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 60_000);
+    expect(status.state).toBe('done');
+    const [right, left, total] = status.measurements.map((m) => Number(m.valueMl));
+    expect(right).toBeCloseTo(expectedMl(kidneys, 'R'), 1);
+    expect(left).toBeCloseTo(expectedMl(kidneys, 'L'), 1);
+    expect(total).toBeCloseTo(expectedMl(kidneys, 'R') + expectedMl(kidneys, 'L'), 1);
+    const pending = JSON.parse((await orthanc.client.studyMetadata(study.orthancId, METADATA.pending))?.value ?? '{}') as Record<string, unknown>;
+    expect(pending['segmentation']).toEqual({ seriesInstanceUid: seg.seriesInstanceUid, sopInstanceUid: seg.sopInstanceUid });
+    expect(pending['measurements']).toContainEqual(expect.objectContaining({ name: 'Right Kidney', method: 'segmentation', source: 'KidneyNet 2.1', segments: [2] }));
+
+    // The SR: validators on the stored file; the tree names the derivation and references the segments.
+    const srId = (status.outputs?.['sr'] as { orthancInstanceId: string }).orthancInstanceId;
+    const file = join(mkdtempSync(join(tmpdir(), 'kv-seg-sr-')), 'sr.dcm');
+    writeFileSync(file, await orthanc.client.instanceFile(srId));
+    const [iod, dump, pixelmed] = await Promise.all([dciodvfy(file), dsrdump(file), pixelmedSrValidator(file)]);
+    expect(iod.errors).toEqual([]);
+    expect(dump.exitCode).toBe(0);
+    expect(dump.errors).toEqual([]);
+    expect(pixelmed.output).toContain('Found Root Template TID_1500 (MeasurementReport)');
+    expect([...pixelmed.errors, ...pixelmed.warnings]).toEqual([]);
+    expect(iod.warnings).toEqual([]);
+    expect(dump.output).toContain('<has concept mod CODE:(,,"Derivation")=(113076,DCM,"Segmentation")>');
+    // The right kidney is segment 2 of the SEG (dsrdump writes a SEG reference as "SG image" with its segment numbers).
+    expect(dump.output).toContain('<contains IMAGE:(,,"Source of Measurement")=(SG image,,2)>');
+
+    // FHIR: valid, with method and derivedFrom the SEG.
+    const bundle = JSON.parse((await orthanc.client.studyMetadata(study.orthancId, METADATA.fhir))?.value ?? '{}') as Bundle;
+    expect(validateFhirResource(bundle)).toEqual([]);
+    const observations = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Observation => r?.resourceType === 'Observation');
+    expect(observations).toHaveLength(3);
+    for (const o of observations) {
+      expect(o.method?.coding?.[0]?.code).toBe('113076');
+      expect(o.derivedFrom).toContainEqual(expect.objectContaining({ identifier: { system: 'urn:dicom:uid', value: `urn:oid:${seg.sopInstanceUid}` } }));
+    }
+    // PixelMed's JVM alone takes 10-60 s when the other test files run beside it.
+  }, 180_000);
+
+  it('measures a fractional SEG matched by labels', async () => {
+    const fractional: FixtureSeg = {
+      ...kidneys,
+      type: 'FRACTIONAL',
+      maximumFractionalValue: 255,
+      spacingIn: 'positions',
+      order: 'reversed',
+      segments: [
+        { label: 'kidney_right', coding: 'tissue', slices: [{ slice: 0, pixels: 1024, value: 255 }, { slice: 1, pixels: 800, value: 128 }] },
+        { label: 'Left Kidney', coding: 'tissue', slices: [{ slice: 2, pixels: 1024, value: 64 }, { slice: 3, pixels: 999, value: 255 }] },
+      ],
+    };
+    const { study } = await pushSeg(fractional);
+    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 60_000);
+    expect(status.state).toBe('done');
+    expect(Number(status.measurements[0]?.valueMl)).toBeCloseTo(expectedMl(fractional, 'kidney_right'), 1);
+    expect(Number(status.measurements[1]?.valueMl)).toBeCloseTo(expectedMl(fractional, 'Left Kidney'), 1);
+  }, 60_000);
+
+  it('leaves a study untouched when the SEG has no kidney, and logs it', async () => {
+    const { study } = await pushSeg({ ...kidneys, segments: [kidneys.segments[0]!] });
+    const line = await waitForLog((l) => l['studyId'] === study.orthancId && l['outcome'] === 'no-kidney');
+    expect(JSON.stringify(line['reasons'])).toContain('no segment is coded or labelled as the right or left kidney');
+    expect(await orthanc.client.studyMetadata(study.orthancId, METADATA.pending)).toBeUndefined();
+  }, 60_000);
+
+  it('does not overwrite measurements a person gave, and records on the status that a SEG came too', async () => {
+    const spec = ctStudy(2);
+    const study = await uploadStudy(orthanc.client, spec);
+    const manual = JSON.stringify({ 'Right Kidney': '125 ml' });
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, manual);
+    await waitForState(orthanc.client, study.orthancId, ['done']);
+    const seg = buildSeg(study, spec, kidneys);
+    await orthanc.client.upload(seg.bytes);
+    await waitForLog((l) => l['studyId'] === study.orthancId && l['outcome'] === 'kept-existing');
+    expect((await orthanc.client.studyMetadata(study.orthancId, METADATA.pending))?.value).toBe(manual);
+    const status = JSON.parse((await orthanc.client.studyMetadata(study.orthancId, METADATA.status))?.value ?? '{}') as Record<string, unknown>;
+    expect(status['state']).toBe('done');
+    expect(status['segmentation']).toMatchObject({ sopInstanceUid: seg.sopInstanceUid, applied: false });
+  }, 60_000);
+
+  it('does nothing when switched off', async () => {
+    const { study, seg } = await pushSeg(kidneys);
+    const seriesId = (await orthanc.client.lookup(seg.seriesInstanceUid)).find((r) => r.Type === 'Series')?.ID ?? '';
+    const off = await onStableSeries({ client: orthanc.client, log: createLogger('silent'), segmentation: { ...DEFAULT_SEGMENTATION_SETTINGS, enabled: false } }, seriesId);
+    expect(off.kind).toBe('disabled');
+    // The running sidecar (switched on) marks it; calling the trigger again finds its own mark.
+    await waitForState(orthanc.client, study.orthancId, ['done']);
+    const again = await onStableSeries({ client: orthanc.client, log: createLogger('silent'), segmentation: DEFAULT_SEGMENTATION_SETTINGS }, seriesId);
+    expect(again.kind).toBe('already-marked');
+  }, 60_000);
+});
