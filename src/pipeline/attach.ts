@@ -21,6 +21,10 @@ export interface AttachDeps {
   readonly settings: WriterSettings;
   readonly now: () => Date;
   readonly progress?: (progress: Progress) => void;
+  /** Called before each step and delivery; throwing stops the run (the sidecar checks its lease here). */
+  readonly beforeStep?: () => void;
+  /** Called as each write lands, for logs. */
+  readonly onWrite?: (outcome: StepOutcome) => void;
 }
 
 /** Throws NotAvailableError naming each requested approach this build cannot write yet. */
@@ -43,19 +47,23 @@ export async function attach(deps: AttachDeps, studyIdOrUid: string, measurement
   for (const approach of APPROACHES.filter((a) => approaches.includes(a))) {
     const step = STEPS[approach];
     if (!step) continue;
-    outcomes.push(
-      await step.write({
-        client: deps.client,
-        facts,
-        measurements,
-        now: deps.now(),
-        settings: deps.settings,
-        earlier: [...outcomes],
-        ...(deps.progress ? { progress: deps.progress } : {}),
-      }),
-    );
+    deps.beforeStep?.();
+    const outcome = await step.write({
+      client: deps.client,
+      facts,
+      measurements,
+      now: deps.now(),
+      settings: deps.settings,
+      earlier: [...outcomes],
+      ...(deps.progress ? { progress: deps.progress } : {}),
+    });
+    deps.onWrite?.(outcome);
+    outcomes.push(outcome);
   }
   // Deliveries send what the steps stored; a failure throws, so a study is never done with a destination unserved.
-  outcomes.push(...(await runDeliveries({ client: deps.client, facts, measurements, now: deps.now(), written: [...outcomes], settings: deps.settings.delivery })));
+  deps.beforeStep?.();
+  const delivered = await runDeliveries({ client: deps.client, facts, measurements, now: deps.now(), written: [...outcomes], settings: deps.settings.delivery });
+  for (const outcome of delivered) deps.onWrite?.(outcome);
+  outcomes.push(...delivered);
   return { studyId, studyInstanceUid: facts.studyInstanceUid, measurements, outcomes };
 }

@@ -2,6 +2,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SidecarEvents } from './events.js';
 
+/**
+ * How a claim attempt ended: `claimed` (a free study), `took-over` (another replica's claim had
+ * expired), `lost` (another writer won the compare-and-set), and `lease-lost` for a study in hand
+ * whose lease could not be renewed or whose status changed before the outcome was written.
+ */
+export type ClaimOutcome = 'claimed' | 'took-over' | 'lost' | 'lease-lost';
+
 /** The replica's metrics, in their own registry so tests can make several. */
 export class SidecarMetrics {
   readonly registry = new Registry();
@@ -9,7 +16,7 @@ export class SidecarMetrics {
   readonly failed = new Counter({ name: 'kidney_volumes_studies_failed_total', help: 'Studies that failed', registers: [this.registry] });
   readonly retries = new Counter({ name: 'kidney_volumes_retries_total', help: 'Attempts that will be retried after a transient fault', registers: [this.registry] });
   readonly skipped = new Counter({ name: 'kidney_volumes_studies_skipped_total', help: 'Study checks that found nothing to do', registers: [this.registry] });
-  readonly claims = new Counter({ name: 'kidney_volumes_claims_total', help: 'Study claims by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly claims = new Counter({ name: 'kidney_volumes_claims_total', help: 'Study claims by outcome: claimed, took-over, lost (race lost), lease-lost (lost while processing)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly queueLength = new Gauge({ name: 'kidney_volumes_queue_length', help: 'Studies waiting to be checked', registers: [this.registry] });
   readonly lag = new Gauge({ name: 'kidney_volumes_changes_lag', help: "Changes between the cursor and Orthanc's head", registers: [this.registry] });
   readonly cursor = new Gauge({ name: 'kidney_volumes_changes_cursor', help: 'Last change sequence number handled', registers: [this.registry] });

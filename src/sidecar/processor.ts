@@ -1,20 +1,23 @@
 /**
  * What the sidecar does with one study: read the pending mark, decide whether there is work,
- * claim the study with a compare-and-set on its status, run the writer steps (each idempotent,
- * so a crash at any moment is repaired by running again), and record the outcome.
+ * claim the study with a compare-and-set on its status (a lease other replicas respect until it
+ * expires), run the writer steps (each idempotent, so a crash at any moment is repaired by running
+ * again) while the lease holds, and record the outcome.
  */
 import { createHash } from 'node:crypto';
 import { errorKind, messageOf, OrthancHttpError, type ErrorKind } from '../errors.js';
-import type { MeasurementSet } from '../measurements/model.js';
+import type { Measurement, MeasurementSet } from '../measurements/model.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Revisioned } from '../orthanc/types.js';
-import type { Approach, WriterSettings } from '../pipeline/approaches.js';
+import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
 import { attach } from '../pipeline/attach.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
 import type { SidecarEvents } from './events.js';
-import { outputsOf, parseStatus, type StudyStatus } from './status.js';
+import { claimStatus, Lease, LeaseLostError } from './lease.js';
+import type { ClaimOutcome, SidecarMetrics } from './metrics.js';
+import { outputsOf, parseStatus, type StatusMeasurement, type StudyStatus } from './status.js';
 
 /** What processing needs. */
 export interface ProcessorDeps {
@@ -26,12 +29,14 @@ export interface ProcessorDeps {
   readonly log: Logger;
   /** This replica's name, written into the status while it holds the study. */
   readonly owner: string;
-  /** How long a claim holds before another replica may take the study over. */
+  /** How long a claim holds before another replica may take the study over; renewed every third of it. */
   readonly leaseMs: number;
   /** Attempts before a study with transient faults is failed. */
   readonly maxAttempts: number;
   /** First retry delay; doubles per attempt, at most 5 minutes. */
   readonly retryBaseMs: number;
+  /** Where claim outcomes are counted (absent in tests that do not look). */
+  readonly metrics?: Pick<SidecarMetrics, 'claims'>;
 }
 
 /** What came of one check of a study. */
@@ -43,7 +48,7 @@ export type ProcessResult =
   | { readonly kind: 'busy'; readonly owner: string; readonly leaseUntil: string };
 
 /** Errors worth another attempt: Orthanc away or overloaded, a lost race, a bug that may pass. */
-const TRANSIENT: ReadonlySet<ErrorKind> = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth', 'conflict', 'internal']);
+const TRANSIENT: ReadonlySet<ErrorKind> = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth', 'conflict', 'internal', 'delivery']);
 
 /** Checks one study and processes its pending measurements when there is work. */
 export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number): Promise<ProcessResult> {
@@ -63,7 +68,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     return { kind: 'nothing', reason: `already ${current.state} for these measurements` };
   }
   const now = deps.now();
-  if (current && current.state === 'processing' && current.owner !== deps.owner && current.leaseUntil && Date.parse(current.leaseUntil) > now.getTime()) {
+  const heldByOther = current?.state === 'processing' && current.owner !== undefined && current.owner !== deps.owner;
+  if (heldByOther && current.leaseUntil && Date.parse(current.leaseUntil) > now.getTime()) {
     return { kind: 'busy', owner: current.owner ?? '', leaseUntil: current.leaseUntil };
   }
 
@@ -72,7 +78,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const claim: StudyStatus = {
     state: 'processing',
     digest: set.digest,
-    measurements: set.measurements.map((m) => ({ name: m.name, valueMl: m.valueMl, ...(m.anatomy ? { anatomy: m.anatomy } : {}) })),
+    measurements: set.measurements.map(statusMeasurement),
     attempts,
     createdAt: sameVersion ? current.createdAt : now.toISOString(),
     updatedAt: now.toISOString(),
@@ -80,29 +86,85 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
   };
   const etag = await claimStatus(client, studyId, claim, statusRevision?.etag);
-  if (etag === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  if (etag === undefined) {
+    // Another replica (or a retry request) wrote the status between our read and our write.
+    count(deps, 'lost');
+    deps.log.info({ studyId, seq, event: 'lost', stage: 'claim' }, 'another writer claimed the study first');
+    return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  }
+  const outcome: ClaimOutcome = heldByOther ? 'took-over' : 'claimed';
+  count(deps, outcome);
   deps.events.emit({ kind: 'processing', studyId, at: now.toISOString(), digest: set.digest, ...(seq !== undefined ? { seq } : {}) });
-  deps.log.info({ studyId, seq, digest: set.digest, attempt: attempts, event: 'claimed' }, 'processing study');
+  deps.log.info(
+    { studyId, seq, digest: set.digest, attempt: attempts, event: outcome, ...(heldByOther ? { previousOwner: current.owner, expiredAt: current.leaseUntil } : {}) },
+    heldByOther ? `took the study over from ${current.owner ?? ''}, whose claim expired` : 'processing study',
+  );
 
   const started = Date.now();
+  const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claim, etag);
+  const progress: { step?: Progress } = {};
   try {
-    const report = await attach({ client, settings: deps.settings, now: deps.now }, studyId, set, deps.approaches);
+    const outcomes = await runSteps(deps, studyId, set, lease, progress, seq);
+    const held = await lease.release();
     const finished = deps.now();
-    const { outputs, writes } = outputsOf(report.outcomes, finished);
-    for (const w of writes) deps.log.info({ studyId, seq, approach: w.approach, event: 'write', alreadyPresent: w.alreadyPresent }, w.summary);
-    const done: StudyStatus = { ...withoutLease(claim), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes };
-    if (!(await finish(client, studyId, done, etag))) {
+    const { outputs, writes } = outputsOf(outcomes, finished);
+    const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes };
+    if (!(await finish(client, studyId, done, held.etag))) {
       // A retry request or a takeover changed the status meanwhile: the outputs are written and
       // idempotent; the change it caused brings the study back, and the next check settles it.
-      deps.log.warn({ studyId, event: 'lost' }, 'status changed while processing; leaving it to the next check');
-      return { kind: 'nothing', reason: 'status changed while processing' };
+      count(deps, 'lease-lost');
+      deps.log.warn({ studyId, event: 'lost', stage: 'finish' }, 'status changed while processing; leaving it to the next check');
+      return lookAgainAfter(lease, 'status changed while processing');
     }
     deps.events.emit({ kind: 'done', studyId, at: finished.toISOString(), digest: set.digest, durationMs: Date.now() - started });
     deps.log.info({ studyId, seq, digest: set.digest, durationMs: Date.now() - started, event: 'done' }, 'study done');
     return { kind: 'done', status: done };
   } catch (error) {
-    return handleFailure(deps, studyId, claim, etag, error, started);
+    const held = await lease.release();
+    if (error instanceof LeaseLostError) {
+      count(deps, 'lease-lost');
+      deps.log.warn({ studyId, event: 'lost', stage: 'renew', reason: error.reason, during: progress.step }, 'claim lost while processing; writing nothing more');
+      return lookAgainAfter(lease, error.message);
+    }
+    return handleFailure(deps, studyId, held.status, held.etag, error, started);
   }
+}
+
+/**
+ * Runs the writer steps and deliveries through attach, with the lease checked before each one and
+ * at each progress report, so a replica that lost the study stops between writes; each write is
+ * logged as it lands, so the logs of all replicas together say who wrote what.
+ */
+async function runSteps(deps: ProcessorDeps, studyId: string, set: MeasurementSet, lease: Lease, progress: { step?: Progress }, seq: number | undefined): Promise<StepOutcome[]> {
+  const report = await attach(
+    {
+      client: deps.client,
+      settings: deps.settings,
+      now: deps.now,
+      progress: (p) => {
+        progress.step = p;
+        lease.check();
+      },
+      beforeStep: () => lease.check(),
+      onWrite: (outcome) => deps.log.info({ studyId, seq, approach: outcome.approach, event: 'write', alreadyPresent: outcome.alreadyPresent }, outcome.summary),
+    },
+    studyId,
+    set,
+    deps.approaches,
+  );
+  return [...report.outcomes];
+}
+
+/**
+ * A lost lease may have been lost to nobody (Orthanc too slow to renew it): look at the study
+ * again once it has surely ended, when whoever holds it then, maybe this replica again, goes on.
+ */
+function lookAgainAfter(lease: Lease, reason: string): ProcessResult {
+  return { kind: 'retry', afterMs: Math.max(0, lease.untilMs - Date.now()) + 250, error: reason };
+}
+
+function count(deps: ProcessorDeps, outcome: ClaimOutcome): void {
+  deps.metrics?.claims.inc({ outcome });
 }
 
 async function handleFailure(deps: ProcessorDeps, studyId: string, claim: StudyStatus, etag: string, error: unknown, started: number): Promise<ProcessResult> {
@@ -165,23 +227,6 @@ async function failInvalid(
   return { kind: 'failed', status };
 }
 
-/**
- * Writes a status with compare-and-set and answers its new ETag, or undefined when somebody else
- * wrote first. Orthanc 1.10 does not return the new ETag from PUT, so it is read back, and the
- * value is compared to make sure the ETag is that of our write.
- */
-async function claimStatus(client: OrthancClient, studyId: string, status: StudyStatus, ifMatch: string | undefined): Promise<string | undefined> {
-  const text = JSON.stringify(status);
-  try {
-    await client.putStudyMetadata(studyId, METADATA.status, text, ifMatch);
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return undefined;
-    throw error;
-  }
-  const after = await client.studyMetadata(studyId, METADATA.status);
-  return after && after.value === text ? after.etag ?? '' : undefined;
-}
-
 /** Replaces our own claim; false when a retry request or a takeover came in between (409). */
 async function finish(client: OrthancClient, studyId: string, status: StudyStatus, etag: string): Promise<boolean> {
   try {
@@ -205,4 +250,16 @@ async function studyExists(client: OrthancClient, studyId: string): Promise<bool
   } catch {
     return false;
   }
+}
+
+/** What the status says of one measurement: its value, anatomy, and where it came from (a person or a SEG). */
+function statusMeasurement(m: Measurement): StatusMeasurement {
+  return {
+    name: m.name,
+    valueMl: m.valueMl,
+    ...(m.anatomy ? { anatomy: m.anatomy } : {}),
+    ...(m.method ? { method: m.method } : {}),
+    ...(m.source ? { source: m.source } : {}),
+    ...(m.segmentation ? { segmentation: m.segmentation } : {}),
+  };
 }

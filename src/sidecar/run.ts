@@ -20,7 +20,9 @@ export interface RunOptions {
 }
 
 /** Starts everything; resolves when a signal has stopped it cleanly. */
-export async function runSidecar(config: Config, client: OrthancClient, settings: WriterSettings, options: RunOptions, log: Logger = createLogger(config.logLevel)): Promise<void> {
+export async function runSidecar(config: Config, client: OrthancClient, settings: WriterSettings, options: RunOptions, rootLog: Logger = createLogger(config.logLevel)): Promise<void> {
+  // Every line names the replica, so the logs of several replicas merged in one collector say who claimed what.
+  const log = rootLog.child({ replica: config.replicaId });
   const events = new SidecarEvents();
   const metrics = new SidecarMetrics();
   metrics.follow(events);
@@ -37,6 +39,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
       leaseMs: config.leaseMs,
       maxAttempts: config.maxAttempts,
       retryBaseMs: config.retryBaseMs,
+      metrics,
     },
     cursor: new CursorStore(config.stateDir),
     events,
@@ -45,6 +48,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     pollIntervalMs: config.pollIntervalMs,
     sweepIntervalMs: config.sweepIntervalMs,
     startFrom: options.fromBeginning ? 'beginning' : 'head',
+    concurrency: config.concurrency,
   });
   const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
   const server = createServer(app);
@@ -55,7 +59,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     );
     server.listen(config.httpPort, () => resolve());
   });
-  log.info({ event: 'start', orthanc: client.baseUrl, httpPort: config.httpPort, approaches: config.approaches, replica: config.replicaId, stateDir: config.stateDir }, 'sidecar started');
+  log.info({ event: 'start', orthanc: client.baseUrl, httpPort: config.httpPort, approaches: config.approaches, replica: config.replicaId, leaseMs: config.leaseMs, concurrency: config.concurrency, stateDir: config.stateDir }, 'sidecar started');
   sidecar.start();
 
   await new Promise<void>((resolve) => {

@@ -11,6 +11,7 @@ import type { SidecarEvents } from './events.js';
 import type { SidecarMetrics } from './metrics.js';
 import { processStudy, type ProcessorDeps } from './processor.js';
 import { StudyQueue } from './queue.js';
+import { onStableSeries } from './segmentation-trigger.js';
 
 /** Change types that may mean a study has new pending measurements. */
 const TRIGGERS = new Set(['UpdatedMetadata', 'StableStudy']);
@@ -29,12 +30,17 @@ export interface SidecarDeps {
   readonly sweepIntervalMs: number;
   /** Where a first start begins: Orthanc's current head (default) or the start of the log. */
   readonly startFrom: 'head' | 'beginning';
+  /** Studies processed at once (default 1); Orthanc does the heavy work, so a few overlap well. */
+  readonly concurrency?: number;
 }
 
 /** The running daemon. */
 export class Sidecar {
   private readonly queue = new StudyQueue();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  /** Studies a worker is processing now: a change seen meanwhile (often our own status write) waits for it. */
+  private readonly inHand = new Set<string>();
+  private readonly recheck = new Set<string>();
   private cursorSeq = -1;
   private stopping = false;
   private running: Promise<void> | undefined;
@@ -124,25 +130,58 @@ export class Sidecar {
     }
     for (const change of page.Changes) {
       if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq);
+      // A stable SEG series may turn into a pending mark (issue 8); its write comes back as UpdatedMetadata.
+      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') await onStableSeries(this.deps, change.ID);
     }
     await this.drain();
     // Studies left in the queue by a stop are not done: keep the cursor before them.
     if (this.stopping && this.queue.length > 0) return false;
     if (page.Last !== this.cursorSeq) this.saveCursor(page.Last);
     this.deps.metrics.lag.set(page.Done ? 0 : Math.max(0, page.Last - this.cursorSeq));
-    return !page.Done;
+    // Marks that came while the page was being processed are already in the log: read them now
+    // rather than after a poll interval.
+    return !page.Done || page.Changes.length > 0;
   }
 
-  /** Checks every study that waits, one at a time. */
+  /** Checks every study that waits, with at most `concurrency` in hand; resolves when the queue is empty. */
   private async drain(): Promise<void> {
     this.deps.metrics.queueLength.set(this.queue.length);
-    for (let next = this.queue.take(); next && !this.stopping; next = this.queue.take()) {
-      this.deps.metrics.queueLength.set(this.queue.length);
-      const result = await processStudy(this.deps.processor, next.studyId, next.seq);
-      if (result.kind === 'retry') this.retryLater(next.studyId, result.afterMs);
-      if (result.kind === 'nothing' || result.kind === 'busy') {
-        this.deps.events.emit({ kind: 'skipped', studyId: next.studyId, at: new Date().toISOString(), message: result.kind === 'busy' ? `held by ${result.owner}` : result.reason });
+    // After a failure (Orthanc away) no worker starts another study, but the ones in hand finish
+    // before the loop backs off, so two drains never overlap.
+    let failure: { error: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      for (let next = this.queue.take(); next && !this.stopping && !failure; next = this.queue.take()) {
+        this.deps.metrics.queueLength.set(this.queue.length);
+        if (this.inHand.has(next.studyId)) {
+          this.recheck.add(next.studyId);
+          continue;
+        }
+        this.inHand.add(next.studyId);
+        try {
+          await this.check(next.studyId, next.seq);
+        } catch (error) {
+          failure ??= { error };
+        } finally {
+          this.inHand.delete(next.studyId);
+          if (this.recheck.delete(next.studyId)) this.queue.add(next.studyId);
+        }
       }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.deps.concurrency ?? 1) }, worker));
+    if (failure) throw failure.error;
+  }
+
+  private async check(studyId: string, seq: number | undefined): Promise<void> {
+    const result = await processStudy(this.deps.processor, studyId, seq);
+    if (result.kind === 'retry') this.retryLater(studyId, result.afterMs);
+    if (result.kind === 'busy') {
+      // Another replica holds it: look again when its lease ends, which is how a dead replica's
+      // studies are taken over. The jitter keeps the replicas from all racing for it at once.
+      const untilMs = Date.parse(result.leaseUntil);
+      if (Number.isFinite(untilMs)) this.retryLater(studyId, Math.max(0, untilMs - Date.now()) + 100 + Math.floor(Math.random() * 400));
+    }
+    if (result.kind === 'nothing' || result.kind === 'busy') {
+      this.deps.events.emit({ kind: 'skipped', studyId, at: new Date().toISOString(), message: result.kind === 'busy' ? `held by ${result.owner}` : result.reason });
     }
   }
 

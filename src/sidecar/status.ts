@@ -16,12 +16,15 @@ export interface AuditEntry {
   readonly alreadyPresent: boolean;
 }
 
+/** One measurement as the status records it; method, source and segmentation say where it came from. */
+export type StatusMeasurement = Pick<Measurement, 'name' | 'valueMl' | 'anatomy' | 'method' | 'source' | 'segmentation'>;
+
 /** The JSON kept in KidneyVolumesStatus. */
 export interface StudyStatus {
   readonly state: StudyState;
   /** Digest of the pending measurements this status is about (sha256 of the raw text when they were invalid). */
   readonly digest: string;
-  readonly measurements: readonly Pick<Measurement, 'name' | 'valueMl' | 'anatomy'>[];
+  readonly measurements: readonly StatusMeasurement[];
   readonly attempts: number;
   readonly createdAt: string;
   readonly updatedAt: string;

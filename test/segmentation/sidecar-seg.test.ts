@@ -83,6 +83,8 @@ describe('a SEG pushed into a study', () => {
     expect(right).toBeCloseTo(expectedMl(kidneys, 'R'), 1);
     expect(left).toBeCloseTo(expectedMl(kidneys, 'L'), 1);
     expect(total).toBeCloseTo(expectedMl(kidneys, 'R') + expectedMl(kidneys, 'L'), 1);
+    // The status says the volumes came from the segmentation.
+    expect(status.measurements[0]).toMatchObject({ method: 'segmentation', source: 'KidneyNet 2.1', segmentation: { sopInstanceUid: seg.sopInstanceUid } });
     const pending = JSON.parse((await orthanc.client.studyMetadata(study.orthancId, METADATA.pending))?.value ?? '{}') as Record<string, unknown>;
     expect(pending['segmentation']).toEqual({ seriesInstanceUid: seg.seriesInstanceUid, sopInstanceUid: seg.sopInstanceUid });
     expect(pending['measurements']).toContainEqual(expect.objectContaining({ name: 'Right Kidney', method: 'segmentation', source: 'KidneyNet 2.1', segments: [2] }));

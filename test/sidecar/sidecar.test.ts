@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
@@ -137,3 +140,31 @@ async function waitUntilValue(studyId: string, value: string) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('deliveries from the sidecar', () => {
+  it('writes the HL7 v2 result of a processed study and records it in the status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kv-hl7-'));
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const running = startSidecar(orthanc.client, {
+      processor: {
+        approaches: ['sr', 'fhir'],
+        settings: {
+          srSeriesNumber: 9999,
+          timeZone: 'UTC',
+          delivery: { hl7: { dir, timeoutMs: 2000, sender: { application: 'KV', facility: 'TEST' }, receiver: { application: 'RIS', facility: 'TEST' } }, attempts: 1, retryBaseMs: 10 },
+        },
+      },
+    });
+    try {
+      await mark(study.orthancId, { 'Right Kidney': '125 ml' });
+      const done = await waitForState(orthanc.client, study.orthancId, ['done', 'failed']);
+      expect(done.state).toBe('done');
+      expect(Object.keys(done.outputs ?? {}).sort()).toEqual(['fhir', 'hl7', 'sr']);
+      const files = readdirSync(dir);
+      expect(files).toHaveLength(1);
+      expect(readFileSync(join(dir, files[0]!), 'utf8')).toMatch(/OBX\|1\|NM\|118565006\^Volume\^SCT.*\|125\|mL\^milliliter\^UCUM/);
+    } finally {
+      await running.stop();
+    }
+  });
+});

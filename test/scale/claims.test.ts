@@ -1,0 +1,99 @@
+// Claims and leases of one study between replicas, in process against a real Orthanc: a race has
+// one winner, a live claim is respected, an expired one is taken over, and a replica that loses
+// its lease mid-study writes nothing more and leaves the other's status alone.
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { METADATA } from '../../src/pipeline/metadata.js';
+import { SidecarEvents } from '../../src/sidecar/events.js';
+import { SidecarMetrics } from '../../src/sidecar/metrics.js';
+import { processStudy, type ProcessorDeps } from '../../src/sidecar/processor.js';
+import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
+import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { waitFor } from '../helpers/sidecar-process.js';
+import { testProcessor } from '../sidecar/harness.js';
+
+let orthanc: TestOrthanc;
+beforeAll(async () => {
+  orthanc = await startOrthanc();
+});
+afterAll(async () => {
+  await orthanc?.stop();
+});
+
+const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
+
+/** A replica's processor whose log lines and claim metrics the test can read. */
+function replica(owner: string, overrides: Partial<ProcessorDeps> = {}): { deps: ProcessorDeps; lines: () => Record<string, unknown>[]; claims: (outcome: string) => Promise<number> } {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (d: Buffer) => (text += d.toString()));
+  const metrics = new SidecarMetrics({ defaultMetrics: false });
+  const deps = testProcessor(orthanc.client, new SidecarEvents(), { owner, log: createLogger('info', stream), metrics, ...overrides });
+  return {
+    deps,
+    lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    claims: async (outcome) => (await metrics.claims.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0,
+  };
+}
+
+async function status(studyId: string): Promise<StudyStatus | undefined> {
+  return parseStatus((await orthanc.client.studyMetadata(studyId, METADATA.status))?.value ?? '');
+}
+
+/** Writes a processing claim of another replica, as if it held the study. */
+async function claimAs(studyId: string, owner: string, leaseUntil: Date): Promise<void> {
+  const now = new Date().toISOString();
+  const claim: StudyStatus = { state: 'processing', digest: 'x', measurements: [], attempts: 1, createdAt: now, updatedAt: now, owner, leaseUntil: leaseUntil.toISOString() };
+  await orthanc.client.setStudyMetadata(studyId, METADATA.status, JSON.stringify(claim));
+}
+
+describe('claims between replicas', () => {
+  it('lets exactly one of two racing replicas process a study', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, MARK);
+    const [a, b] = [replica('a', { approaches: ['sr', 'fhir'] }), replica('b', { approaches: ['sr', 'fhir'] })];
+    const results = await Promise.all([processStudy(a.deps, study.orthancId), processStudy(b.deps, study.orthancId)]);
+    expect(results.map((r) => r.kind).sort()).toEqual(['busy', 'done']);
+    expect((await a.claims('claimed')) + (await b.claims('claimed'))).toBe(1);
+    const writers = [a, b].filter((r) => r.lines().some((l) => l['event'] === 'write'));
+    expect(writers).toHaveLength(1);
+  });
+
+  it('respects a live claim of another replica and takes over an expired one', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, MARK);
+    const b = replica('b', { approaches: ['sr'] });
+    await claimAs(study.orthancId, 'a', new Date(Date.now() + 60_000));
+    expect(await processStudy(b.deps, study.orthancId)).toMatchObject({ kind: 'busy', owner: 'a' });
+    expect(await b.claims('claimed')).toBe(0);
+
+    await claimAs(study.orthancId, 'a', new Date(Date.now() - 1000));
+    expect((await processStudy(b.deps, study.orthancId)).kind).toBe('done');
+    expect(await b.claims('took-over')).toBe(1);
+    expect(b.lines().find((l) => l['event'] === 'took-over')).toMatchObject({ studyId: study.orthancId, previousOwner: 'a' });
+  });
+
+  it('stops writing once another replica took the study over, and leaves its status alone', async () => {
+    const images = 60;
+    const study = await uploadStudy(orthanc.client, { ...ctStudy(images), series: [{ modality: 'CT', images, rows: 256, columns: 256 }] });
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, MARK);
+    // A short lease renews every 100 ms, so the loss is seen within the study's first steps.
+    const a = replica('a', { leaseMs: 300 });
+    const processing = processStudy(a.deps, study.orthancId);
+    await waitFor(async () => (await status(study.orthancId))?.owner === 'a', 10_000, 'the claim of a');
+    // Another replica's take-over, as if a's lease had expired while it was stalled.
+    await claimAs(study.orthancId, 'b', new Date(Date.now() + 60_000));
+    const result = await processing;
+    expect(result.kind).toBe('retry');
+    expect(await a.claims('lease-lost')).toBe(1);
+    expect(a.lines().find((l) => l['event'] === 'lost')).toMatchObject({ studyId: study.orthancId });
+    // No further step was written: the private copies (the last step) never completed.
+    expect(a.lines().filter((l) => l['event'] === 'write').map((l) => l['approach'])).not.toContain('private');
+    const series = await orthanc.client.studySeries(study.orthancId);
+    expect(series.reduce((n, s) => n + s.Instances.length, 0)).toBeLessThan(images * 2 + 1);
+    expect(a.lines().some((l) => l['event'] === 'done')).toBe(false);
+    expect(await status(study.orthancId)).toMatchObject({ state: 'processing', owner: 'b' });
+  });
+});
