@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
 import { validateFhirResource } from '../../src/fhir/validate.js';
 import { createLogger } from '../../src/log.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
@@ -31,7 +32,7 @@ beforeAll(async () => {
       done();
     },
   });
-  running = startSidecar(orthanc.client, { processor: { log: createLogger('info', sink), approaches: ['sr', 'fhir'] } });
+  running = startSidecar(orthanc.client, { processor: { log: createLogger('info', sink) } });
 }, 60_000);
 afterAll(async () => {
   await running?.stop();
@@ -113,6 +114,13 @@ describe('a SEG pushed into a study', () => {
       expect(o.method?.coding?.[0]?.code).toBe('113076');
       expect(o.derivedFrom).toContainEqual(expect.objectContaining({ identifier: { system: 'urn:dicom:uid', value: `urn:oid:${seg.sopInstanceUid}` } }));
     }
+
+    // Private tags: the derived copy of the CT series carries the same volumes, found by creator.
+    const derived = (await orthanc.client.studySeries(study.orthancId)).find((x) => x.MainDicomTags['SeriesDescription']?.endsWith('+ kidney volumes'));
+    expect(derived?.Instances).toHaveLength(3);
+    const block = readKidneyBlock(await orthanc.client.instanceFile(derived!.Instances[0]!));
+    expect(block?.volumesMl).toEqual([right, left, total]);
+    expect(block?.lines[0]).toBe(`Right Kidney: ${status.measurements[0]?.valueMl} ml`);
     // PixelMed's JVM alone takes 10-60 s when the other test files run beside it.
   }, 180_000);
 
