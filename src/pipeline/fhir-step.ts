@@ -4,7 +4,7 @@
  * read back and checked against the measurements.
  */
 import type { Bundle, ImagingStudy } from '@medplum/fhirtypes';
-import { KidneyVolumesError } from '../errors.js';
+import { KidneyVolumesError, OrthancHttpError } from '../errors.js';
 import { buildKidneyVolumeBundle, type SrReference } from '../fhir/bundle.js';
 import { FhirBundleReadError } from '../fhir/errors.js';
 import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../fhir/read.js';
@@ -32,8 +32,8 @@ export function fhirBundleOf(outcome: StepOutcome): Bundle | undefined {
 /** What the study's KidneyVolumes metadata holds. */
 type Stored =
   | { readonly kind: 'absent' }
-  | { readonly kind: 'unreadable'; readonly problem: string }
-  | { readonly kind: 'readable'; readonly json: string; readonly volumes: StoredKidneyVolumes };
+  | { readonly kind: 'unreadable'; readonly problem: string; readonly etag?: string }
+  | { readonly kind: 'readable'; readonly json: string; readonly volumes: StoredKidneyVolumes; readonly etag?: string };
 
 async function readStored(client: OrthancClient, facts: StudyFacts): Promise<Stored> {
   const stored = await client.studyMetadata(facts.orthancId, METADATA.fhir);
@@ -41,11 +41,11 @@ async function readStored(client: OrthancClient, facts: StudyFacts): Promise<Sto
   try {
     const volumes = readKidneyVolumeBundle(stored.value);
     if (volumes.studyInstanceUid !== facts.studyInstanceUid) {
-      return { kind: 'unreadable', problem: `the Bundle is about study ${volumes.studyInstanceUid}, not ${facts.studyInstanceUid}` };
+      return { kind: 'unreadable', problem: `the Bundle is about study ${volumes.studyInstanceUid}, not ${facts.studyInstanceUid}`, ...etagOf(stored.etag) };
     }
-    return { kind: 'readable', json: stored.value, volumes };
+    return { kind: 'readable', json: stored.value, volumes, ...etagOf(stored.etag) };
   } catch (error) {
-    if (error instanceof FhirBundleReadError) return { kind: 'unreadable', problem: error.message };
+    if (error instanceof FhirBundleReadError) return { kind: 'unreadable', problem: error.message, ...etagOf(stored.etag) };
     throw error;
   }
 }
@@ -113,16 +113,41 @@ function requireMeasurements(stored: Stored, facts: StudyFacts, set: Measurement
   return stored;
 }
 
+/**
+ * Writes the Bundle over exactly the revision that was read (create-only when there was none), so
+ * of two writers racing for the study one wins and the other sees a conflict (false).
+ */
+async function replaceRevision(client: OrthancClient, facts: StudyFacts, json: string, before: Stored): Promise<boolean> {
+  try {
+    await client.putStudyMetadata(facts.orthancId, METADATA.fhir, json, before.kind === 'absent' ? undefined : before.etag);
+    return true;
+  } catch (error) {
+    if (error instanceof OrthancHttpError && error.status === 409) return false;
+    throw error;
+  }
+}
+
+function etagOf(etag: string | undefined): { etag?: string } {
+  return etag === undefined ? {} : { etag };
+}
+
 async function write(context: StepContext): Promise<StepOutcome> {
   const { client, facts, measurements } = context;
   const sr = srOf(context.earlier);
   const bundle = validBundle(context, sr);
   const json = serializeResource(bundle);
   const expected = readKidneyVolumeBundle(json);
-  const before = await readStored(client, facts);
-  const alreadyPresent = alreadyStored(before, expected, sr);
-  // setStudyMetadata, not a create-only put: the value is ours, and a corrected set replaces it.
-  if (!alreadyPresent) await client.setStudyMetadata(facts.orthancId, METADATA.fhir, json);
+  let before = await readStored(client, facts);
+  let alreadyPresent = alreadyStored(before, expected, sr);
+  if (!alreadyPresent && !(await replaceRevision(client, facts, json, before))) {
+    // Somebody wrote between our read and our write (another replica that took the study over,
+    // or a late write of a replica that lost it): if it is this very Bundle, it is there already.
+    before = await readStored(client, facts);
+    alreadyPresent = alreadyStored(before, expected, sr);
+    if (!alreadyPresent) {
+      throw new KidneyVolumesError('conflict', `study metadata ${METADATA.fhir} of study ${facts.studyInstanceUid} changed while it was being written; trying again`);
+    }
+  }
   const stored = requireMeasurements(alreadyPresent ? before : await readStored(client, facts), facts, measurements);
   const count = stored.volumes.observations.length;
   const bytes = Buffer.byteLength(stored.json, 'utf8');

@@ -148,3 +148,14 @@ describe('the FHIR step against a real Orthanc', () => {
     expect((await storedBundle(study.orthancId)).etag).toBe(etag);
   });
 });
+
+describe('two writers racing for the FHIR metadata', () => {
+  it('lets exactly one write it; the other finds the same Bundle already there', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const reports = await Promise.all([run(study.studyInstanceUid), run(study.studyInstanceUid), run(study.studyInstanceUid)]);
+    const written = reports.map((r) => r.outcomes.find((o) => o.approach === 'fhir')?.alreadyPresent);
+    expect(written.filter((present) => present === false)).toHaveLength(1);
+    expect(written.filter((present) => present === true)).toHaveLength(2);
+    expect(volumes((await storedBundle(study.orthancId)).json)).toHaveLength(2);
+  });
+});
