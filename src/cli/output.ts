@@ -4,6 +4,7 @@ import type { Measurement } from '../measurements/model.js';
 import { DELIVERIES } from '../delivery/settings.js';
 import type { AttachReport } from '../pipeline/attach.js';
 import type { VerifyReport } from '../pipeline/verify.js';
+import { parseStatus } from '../sidecar/status.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
 
 /** Where output goes (passed in so tests and the menu can capture it). */
@@ -47,10 +48,20 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): vo
   }
   io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}), patient ${report.patientName || '(no name)'}`);
   io.out(`  ${report.seriesCount} series, ${report.instanceCount} instances`);
-  for (const [key, value] of Object.entries(report.metadata)) io.out(`  metadata ${key}: ${value.length > 200 ? `${value.slice(0, 200)}…` : value}`);
+  const { pending, status } = report.metadata;
+  if (pending !== undefined) io.out(`  pending mark: ${pending.length > 200 ? `${pending.slice(0, 200)}…` : pending}`);
+  if (status !== undefined) io.out(`  sidecar status: ${statusLine(status)}`);
   if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
   for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${s.summary}`);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
+}
+
+/** One line for the sidecar's status: state, attempts, when, and the error a person can act on. */
+function statusLine(text: string): string {
+  const status = parseStatus(text);
+  if (!status) return `not readable: ${text.slice(0, 100)}`;
+  const when = status.finishedAt ?? status.updatedAt;
+  return `${status.state} (attempt ${status.attempts}, ${when})${status.error ? `: ${status.error}` : ''}`;
 }
 
 /** Prints an error and answers the exit code. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { runCli } from '../helpers/cli.js';
 import { runSidecar } from '../helpers/sidecar-process.js';
 import { seriesCounts, waitForState } from './harness.js';
 
@@ -43,6 +44,17 @@ describe('the sidecar process end to end', () => {
     expect(await seriesCounts(orthanc.client, two.orthancId)).toEqual({ srInstances: 1, series: 5, instances: 5 + 1 + 5 });
     expect(await seriesCounts(orthanc.client, bad.orthancId)).toEqual({ srInstances: 0, series: 1, instances: 1 });
     expect((await first.stop()).code).toBe(0);
+
+    // What a person sees: verify reads back the mark, the status and every output.
+    const shown = await runCli(['verify', one.studyInstanceUid], orthanc.env);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('sidecar status: done (attempt 1,');
+    expect(shown.stdout).toMatch(/^sr: SR .*Right Kidney 125 mL \[Right kidney structure\]/m);
+    expect(shown.stdout).toMatch(/^fhir: 3 Observation\(s\)/m);
+    expect(shown.stdout).toMatch(/^private: 1 derived series with KidneyVolInfo: Right Kidney: 125 ml; Left Kidney: 132 ml; Total Volume: 257 ml/m);
+    const failedShown = await runCli(['verify', bad.studyInstanceUid], orthanc.env);
+    expect(failedShown.stdout).toContain('sidecar status: failed (attempt 1,');
+    expect(failedShown.stdout).toContain('volume must be a number, got "lots"');
 
     const second = await runSidecar({ env: { ...env, KV_SWEEP_INTERVAL_MS: '1000' }, stateDir: first.stateDir });
     try {
