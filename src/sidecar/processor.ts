@@ -74,6 +74,10 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   }
 
   const sameVersion = current !== undefined && current.digest === set.digest && current.state !== 'queued';
+  // A transient fault set a time for the next attempt: our own status write comes straight back
+  // through the feed, and acting on it would spend every attempt at once instead of backing off.
+  const waitMs = sameVersion && current.state === 'processing' && current.nextAttemptAt ? Date.parse(current.nextAttemptAt) - now.getTime() : 0;
+  if (waitMs > 0) return { kind: 'retry', afterMs: waitMs, error: current?.error ?? 'waiting for the next attempt' };
   const attempts = (sameVersion ? current.attempts : 0) + 1;
   const claim: StudyStatus = {
     state: 'processing',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
-import { processStudy } from '../../src/sidecar/processor.js';
+import { processStudy, type ProcessorDeps, type ProcessResult } from '../../src/sidecar/processor.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
@@ -95,6 +95,8 @@ describe('faults', () => {
     const study = await uploadStudy(orthanc.client, ctStudy(2));
     await mark(study.orthancId, { 'Right Kidney': '111 ml' });
     const scope = nock(orthanc.url, { allowUnmocked: true }).post('/instances').times(2).reply(503, { Details: 'storage is busy' });
+    let uploads = 0;
+    scope.on('request', () => uploads++);
     try {
       const events = new SidecarEvents();
       const processor = testProcessor(orthanc.client, events, { approaches: ['sr'] });
@@ -103,12 +105,36 @@ describe('faults', () => {
       const waiting = await waitForState(orthanc.client, study.orthancId, ['processing']);
       expect(waiting.error).toContain('503 Service Unavailable from Orthanc: storage is busy');
       expect(waiting.nextAttemptAt).toBeDefined();
-      expect((await processStudy(processor, study.orthancId)).kind).toBe('retry');
+      // Before the time set for the next attempt, a check only waits: it writes and uploads nothing.
+      const early = await processStudy(processor, study.orthancId);
+      expect(early.kind).toBe('retry');
+      expect(uploads).toBe(1);
+      expect((await afterTheWait(processor, study.orthancId, early)).kind).toBe('retry');
       expect(scope.isDone()).toBe(true);
-      const third = await processStudy(processor, study.orthancId);
+      const third = await afterTheWait(processor, study.orthancId, await processStudy(processor, study.orthancId));
       expect(third.kind).toBe('done');
       expect((await seriesCounts(orthanc.client, study.orthancId)).srInstances).toBe(1);
     } finally {
+      nock.cleanAll();
+    }
+  });
+
+  it('backs off between attempts in the running sidecar, although its own status writes come back through the feed', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    nock(orthanc.url, { allowUnmocked: true }).post('/instances').times(2).reply(503, { Details: 'storage is busy' });
+    const running = startSidecar(orthanc.client, { processor: { approaches: ['sr'], retryBaseMs: 600, maxAttempts: 3 } });
+    try {
+      await mark(study.orthancId, { 'Right Kidney': '113 ml' });
+      const done = await waitForState(orthanc.client, study.orthancId, ['done', 'failed']);
+      expect(done.state).toBe('done');
+      expect(done.attempts).toBe(3);
+      const starts = running.events.filter((e) => e.kind === 'processing' && e.studyId === study.orthancId).map((e) => Date.parse(e.at));
+      expect(starts).toHaveLength(3);
+      // 600 ms before the second attempt, 1200 ms before the third.
+      expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(550);
+      expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(1100);
+    } finally {
+      await running.stop();
       nock.cleanAll();
     }
   });
@@ -119,8 +145,9 @@ describe('faults', () => {
     nock(orthanc.url, { allowUnmocked: true }).post('/instances').times(2).reply(503, { Details: 'disk full' });
     try {
       const processor = testProcessor(orthanc.client, new SidecarEvents(), { approaches: ['sr'], maxAttempts: 2 });
-      expect((await processStudy(processor, study.orthancId)).kind).toBe('retry');
-      const last = await processStudy(processor, study.orthancId);
+      const first = await processStudy(processor, study.orthancId);
+      expect(first.kind).toBe('retry');
+      const last = await afterTheWait(processor, study.orthancId, first);
       expect(last.kind).toBe('failed');
       const status = await waitForState(orthanc.client, study.orthancId, ['failed']);
       expect(status.error).toMatch(/disk full \(gave up after 2 attempts; retry with "kidney-volumes retry /);
@@ -130,6 +157,12 @@ describe('faults', () => {
     }
   });
 });
+
+/** Waits out the delay a retry result asks for, then checks the study again. */
+async function afterTheWait(processor: ProcessorDeps, studyId: string, result: ProcessResult): Promise<ProcessResult> {
+  if (result.kind === 'retry') await new Promise((r) => setTimeout(r, result.afterMs + 20));
+  return processStudy(processor, studyId);
+}
 
 async function waitUntilValue(studyId: string, value: string) {
   const deadline = Date.now() + 30_000;
