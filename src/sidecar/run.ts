@@ -49,6 +49,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     sweepIntervalMs: config.sweepIntervalMs,
     startFrom: options.fromBeginning ? 'beginning' : 'head',
     concurrency: config.concurrency,
+    segmentation: config.segmentation,
   });
   const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
   const server = createServer(app);

@@ -3,7 +3,6 @@
  * kidney segments and, unless the study already has measurements, write them as the study's
  * pending mark, so the normal processing path writes the SR, FHIR and private tags.
  */
-import { loadConfig } from '../config.js';
 import { decodePart10 } from '../dicom/part10.js';
 import { errorKind, messageOf, OrthancHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -17,11 +16,11 @@ import { matchKidneys } from '../segmentation/match.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import { segmentationVolumes } from '../segmentation/volume.js';
 
-/** What the trigger needs; the sidecar's own deps fit. Without `segmentation` the configuration is read. */
+/** What the trigger needs; the sidecar's own deps fit. */
 export interface SegmentationTriggerDeps {
   readonly client: OrthancClient;
   readonly log: Logger;
-  readonly segmentation?: SegmentationSettings;
+  readonly segmentation: SegmentationSettings;
 }
 
 /** What came of one stable series. */
@@ -36,7 +35,7 @@ const TRANSIENT = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth'
 
 /** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
 export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: string): Promise<SegmentationOutcome> {
-  const settings = deps.segmentation ?? configured(deps.log);
+  const settings = deps.segmentation;
   if (!settings.enabled) return { kind: 'disabled' };
   let series: OrthancSeries;
   try {
@@ -156,12 +155,3 @@ async function noteOnStatus(client: OrthancClient, studyId: string, mark: Segmen
   }
 }
 
-/** The configured settings; a configuration that no longer loads switches the feature off, loudly. */
-function configured(log: Logger): SegmentationSettings {
-  try {
-    return loadConfig().segmentation;
-  } catch (error) {
-    log.error({ event: 'segmentation', outcome: 'config-error' }, `segmentation trigger off: ${messageOf(error)}`);
-    return { enabled: false, labels: { right: [], left: [] } };
-  }
-}

@@ -11,6 +11,7 @@ import type { SidecarEvents } from './events.js';
 import type { SidecarMetrics } from './metrics.js';
 import { processStudy, type ProcessorDeps } from './processor.js';
 import { StudyQueue } from './queue.js';
+import type { SegmentationSettings } from '../segmentation/settings.js';
 import { onStableSeries } from './segmentation-trigger.js';
 
 /** Change types that may mean a study has new pending measurements. */
@@ -30,6 +31,8 @@ export interface SidecarDeps {
   readonly sweepIntervalMs: number;
   /** Where a first start begins: Orthanc's current head (default) or the start of the log. */
   readonly startFrom: 'head' | 'beginning';
+  /** Whether and how stable SEG series are measured (issue 8). */
+  readonly segmentation: SegmentationSettings;
   /** Studies processed at once (default 1); Orthanc does the heavy work, so a few overlap well. */
   readonly concurrency?: number;
 }

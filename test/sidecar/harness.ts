@@ -6,6 +6,7 @@ import { createLogger } from '../../src/log.js';
 import type { OrthancClient } from '../../src/orthanc/client.js';
 import { APPROACHES, type Approach } from '../../src/pipeline/approaches.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
+import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
 import { CursorStore } from '../../src/sidecar/cursor.js';
 import { SidecarEvents, type StudyEvent } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
@@ -56,6 +57,7 @@ export function startSidecar(client: OrthancClient, options: { stateDir?: string
     pollIntervalMs: 100,
     sweepIntervalMs: 60_000,
     startFrom: options.startFrom ?? 'head',
+    segmentation: DEFAULT_SEGMENTATION_SETTINGS,
   });
   sidecar.start();
   return { sidecar, events: recorded, processor, stateDir, stop: () => sidecar.stop() };
