@@ -8,7 +8,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production KV_STATE_DIR=/var/lib/kidney-volumes
+# The clock's zone is explicit: UTC unless TZ is set. KV_TIMEZONE (the modalities' zone, e.g.
+# Europe/Berlin) should be set at run time; without it the sidecar warns at start and uses TZ.
+ENV NODE_ENV=production KV_STATE_DIR=/var/lib/kidney-volumes TZ=UTC KV_TIMEZONE=
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -42,6 +42,9 @@ if [ -z "${ORTHANC_URL:-}" ]; then
   echo "start: local Orthanc at $ORTHANC_URL (user $ORTHANC_USERNAME), storage $data/db, log $data/orthanc.log"
 fi
 
+# The sidecar refuses a KV_STATE_DIR that does not exist (it never creates folders silently): this
+# script makes its default one, here, on purpose.
+if [ -z "${KV_STATE_DIR:-}" ]; then mkdir -p .state; fi
 if [ -z "${KV_API_TOKEN:-}" ]; then
   [ -f .state/api-token ] || { mkdir -p .state && node -e 'process.stdout.write(require("crypto").randomBytes(18).toString("base64url"))' > .state/api-token; }
   KV_API_TOKEN=$(cat .state/api-token)

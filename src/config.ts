@@ -3,9 +3,10 @@
  * (environment variables win). Every value is checked at start-up; a wrong one is a ConfigError
  * naming the variable and the value, never a password.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { checkUidRoot } from './dicom/uids.js';
@@ -32,6 +33,8 @@ export interface Config {
   readonly srSeriesNumber: number;
   /** Zone of the modalities' clocks for studies without TimezoneOffsetFromUTC: IANA name or ±HHMM. */
   readonly timeZone: string;
+  /** True when KV_TIMEZONE is not set and timeZone is this machine's zone (TZ, else the system's): the sidecar warns. */
+  readonly timeZoneFromMachine: boolean;
   /** Bearer token for --fhir-server; never printed. */
   readonly fhirToken?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -153,6 +156,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     ...(uidRoot !== undefined ? { uidRoot: checkUidRoot(uidRoot) } : {}),
     srSeriesNumber: pick('KV_SR_SERIES_NUMBER', '9999'),
     timeZone: pick('KV_TIMEZONE', Intl.DateTimeFormat().resolvedOptions().timeZone),
+    timeZoneFromMachine: source['KV_TIMEZONE'] === undefined,
     ...(source['KV_FHIR_TOKEN'] !== undefined ? { fhirToken: source['KV_FHIR_TOKEN'] } : {}),
     logLevel: pick('KV_LOG_LEVEL', 'info'),
     approaches: approachesOf(source['KV_APPROACHES'] ?? 'all'),
@@ -168,9 +172,36 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   };
 }
 
+/**
+ * Checks that a folder setting names an existing folder this process may write into. Folders are
+ * never created silently: a typo would otherwise send files where nobody looks (exit 3 names it).
+ */
+export function checkFolder(variable: string, path: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(variable, `${variable} ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'unknown error'})`}; create it (mkdir -p ${path}) or set ${variable} to an existing folder`);
+  }
+  if (!isDirectory) throw new ConfigError(variable, `${variable} ${path} is not a folder`);
+  try {
+    accessSync(path, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new ConfigError(variable, `${variable} ${path} is not writable by this process (user id ${process.getuid?.() ?? 'unknown'}); fix its owner or permissions`);
+  }
+}
+
+/** The checks the sidecar makes at start beyond loadConfig's: its state folder must exist and be writable. */
+export function checkSidecarFolders(config: Config): void {
+  checkFolder('KV_STATE_DIR', config.stateDir);
+}
+
 /** The deliveries' settings as an optional property (exactOptionalPropertyTypes forbids an undefined value). */
 function deliveryOf(source: Readonly<Partial<Record<string, string>>>): { delivery?: DeliverySettings } {
   const delivery = deliverySettingsOf(source);
+  // Checked for every command: attach writes the HL7 file as the sidecar does.
+  if (delivery?.hl7?.dir !== undefined) checkFolder('KV_HL7_DIR', delivery.hl7.dir);
   return delivery !== undefined ? { delivery } : {};
 }
 
@@ -233,24 +264,70 @@ function definedOnly(env: Readonly<Record<string, string | undefined>>): Partial
   return out;
 }
 
+/** Plain words for jsonc-parser's error codes; none of them quotes the file. */
+const JSON_PROBLEMS: Readonly<Record<string, string>> = {
+  InvalidSymbol: 'unexpected characters (a value must be a "quoted text" or a number)',
+  InvalidNumberFormat: 'a malformed number',
+  PropertyNameExpected: 'a "quoted" key is expected',
+  ValueExpected: 'a value is expected',
+  ColonExpected: 'a ":" is expected',
+  CommaExpected: 'a "," is expected',
+  CloseBraceExpected: 'a "}" is expected',
+  CloseBracketExpected: 'a "]" is expected',
+  EndOfFileExpected: 'nothing may follow the object',
+  InvalidCommentToken: 'comments are not allowed in JSON',
+  UnexpectedEndOfComment: 'comments are not allowed in JSON',
+  UnexpectedEndOfString: 'a text is not closed by a double quote',
+  UnexpectedEndOfNumber: 'a number is cut off',
+  InvalidUnicode: 'a malformed \\u escape',
+  InvalidEscapeCharacter: 'a malformed backslash escape',
+  InvalidCharacter: 'a control character (a line break, say) inside a text',
+};
+
+/** 1-based line and column of a character offset, for messages that must not quote the text. */
+export function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${offset - (before.lastIndexOf('\n') + 1) + 1}`;
+}
+
+/**
+ * Reads KV_CONFIG_FILE. Errors name the file, line and column and never quote the file: it holds
+ * passwords, and JSON.parse's own messages show the text around the fault.
+ */
 function readConfigFile(path: string | undefined): Partial<Record<VariableName, string>> {
   if (path === undefined || path === '') return {};
-  let parsed: unknown;
+  const fail = (message: string): never => {
+    throw new ConfigError('KV_CONFIG_FILE', `KV_CONFIG_FILE ${path} ${message}`);
+  };
+  let text = '';
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError('KV_CONFIG_FILE', `KV_CONFIG_FILE ${path} could not be read as JSON: ${(error as Error).message}`);
+    fail(`cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError('KV_CONFIG_FILE', `KV_CONFIG_FILE ${path} must hold a JSON object of variable names to values`);
+  const errors: ParseError[] = [];
+  const tree = parseTree(text.replace(/^\uFEFF/, ''), errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (first !== undefined) {
+    const code = printParseErrorCode(first.error);
+    fail(`is not valid JSON at ${lineAndColumn(text, first.offset)}: ${JSON_PROBLEMS[code] ?? code}`);
   }
+  if (tree === undefined || tree.type !== 'object') fail('must hold a JSON object of variable names to values');
   const out: Partial<Record<VariableName, string>> = {};
-  for (const [key, value] of Object.entries(parsed)) {
-    if (!(key in VARIABLES) || key === 'KV_CONFIG_FILE') {
-      throw new ConfigError('KV_CONFIG_FILE', `KV_CONFIG_FILE ${path} has an unknown key "${key}"; known: ${Object.keys(VARIABLES).join(', ')}`);
+  for (const property of tree?.children ?? []) {
+    const [keyNode, valueNode] = property.children ?? [];
+    const key: unknown = keyNode?.value;
+    const where = lineAndColumn(text, property.offset);
+    // Object.hasOwn: a key like "toString" is unknown, not Object.prototype's member.
+    if (typeof key !== 'string' || !Object.hasOwn(VARIABLES, key) || key === 'KV_CONFIG_FILE') {
+      // A key is shown only when it looks like a variable name, so a misplaced secret is never printed.
+      const shown = typeof key === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(key) ? `key "${key}"` : 'key';
+      fail(`has an unknown ${shown} at ${where}; known: ${Object.keys(VARIABLES).filter((k) => k !== 'KV_CONFIG_FILE').join(', ')}`);
     }
-    if (typeof value !== 'string' && typeof value !== 'number') {
-      throw new ConfigError('KV_CONFIG_FILE', `KV_CONFIG_FILE ${path}: "${key}" must be a string or a number`);
+    const value: unknown = valueNode?.value;
+    if ((valueNode?.type !== 'string' && valueNode?.type !== 'number') || value === undefined) {
+      fail(`at ${where}: "${key}" must be a string or a number`);
     }
     out[key as VariableName] = String(value);
   }

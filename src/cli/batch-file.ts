@@ -55,7 +55,35 @@ export function readBatchFile(path: string, readStdin: () => string = () => read
   const format = formatOf(path, text);
   const rows = format === 'csv' ? csvRows(path, text) : jsonlRows(text);
   if (rows.length === 0) throw new UsageError(`--batch file ${path} holds no rows`);
-  return { path, format, rows };
+  return { path, format, rows: conflictingRows(rows) };
+}
+
+/**
+ * Rows naming the same study with different measurements all fail: which one is meant cannot be
+ * told, and running them in file order would let the last one win silently. The same study with the
+ * same measurements twice is harmless (the second finds the first's outputs). Studies are compared
+ * as written (an Orthanc ID and the StudyInstanceUID of one study are not matched here).
+ */
+function conflictingRows(rows: readonly BatchRow[]): BatchRow[] {
+  const byStudy = new Map<string, BatchRow[]>();
+  for (const row of rows) {
+    if (row.measurements === undefined || row.study === '') continue;
+    const key = row.study.toLowerCase();
+    byStudy.set(key, [...(byStudy.get(key) ?? []), row]);
+  }
+  const conflicts = new Map<BatchRow, KidneyVolumesError>();
+  for (const group of byStudy.values()) {
+    if (new Set(group.map((r) => r.measurements?.digest)).size < 2) continue;
+    const lines = group.map((r) => r.line);
+    for (const row of group) {
+      const others = lines.filter((l) => l !== row.line).join(', ');
+      conflicts.set(row, new InvalidMeasurementsError(`study "${row.study}" is also on line${others.includes(',') ? 's' : ''} ${others} with different measurements; give one row per study`));
+    }
+  }
+  return rows.map((row) => {
+    const problem = conflicts.get(row);
+    return problem === undefined ? row : { line: row.line, study: row.study, problem };
+  });
 }
 
 function formatOf(path: string, text: string): BatchFormat {

@@ -1,5 +1,6 @@
 /** Turns attach's flags (--right, --left, --total, --measure, --from-json) into one MeasurementSet. */
 import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
 import { InvalidMeasurementsError, UsageError } from '../errors.js';
 import { DEFAULT_NAMES } from '../measurements/anatomy.js';
 import type { MeasurementSet } from '../measurements/model.js';
@@ -30,6 +31,17 @@ export function measurementsFromOptions(options: MeasurementOptions, readStdin: 
     throw new UsageError('no measurements given: use --right/--left/--total <mL>, --measure "<name>=<value> <unit>" or --from-json <file|->');
   }
   return buildSet(flags);
+}
+
+/**
+ * A commander argument parser for a flag that may be given once: `--right 125 --right 130` is a
+ * usage error (exit 2) instead of the last value silently winning.
+ */
+export function once(flag: string): (value: string, previous: string | undefined) => string {
+  return (value, previous) => {
+    if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice ("${previous}" and "${value}"); give it once`);
+    return value;
+  };
 }
 
 /** --right 125 means 125 mL; --right "0.125 L" keeps its unit. */

@@ -1,7 +1,7 @@
 /** The kidney-volumes command line: attach, verify, sidecar, and the interactive menu. */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig, type Config } from '../config.js';
+import { checkSidecarFolders, loadConfig, type Config } from '../config.js';
 import { EXIT_CODES, UsageError } from '../errors.js';
 import { OrthancClient } from '../orthanc/client.js';
 import { parseApproaches, type WriterSettings } from '../pipeline/approaches.js';
@@ -12,7 +12,7 @@ import { verify } from '../pipeline/verify.js';
 import { checkBatchOptions, runBatch } from './batch.js';
 import { readBatchFile } from './batch-file.js';
 import { checkFhirDelivery, deliverFhir, type FhirDeliveryOptions } from './fhir-delivery.js';
-import { measurementsFromOptions, type MeasurementOptions } from './measurement-options.js';
+import { measurementsFromOptions, once, type MeasurementOptions } from './measurement-options.js';
 import { printAttach, printError, printVerify, processOutput, type Output } from './output.js';
 import { runMenu } from './menu.js';
 import { progressReporter } from './progress.js';
@@ -52,11 +52,11 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .description('write measurements into a study (Orthanc study ID or StudyInstanceUID)')
     .argument('[study]', 'Orthanc study ID or StudyInstanceUID (not with --batch)')
     .option('--batch <file>', 'every row of a CSV or JSON-lines file (see the README), - for stdin')
-    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)')
-    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)')
-    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)')
+    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)', once('--right'))
+    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)', once('--left'))
+    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)', once('--total'))
     .option('--measure <name=value unit>', 'any named volume, e.g. "Spleen=180 ml" (repeatable)', collect, [])
-    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin')
+    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin', once('--from-json'))
     .addOption(new Option('--approach <approach>', 'sr, fhir, private or all (or a comma list)').default('all'))
     .option('--fhir-out <file>', 'also write the FHIR Bundle to this file as JSON')
     .option('--fhir-server <base-url>', 'also post the Bundle to this FHIR server as a transaction (token from KV_FHIR_TOKEN)')
@@ -101,6 +101,7 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .option('--from-beginning', "on a first start, read Orthanc's changes log from its beginning instead of its current head")
     .action(async (options: { fromBeginning?: boolean }) => {
       const config = loadConfig(env);
+      checkSidecarFolders(config);
       await runSidecar(config, clientFor(config), settingsOf(config), { fromBeginning: options.fromBeginning === true });
     });
 

@@ -124,3 +124,30 @@ export function fhirInstant(now: Date): string {
   if (Number.isNaN(now.getTime())) throw new FhirInputError('now', String(now), 'must be a valid Date');
   return now.toISOString();
 }
+
+/** A clock reading as DICOM DA (YYYYMMDD) and TM (HHMMSS) wall-clock values. */
+export interface WallClock {
+  readonly date: string;
+  readonly time: string;
+}
+
+/**
+ * A clock reading on the wall clock of `timeZone` (an offset like "+0100" or an IANA name), the
+ * same zone the FHIR step gives StudyTime, so the SR's ContentTime and FHIR agree; without a zone,
+ * this machine's. DICOM times carry no zone of their own (TimezoneOffsetFromUTC is not written).
+ */
+export function wallClock(now: Date, timeZone: string | undefined): WallClock {
+  if (Number.isNaN(now.getTime())) throw new FhirInputError('now', String(now), 'must be a valid Date');
+  const tz = timeZone?.trim();
+  let fields: [number, number, number, number, number, number];
+  if (tz === undefined || tz === '') {
+    fields = [now.getFullYear(), now.getMonth() + 1, now.getDate(), now.getHours(), now.getMinutes(), now.getSeconds()];
+  } else {
+    const fixed = tz === 'Z' || tz === 'UTC' ? ['+', '00', '00'] : OFFSET.exec(tz)?.slice(1);
+    const minutes = fixed ? (fixed[0] === '-' ? -1 : 1) * (Number(fixed[1]) * 60 + Number(fixed[2])) : zoneOffsetAt(now.getTime(), tz);
+    const shifted = new Date(now.getTime() + minutes * 60_000);
+    fields = [shifted.getUTCFullYear(), shifted.getUTCMonth() + 1, shifted.getUTCDate(), shifted.getUTCHours(), shifted.getUTCMinutes(), shifted.getUTCSeconds()];
+  }
+  const [y, mo, d, h, mi, s] = fields;
+  return { date: `${String(y).padStart(4, '0')}${pad2(mo)}${pad2(d)}`, time: `${pad2(h)}${pad2(mi)}${pad2(s)}` };
+}

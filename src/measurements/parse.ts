@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { InvalidMeasurementsError } from '../errors.js';
 import { anatomyForName, normaliseName } from './anatomy.js';
 import { ANATOMIES, type Anatomy, type Measurement, type MeasurementSet, type SegmentationReference } from './model.js';
-import { ACCEPTED_UNITS, isDecimal, shiftDecimal, unitScale } from './units.js';
+import { ACCEPTED_UNITS, dsProblem, isDecimal, shiftDecimal, unitScale } from './units.js';
 
 /** Largest accepted payload, in bytes of UTF-8. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -198,6 +198,9 @@ function checkVolume(name: string, value: unknown, unit: unknown): string {
   if (ml > MAX_VOLUME_ML) {
     throw new InvalidMeasurementsError(`"${name}": volume must be at most ${MAX_VOLUME_ML} mL, got "${numberText} ${unitText}" (${valueMl} mL)`);
   }
+  // Refused here, not by the SR writer later: the value is written as a DS, which cannot hold more.
+  const tooLong = dsProblem(valueMl);
+  if (tooLong !== undefined) throw new InvalidMeasurementsError(`"${name}": volume "${numberText} ${unitText}" ${tooLong}`);
   return valueMl;
 }
 

@@ -1,22 +1,42 @@
 /** Volume units accepted on input, and exact decimal conversion to millilitres. */
 
-/** Accepted unit spellings and the power of ten that turns them into mL. */
-const UNIT_SCALE: Readonly<Record<string, number>> = {
-  ml: 0,
-  mL: 0,
-  ML: 0,
-  cm3: 0,
-  cc: 0,
-  l: 3,
-  L: 3,
-};
+/**
+ * Accepted unit spellings and the power of ten that turns them into mL. A Map, not an object
+ * literal: "toString" or "constructor" must be unknown units, not Object.prototype's members.
+ */
+const UNIT_SCALE: ReadonlyMap<string, number> = new Map([
+  ['ml', 0],
+  ['mL', 0],
+  ['ML', 0],
+  ['cm3', 0],
+  ['cc', 0],
+  ['l', 3],
+  ['L', 3],
+]);
 
 /** The accepted unit spellings, for messages and docs. */
-export const ACCEPTED_UNITS = Object.keys(UNIT_SCALE);
+export const ACCEPTED_UNITS: readonly string[] = [...UNIT_SCALE.keys()];
 
 /** The power of ten from the unit to mL, or undefined for an unknown unit. */
 export function unitScale(unit: string): number | undefined {
-  return UNIT_SCALE[unit];
+  return UNIT_SCALE.get(unit);
+}
+
+/** Most characters of a DICOM DS value (PS3.5 Table 6.2-1), where the SR writes each volume in mL. */
+export const DS_MAX_CHARACTERS = 16;
+
+/**
+ * Why a plain decimal (in mL, as written) does not fit a DS, or undefined when it fits. The answer
+ * says how many significant digits this value may have: 16 characters less the point and any
+ * zeros before the first significant digit.
+ */
+export function dsProblem(valueMl: string): string | undefined {
+  if (valueMl.length <= DS_MAX_CHARACTERS) return undefined;
+  const digits = valueMl.replace('.', '');
+  const leadingZeros = /^0*/.exec(digits)?.[0].length ?? 0;
+  const significant = digits.length - leadingZeros;
+  const allowed = DS_MAX_CHARACTERS - (valueMl.length - significant);
+  return `has ${significant} significant digits (${valueMl} mL); DICOM decimals (DS) hold ${DS_MAX_CHARACTERS} characters, so at most ${Math.max(allowed, 0)} significant digits for this value`;
 }
 
 const DECIMAL = /^(\d+)(?:\.(\d+))?$|^\.(\d+)$/;

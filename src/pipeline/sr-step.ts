@@ -85,10 +85,13 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
   } else {
     // Not in the study (a copy filed elsewhere does not count): store it. A copy that arrived after
     // the facts were read comes back AlreadyStored, with its parent study to check like any other.
+    // The zone the FHIR step gives StudyTime, so ContentTime and the FHIR times agree.
+    const timeZone = facts.timezoneOffsetFromUtc ?? settings.timeZone;
     const report = encodeMeasurementReport({
       facts,
       measurements,
       now: context.now,
+      ...(timeZone !== undefined ? { timeZone } : {}),
       options: { seriesNumber: settings.srSeriesNumber, ...(settings.uidRoot !== undefined ? { uidRoot: settings.uidRoot } : {}) },
     });
     const answer = await client.upload(report.bytes);

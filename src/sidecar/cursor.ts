@@ -1,5 +1,5 @@
 /** The durable position in Orthanc's changes log, kept in KV_STATE_DIR so a restart goes on where it stopped. */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What the cursor file holds. */
@@ -15,7 +15,7 @@ export class CursorStore {
   private readonly path: string;
 
   constructor(stateDir: string) {
-    mkdirSync(stateDir, { recursive: true });
+    // Not created here: the sidecar checked at start that KV_STATE_DIR exists and is writable.
     this.path = join(stateDir, 'cursor.json');
   }
 

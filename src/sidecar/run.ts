@@ -61,6 +61,10 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     server.listen(config.httpPort, () => resolve());
   });
   log.info({ event: 'start', orthanc: client.baseUrl, httpPort: config.httpPort, approaches: config.approaches, replica: config.replicaId, leaseMs: config.leaseMs, concurrency: config.concurrency, stateDir: config.stateDir }, 'sidecar started');
+  if (config.timeZoneFromMachine) {
+    // In a container the machine's zone is usually UTC, which shifts every study time written without TimezoneOffsetFromUTC.
+    log.warn({ event: 'timezone', timeZone: config.timeZone, TZ: process.env['TZ'] ?? null }, `KV_TIMEZONE is not set: study times without TimezoneOffsetFromUTC, the SR's ContentTime and FHIR times use this machine's zone ${config.timeZone}; set KV_TIMEZONE to the modalities' zone (e.g. Europe/Berlin)`);
+  }
   sidecar.start();
 
   await new Promise<void>((resolve) => {

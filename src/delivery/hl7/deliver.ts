@@ -4,7 +4,7 @@
  * since integration engines answer AE when their own processing failed (a database, a lookup);
  * AR (CR) is final, as the receiver refuses this message as such (type, version, structure).
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageOf } from '../../errors.js';
 import type { DeliveryContext, DeliveryResult } from '../context.js';
@@ -24,8 +24,27 @@ export class AckRefusedError extends Error {
   }
 }
 
-/** The file name of a study's message: StudyInstanceUID and the first 16 hex digits of the measurement digest. */
+/** A DICOM UID (PS3.5 section 9.1): digits and dots only, so it can name a file in any folder. */
+const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
+const HEX_DIGEST = /^[0-9a-f]{16,}$/;
+
+/** A study whose StudyInstanceUID cannot name a file: refused, never cleaned up into some other name. */
+export class UnsafeFileNameError extends Error {
+  /** Makes the error; the UID is quoted as JSON so control characters show. */
+  constructor(studyInstanceUid: string) {
+    super(`StudyInstanceUID ${JSON.stringify(studyInstanceUid.slice(0, 80))} is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file`);
+    this.name = 'UnsafeFileNameError';
+  }
+}
+
+/**
+ * The file name of a study's message: StudyInstanceUID and the first 16 hex digits of the
+ * measurement digest. Built only from digits, dots, hex digits and "_": a UID such as
+ * "../../escaped" would otherwise write outside KV_HL7_DIR.
+ */
 export function hl7FileName(studyInstanceUid: string, digest: string): string {
+  if (studyInstanceUid.length > 64 || !UID.test(studyInstanceUid)) throw new UnsafeFileNameError(studyInstanceUid);
+  if (!HEX_DIGEST.test(digest)) throw new Error(`measurement digest must be hex, got ${JSON.stringify(digest.slice(0, 80))}`);
   return `${studyInstanceUid}_${digest.slice(0, 16)}.hl7`;
 }
 
@@ -37,12 +56,15 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
   const failures: DeliveryFailure[] = [];
   if (settings.dir !== undefined) {
     const dir = settings.dir;
-    const result = await attempt({ ...context.retry, permanent: () => false }, () => writeMessage(dir, hl7FileName(context.facts.studyInstanceUid, context.measurements.digest), message.text));
+    const { studyInstanceUid } = context.facts;
+    const { digest } = context.measurements;
+    // A name that cannot be built fails at once: no attempt would give it another.
+    const result = await attempt({ ...context.retry, permanent: (e) => e instanceof UnsafeFileNameError }, () => writeMessage(dir, hl7FileName(studyInstanceUid, digest), message.text));
     if (result.ok) {
       details['file'] = result.value;
       delivered.push(`HL7 written to ${result.value}`);
     } else {
-      failures.push({ destination: `HL7 folder ${dir}`, message: `cannot write the message: ${messageOf(result.error)}`, attempts: result.attempts, permanent: false });
+      failures.push({ destination: `HL7 folder ${dir}`, message: `cannot write the message: ${messageOf(result.error)}`, attempts: result.attempts, permanent: result.permanent });
     }
   }
   if (settings.mllp !== undefined) {
@@ -72,7 +94,7 @@ function isFinalRefusal(error: unknown): boolean {
 
 /** Writes beside the target and renames, so a folder watched by an interface engine never shows half a message. */
 async function writeMessage(dir: string, name: string, text: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  // No mkdir: KV_HL7_DIR was checked at start, and a folder that went away since is an error to see.
   const path = join(dir, name);
   const partial = `${path}.partial`;
   await writeFile(partial, text, 'utf8');

@@ -42,6 +42,8 @@ export interface MeasurementReportInput {
   readonly measurements: MeasurementSet;
   /** When the report is written (ContentDate/ContentTime); passed in, never read from the clock. */
   readonly now: Date;
+  /** Zone of ContentDate/ContentTime: the study's TimezoneOffsetFromUTC or KV_TIMEZONE; this machine's without one. */
+  readonly timeZone?: string;
   readonly options?: MeasurementReportOptions;
 }
 
@@ -74,7 +76,7 @@ export function measurementReportUids(
 
 /** Builds the Enhanced SR dataset of a TID 1500 Measurement Report, one measurement group per volume. */
 export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeasurementReport {
-  const { facts, measurements, now, options = {} } = input;
+  const { facts, measurements, now, timeZone, options = {} } = input;
   const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest, options.uidRoot);
   const device = deviceObserver(options);
   const procedure = procedureReportedFor(facts);
@@ -91,8 +93,8 @@ export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeas
     SpecificCharacterSet: 'ISO_IR 192',
     SOPClassUID: SrSopClass.EnhancedSR,
     SOPInstanceUID: uids.sopInstanceUid,
-    InstanceCreationDate: dicomDate(now),
-    InstanceCreationTime: dicomTime(now),
+    InstanceCreationDate: dicomDate(now, timeZone),
+    InstanceCreationTime: dicomTime(now, timeZone),
     ...patientModule(facts.patient),
     ...generalStudyModule(facts),
     Modality: 'SR',
@@ -106,8 +108,8 @@ export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeas
     ManufacturerModelName: device.modelName,
     ...(options.version ? { SoftwareVersions: options.version } : {}),
     InstanceNumber: 1,
-    ContentDate: dicomDate(now),
-    ContentTime: dicomTime(now),
+    ContentDate: dicomDate(now, timeZone),
+    ContentTime: dicomTime(now, timeZone),
     CompletionFlag: 'COMPLETE',
     VerificationFlag: 'UNVERIFIED',
     PerformedProcedureCodeSequence: codeSequence(procedure),

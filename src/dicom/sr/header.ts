@@ -4,6 +4,7 @@
  */
 import { LN, SCT, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
+import { wallClock } from '../../fhir/datetime.js';
 import { isImageSeries, type PatientFacts, type StudyFacts } from '../../study/facts.js';
 
 /** Patient Module (PS3.3 C.7.1.1); type 2 attributes stay present, empty when unknown. */
@@ -57,20 +58,17 @@ export function procedureReportedFor(facts: StudyFacts): CodedConcept {
 }
 
 /*
- * Dates and times are local, the DICOM convention when TimezoneOffsetFromUTC is absent. We cannot
- * declare an offset: it would apply to the StudyDate/StudyTime copied from the modality as well.
+ * Dates and times are wall-clock times of the study's zone (its TimezoneOffsetFromUTC, else
+ * KV_TIMEZONE), the zone the FHIR step uses too. We do not declare an offset: it would apply to the
+ * StudyDate/StudyTime copied from the modality as well.
  */
 
-/** A DICOM DA (YYYYMMDD) in local time. */
-export function dicomDate(instant: Date): string {
-  return `${instant.getFullYear()}${pad2(instant.getMonth() + 1)}${pad2(instant.getDate())}`;
+/** A DICOM DA (YYYYMMDD) on the wall clock of timeZone (this machine's zone without one). */
+export function dicomDate(instant: Date, timeZone?: string): string {
+  return wallClock(instant, timeZone).date;
 }
 
-/** A DICOM TM (HHMMSS) in local time. */
-export function dicomTime(instant: Date): string {
-  return `${pad2(instant.getHours())}${pad2(instant.getMinutes())}${pad2(instant.getSeconds())}`;
-}
-
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
+/** A DICOM TM (HHMMSS) on the wall clock of timeZone (this machine's zone without one). */
+export function dicomTime(instant: Date, timeZone?: string): string {
+  return wallClock(instant, timeZone).time;
 }
