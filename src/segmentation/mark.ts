@@ -58,7 +58,8 @@ export function segmentationMark(volumes: SegmentationVolumes, match: KidneyMatc
     value: mlText(hundredths),
     unit: 'mL',
     anatomy,
-    method: SEGMENTATION_METHOD,
+    // The status and FHIR show the method: a depth taken from SliceThickness is said there.
+    method: volumes.spacingNote ? `${SEGMENTATION_METHOD} (${volumes.spacingNote})` : SEGMENTATION_METHOD,
     source,
     segments,
   });

@@ -4,7 +4,7 @@
  */
 import { readCodeSequence, type ReadCode } from '../dicom/sr/content-items.js';
 import { frameSum, pixelBytes, pixelFormat } from './frames.js';
-import { frameVoxels, type SpacingSource } from './geometry.js';
+import { frameVoxels, SINGLE_SLICE_NOTE, type SpacingSource } from './geometry.js';
 import { itemsOf, numberOf, SEGMENTATION_SOP_CLASS_UID, SegmentationError, textOf, type SegmentationType } from './iod.js';
 
 /** What a segment says it is (Segment Description Macro, PS3.3 C.8.20.2.2 / Table 10-25). */
@@ -37,6 +37,8 @@ export interface SegmentationVolumes {
   readonly seriesDescription: string;
   readonly type: SegmentationType;
   readonly spacingSources: readonly SpacingSource[];
+  /** Why the slice depth is not a measured distance between slices (a single slice), to tell people. */
+  readonly spacingNote?: string;
   readonly segments: readonly SegmentVolume[];
 }
 
@@ -66,6 +68,7 @@ export function segmentationVolumes(dataset: Record<string, unknown>, transferSy
     seriesDescription: textOf(dataset['SeriesDescription']),
     type: format.type,
     spacingSources: [...new Set(voxels.map((v) => v.spacingSource))],
+    ...(voxels.some((v) => v.spacingSource === 'SliceThickness') ? { spacingNote: SINGLE_SLICE_NOTE } : {}),
     segments: descriptions.map((segment) => ({ segment, ...(sums.get(segment.number) ?? { voxels: 0, volumeMm3: 0, frames: 0 }) })),
   };
 }

@@ -45,24 +45,53 @@ describe('segment volumes', () => {
     expect(countBits(bytes, 19, 5)).toBe(0);
   });
 
-  it('measures binary segments: voxels times PixelSpacing times SpacingBetweenSlices, in any frame order', () => {
+  it('measures binary segments: voxels times PixelSpacing times the distance between frame positions, in any frame order', () => {
     for (const order of ['listed', 'reversed', 'interleaved'] as const) {
       const volumes = measure({ ...binary, order });
       expect(volumes.type).toBe('BINARY');
-      expect(volumes.spacingSources).toEqual(['SpacingBetweenSlices']);
+      expect(volumes.spacingSources).toEqual(['ImagePositionPatient']);
       expect(volumes.segments.map((s) => s.voxels)).toEqual([55, 56, 9]);
       for (const label of ['Right kidney', 'Left kidney', 'Spleen']) expect(ml(volumes, label)).toBeCloseTo(expectedMl(binary, label), 9);
     }
   });
 
-  it('falls back to SliceThickness, then to the distance between frame positions, with per-frame Pixel Measures', () => {
-    const thick = measure({ ...binary, spacingIn: 'SliceThickness', perFrameMeasures: true });
-    expect(thick.spacingSources).toEqual(['SliceThickness']);
-    expect(ml(thick, 'Right kidney')).toBeCloseTo(expectedMl(binary, 'Right kidney'), 9);
-    // Slice 3 has no frame of the right kidney: the smallest gap between positions is still one slice.
-    const positions = measure({ ...binary, spacingIn: 'positions', order: 'reversed' });
-    expect(positions.spacingSources).toEqual(['ImagePositionPatient']);
-    expect(ml(positions, 'Left kidney')).toBeCloseTo(expectedMl(binary, 'Left kidney'), 9);
+  it('issue 12 item 2: an overlapping reconstruction (2.5 mm apart, 5 mm thick, no SpacingBetweenSlices) counts each slice once', () => {
+    // Before the fix SliceThickness won over the positions and this volume came out twice as large.
+    const overlapping = measure({ ...binary, spacingIn: 'SliceThickness', sliceSpacing: 2.5, sliceThickness: 5, perFrameMeasures: true });
+    expect(overlapping.spacingSources).toEqual(['ImagePositionPatient']);
+    expect(overlapping.spacingNote).toBeUndefined();
+    // 55 voxels of 0.8 x 0.75 x 2.5 mm: 82.5 mm³.
+    expect(ml(overlapping, 'Right kidney')).toBeCloseTo((55 * 0.8 * 0.75 * 2.5) / 1000, 12);
+  });
+
+  it('takes SpacingBetweenSlices only when positions cannot give the spacing, or when stored slices skip empty ones', () => {
+    const noPositions = measure({ ...binary, omitPositions: true });
+    expect(noPositions.spacingSources).toEqual(['SpacingBetweenSlices']);
+    expect(ml(noPositions, 'Left kidney')).toBeCloseTo(expectedMl(binary, 'Left kidney'), 9);
+    // Only slices 0 and 2 are stored: positions say 5 mm, SpacingBetweenSlices says 2.5 mm, a whole fraction of it.
+    const skipping: FixtureSeg = { ...binary, segments: [{ label: 'Right kidney', coding: 'right-kidney', slices: [{ slice: 0, pixels: 4 }, { slice: 2, pixels: 6 }] }] };
+    const skipped = measure(skipping);
+    expect(skipped.spacingSources).toEqual(['SpacingBetweenSlices']);
+    expect(ml(skipped, 'Right kidney')).toBeCloseTo((10 * 0.8 * 0.75 * 2.5) / 1000, 12);
+    // Without SpacingBetweenSlices a gap of two slices is still read as one: the stored slices are all there is.
+    expect(measure({ ...skipping, spacingIn: 'positions' }).spacingSources).toEqual(['ImagePositionPatient']);
+  });
+
+  it('uses SliceThickness only for a single slice, and says so', () => {
+    const single: FixtureSeg = { ...binary, spacingIn: 'SliceThickness', sliceThickness: 3, segments: [{ label: 'Right kidney', coding: 'right-kidney', slices: [{ slice: 0, pixels: 10 }] }] };
+    const volumes = measure(single);
+    expect(volumes.spacingSources).toEqual(['SliceThickness']);
+    expect(volumes.spacingNote).toBe('single slice: depth from SliceThickness');
+    expect(ml(volumes, 'Right kidney')).toBeCloseTo((10 * 0.8 * 0.75 * 3) / 1000, 12);
+    const mark = segmentationMark(volumes, matchKidneys(volumes.segments, DEFAULT_SEGMENT_LABELS));
+    expect(mark?.measurements[0]?.method).toBe('segmentation (single slice: depth from SliceThickness)');
+    // Several slices without positions or SpacingBetweenSlices: thickness is not a distance between slices.
+    expect(() => measure({ ...binary, spacingIn: 'SliceThickness', omitPositions: true })).toThrow(/cannot tell the spacing between slices: no usable ImagePositionPatient/);
+  });
+
+  it('refuses unevenly spaced slices with a message instead of guessing', () => {
+    const uneven: FixtureSeg = { ...binary, spacingIn: 'positions', slicePositionsMm: [0, 2.5, 5, 8.1] };
+    expect(() => measure(uneven)).toThrow('the frames\' slices are unevenly spaced along the slice normal (gaps of 2.5 mm and 3.1 mm between ImagePositionPatient values)');
   });
 
   it('counts fractional voxels as value / MaximumFractionalValue, in 8 and 16 bits', () => {
@@ -87,7 +116,7 @@ describe('segment volumes', () => {
     expect(() => segmentationVolumes(dataset, '1.2.840.10008.1.2.4.50')).toThrow(/uncompressed little endian.*got transfer syntax 1\.2\.840\.10008\.1\.2\.4\.50/);
     expect(() => segmentationVolumes({ ...dataset, BitsAllocated: 8 }, String(meta['TransferSyntaxUID']))).toThrow('a BINARY SEG must have BitsAllocated 1, got 8');
     const single = buildSeg(study, ctStudy(1), { ...binary, spacingIn: 'positions', segments: [{ label: 'x', coding: 'tissue', slices: [{ slice: 0, pixels: 1 }] }] });
-    expect(() => segmentationVolumes(single.dataset, '1.2.840.10008.1.2.1')).toThrow(/cannot tell the spacing between slices/);
+    expect(() => segmentationVolumes(single.dataset, '1.2.840.10008.1.2.1')).toThrow(/cannot tell the spacing between slices: every frame is on one slice/);
   });
 });
 
