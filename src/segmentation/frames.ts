@@ -8,6 +8,13 @@ import { numberOf, SegmentationError, textOf, type SegmentationType } from './io
 /** Transfer syntaxes whose pixel data we can read as is: implicit and explicit VR little endian. */
 const NATIVE_LITTLE_ENDIAN = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
 
+/**
+ * Largest pixel data a SEG may declare (Rows x Columns x NumberOfFrames x BitsAllocated): 1 GiB, far
+ * beyond a kidney segmentation (512 x 512 x 2000 frames of 16 bits is 1 GiB). A header that claims
+ * more is refused before anything of that size is read or allocated.
+ */
+export const MAX_PIXEL_DATA_BYTES = 1024 ** 3;
+
 /** How to turn one frame's stored values into a sum of voxel fractions. */
 export interface PixelFormat {
   readonly type: SegmentationType;
@@ -30,9 +37,19 @@ export function pixelFormat(dataset: Record<string, unknown>, transferSyntaxUid:
   const columns = numberOf(dataset['Columns']) ?? 0;
   const frames = numberOf(dataset['NumberOfFrames']) ?? 1;
   const bits = numberOf(dataset['BitsAllocated']);
-  if (!(rows > 0 && columns > 0 && frames > 0)) throw new SegmentationError(`Rows, Columns and NumberOfFrames must be positive, got ${rows}, ${columns}, ${frames}`);
+  if (!(rows > 0 && columns > 0 && frames > 0) || ![rows, columns, frames].every(Number.isSafeInteger)) {
+    throw new SegmentationError(`Rows, Columns and NumberOfFrames must be positive whole numbers, got ${rows}, ${columns}, ${frames}`);
+  }
   if (type === 'BINARY' && bits !== 1) throw new SegmentationError(`a BINARY SEG must have BitsAllocated 1, got ${String(bits)}`);
   if (type === 'FRACTIONAL' && bits !== 8 && bits !== 16) throw new SegmentationError(`a FRACTIONAL SEG must have BitsAllocated 8 or 16, got ${String(bits)}`);
+  const declared = (rows * columns * frames * (bits ?? 1)) / 8;
+  if (declared > MAX_PIXEL_DATA_BYTES) {
+    throw new SegmentationError(`Rows x Columns x NumberOfFrames (${rows} x ${columns} x ${frames} at ${String(bits)} bits) claims ${Math.ceil(declared)} bytes of pixel data, more than the ${MAX_PIXEL_DATA_BYTES} this reader accepts`);
+  }
+  const perFrame = dataset['PerFrameFunctionalGroupsSequence'];
+  const items = Array.isArray(perFrame) ? perFrame.length : perFrame !== undefined && perFrame !== null ? 1 : 0;
+  // PS3.3 C.7.6.16: one item per frame. Another count means NumberOfFrames or the groups are wrong.
+  if (items !== frames) throw new SegmentationError(`NumberOfFrames is ${frames} but the PerFrameFunctionalGroupsSequence has ${items} items; they must be equal`);
   const maximum = type === 'FRACTIONAL' ? numberOf(dataset['MaximumFractionalValue']) : 1;
   if (maximum === undefined || !(maximum > 0)) throw new SegmentationError(`a FRACTIONAL SEG needs a positive MaximumFractionalValue, got ${String(maximum)}`);
   return { type, rows, columns, frames, bitsAllocated: bits as 1 | 8 | 16, maximumFractionalValue: maximum };
@@ -47,6 +64,10 @@ export function pixelBytes(dataset: Record<string, unknown>, format: PixelFormat
   const needed = Math.ceil((format.rows * format.columns * format.frames * format.bitsAllocated) / 8);
   if (bytes.length < needed) {
     throw new SegmentationError(`PixelData must hold ${needed} bytes for ${format.frames} frames of ${format.rows}x${format.columns} at ${format.bitsAllocated} bits, got ${bytes.length}`);
+  }
+  // Beyond the one padding byte to an even length: frames NumberOfFrames does not count, which would go unmeasured.
+  if (bytes.length > needed + 1) {
+    throw new SegmentationError(`PixelData holds ${bytes.length} bytes, more than the ${needed} of ${format.frames} frames of ${format.rows}x${format.columns} at ${format.bitsAllocated} bits: NumberOfFrames is wrong`);
   }
   return bytes;
 }
