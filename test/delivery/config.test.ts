@@ -1,6 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+
+// KV_HL7_DIR must exist (issue 12 item 17): the tests name a real, empty folder.
+const HL7_DIR = mkdtempSync(join(tmpdir(), 'kv-hl7-out-'));
 
 describe('delivery configuration', () => {
   test('no destination: no deliveries', () => {
@@ -12,7 +18,7 @@ describe('delivery configuration', () => {
       KV_FORWARD_MODALITIES: 'PACS1, PACS2,PACS1',
       KV_FORWARD_DERIVED: 'TRUE',
       KV_FORWARD_TIMEOUT_MS: '5000',
-      KV_HL7_DIR: '/tmp/hl7-out',
+      KV_HL7_DIR: HL7_DIR,
       KV_HL7_MLLP: '[::1]:2575',
       KV_HL7_TIMEOUT_MS: '2500',
       KV_HL7_SENDER: 'KV^RADIOLOGY',
@@ -22,7 +28,7 @@ describe('delivery configuration', () => {
     });
     expect(config.delivery).toEqual({
       forward: { modalities: ['PACS1', 'PACS2'], derived: true, timeoutMs: 5000 },
-      hl7: { dir: '/tmp/hl7-out', mllp: { host: '::1', port: 2575 }, timeoutMs: 2500, sender: { application: 'KV', facility: 'RADIOLOGY' }, receiver: { application: 'RIS', facility: '' } },
+      hl7: { dir: HL7_DIR, mllp: { host: '::1', port: 2575 }, timeoutMs: 2500, sender: { application: 'KV', facility: 'RADIOLOGY' }, receiver: { application: 'RIS', facility: '' } },
       attempts: 5,
       retryBaseMs: 250,
     });
@@ -36,7 +42,7 @@ describe('delivery configuration', () => {
     ['KV_DELIVERY_ATTEMPTS', '0', 'KV_DELIVERY_ATTEMPTS must be between 1 and 20, got "0"'],
     ['KV_HL7_SENDER', 'A^B^C', 'KV_HL7_SENDER must be application or application^facility, got "A^B^C"'],
   ])('%s=%s is refused with a message naming it', (name, value, message) => {
-    const env = { KV_HL7_DIR: '/tmp/x', [name]: value };
+    const env = { KV_HL7_DIR: HL7_DIR, [name]: value };
     expect(() => loadConfig(env)).toThrow(new ConfigError(name, message));
     try {
       loadConfig(env);

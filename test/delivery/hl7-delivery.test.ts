@@ -117,7 +117,8 @@ describe('HL7 ORU^R01 over MLLP to a real listener', () => {
 
   test('the file and the MLLP copy are the same message; the file is named by study UID and digest', async () => {
     const l = await listen(() => ({ code: 'AA' }));
-    const dir = join(tempDir(), 'out');
+    // The folder exists: the delivery never creates it (issue 12 item 17).
+    const dir = tempDir();
     const { run } = await deliver({ dir, mllp: { host: l.host, port: l.port } });
     const [outcome] = await run;
     const name = hl7FileName(FACTS.studyInstanceUid, SET.digest);
