@@ -115,6 +115,13 @@ describe('HL7 ORU^R01 over MLLP to a real listener', () => {
     expect(refused.message).toBe(`HL7 MLLP 127.0.0.1:${port}: cannot send to 127.0.0.1:${port} (connection refused)`);
   });
 
+  test.each(['../../../escaped', '1.2.3/../4', '1.2.3\u0000', '.', '1..2', 'a.b', `1.${'2'.repeat(63)}`, ''])(
+    'issue 12 item 17: StudyInstanceUID %j cannot name an HL7 file',
+    (uid) => {
+      expect(() => hl7FileName(uid, SET.digest)).toThrow('is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file');
+    },
+  );
+
   test('the file and the MLLP copy are the same message; the file is named by study UID and digest', async () => {
     const l = await listen(() => ({ code: 'AA' }));
     // The folder exists: the delivery never creates it (issue 12 item 17).
