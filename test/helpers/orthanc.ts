@@ -1,6 +1,8 @@
 /**
- * Starts a real Orthanc (Debian's binary) for tests: free loopback ports, a throwaway storage
- * folder, and the project's orthanc/orthanc.json with only ports and folders changed.
+ * Starts a real Orthanc for tests: free loopback ports, a throwaway storage folder, and the
+ * project's orthanc/orthanc.json with only ports and folders changed. Debian 12's Orthanc 1.10 by
+ * default; ORTHANC_BINARY and ORTHANC_PLUGIN_DIR select another one (.ci/run points them at the
+ * Debian 13 root of scripts/orthanc-1.12.sh for 1.12).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrthancClient, type OrthancClientOptions } from '../../src/orthanc/client.js';
+import type { OrthancSystem } from '../../src/orthanc/types.js';
 
 /** Where the project's Orthanc configuration lives. */
 export const ORTHANC_CONFIG = new URL('../../orthanc/orthanc.json', import.meta.url).pathname;
@@ -20,6 +23,8 @@ export interface TestOrthanc {
   readonly dicomPort: number;
   readonly client: OrthancClient;
   readonly folder: string;
+  /** What its /system said at start-up (Version, ApiVersion, HasLabels on 1.12...). */
+  readonly system: OrthancSystem;
   /** Environment variables that point the CLI at this Orthanc. */
   readonly env: Record<string, string>;
   stop(): Promise<void>;
@@ -45,6 +50,18 @@ export function orthancBinary(): string {
     throw new Error(`Orthanc is not installed (looked for ${binary}): run "apt-get install orthanc" or "bash .ci/run", or set ORTHANC_BINARY`);
   }
   return binary;
+}
+
+/** Where the Orthanc under test keeps its plugins (the PostgreSQL index, DICOMweb): from the same build as the binary. */
+export function orthancPluginFolder(): string {
+  return process.env['ORTHANC_PLUGIN_DIR'] ?? '/usr/share/orthanc/plugins';
+}
+
+/** The path of one plugin of the Orthanc under test, or a failure naming the package that holds it. */
+export function orthancPlugin(file: string, debianPackage: string): string {
+  const path = join(orthancPluginFolder(), file);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run "apt-get install ${debianPackage}" (or "bash scripts/orthanc-1.12.sh" for 1.12) or "bash .ci/run"`);
+  return path;
 }
 
 /** Options of startOrthanc beside the configuration overrides. */
@@ -78,8 +95,9 @@ export async function startOrthanc(overrides: Record<string, unknown> = {}, opti
   const child = spawn(binary, [configPath], { stdio: ['ignore', log, log], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${httpPort}`;
   const client = new OrthancClient({ url, username, password, retries: 0, timeoutMs: 10_000, ...options.tls });
-  await waitUntilUp(child, client, folder);
+  const system = await waitUntilUp(child, client, folder);
   return {
+    system,
     url,
     username,
     password,
@@ -94,15 +112,14 @@ export async function startOrthanc(overrides: Record<string, unknown> = {}, opti
   };
 }
 
-async function waitUntilUp(child: ChildProcess, client: OrthancClient, folder: string): Promise<void> {
+async function waitUntilUp(child: ChildProcess, client: OrthancClient, folder: string): Promise<OrthancSystem> {
   const deadline = Date.now() + 30_000;
   let exited = false;
   child.once('exit', () => (exited = true));
   for (;;) {
     if (exited) throw new Error(`Orthanc exited at start-up; its log:\n${tail(join(folder, 'orthanc.log'))}`);
     try {
-      await client.system();
-      return;
+      return await client.system();
     } catch (error) {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
