@@ -64,8 +64,20 @@ export function orthancPlugin(file: string, debianPackage: string): string {
   return path;
 }
 
+/** Debian 13's Orthanc 1.12 from the root of scripts/orthanc-1.12.sh, for tests about what only 1.12 has (labels). */
+export function orthanc112(): { binary: string; pluginFolder: string } {
+  const root = process.env['KV_ORTHANC112_ROOT'] ?? '/var/cache/kidney-volumes/debian13-orthanc';
+  const binary = join(root, 'orthanc-wrapper');
+  if (!existsSync(join(root, '.kv-complete')) || !existsSync(binary)) {
+    throw new Error(`Orthanc 1.12 is not set up in ${root}: run "bash scripts/orthanc-1.12.sh" or "bash .ci/run"`);
+  }
+  return { binary, pluginFolder: join(root, 'usr/share/orthanc/plugins') };
+}
+
 /** Options of startOrthanc beside the configuration overrides. */
 export interface StartOptions {
+  /** Another Orthanc binary than the one under test (orthanc112().binary). */
+  readonly binary?: string;
   /** Extra environment variables for the Orthanc process (its Lua scripts read them with os.getenv). */
   readonly env?: Record<string, string>;
   /** For an Orthanc with SslEnabled: the URL becomes https and the readiness check presents these. */
@@ -74,7 +86,7 @@ export interface StartOptions {
 
 /** Starts Orthanc and waits until its REST API answers with the configured credentials. */
 export async function startOrthanc(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestOrthanc> {
-  const binary = orthancBinary();
+  const binary = options.binary ?? orthancBinary();
   const folder = mkdtempSync(join(tmpdir(), 'kv-orthanc-'));
   const [httpPort, dicomPort] = [await freePort(), await freePort()];
   const base = JSON.parse(readFileSync(ORTHANC_CONFIG, 'utf8')) as Record<string, unknown>;
