@@ -5,7 +5,7 @@
  * Debian 13 root of scripts/orthanc-1.12.sh for 1.12).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +78,12 @@ export function orthanc112(): { binary: string; pluginFolder: string } {
 export interface StartOptions {
   /** Another Orthanc binary than the one under test (orthanc112().binary). */
   readonly binary?: string;
+  /**
+   * Start Orthanc with a configuration folder instead of one file (Orthanc merges every JSON file
+   * in it, as the official image does with /etc/orthanc): answers the files to write there, given
+   * the throwaway folder and the free ports. The overrides are not used then.
+   */
+  readonly configFolder?: (place: { folder: string; httpPort: number; dicomPort: number }) => Record<string, string>;
   /** Extra environment variables for the Orthanc process (its Lua scripts read them with os.getenv). */
   readonly env?: Record<string, string>;
   /** For an Orthanc with SslEnabled: the URL becomes https and the readiness check presents these. */
@@ -101,8 +107,14 @@ export async function startOrthanc(overrides: Record<string, unknown> = {}, opti
     RemoteAccessAllowed: false,
     ...overrides,
   };
-  const configPath = join(folder, 'orthanc.json');
-  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  let configPath = join(folder, 'orthanc.json');
+  if (options.configFolder) {
+    configPath = join(folder, 'config');
+    mkdirSync(configPath);
+    for (const [name, text] of Object.entries(options.configFolder({ folder, httpPort, dicomPort }))) writeFileSync(join(configPath, name), text);
+  } else {
+    writeFileSync(configPath, JSON.stringify(config, null, 2));
+  }
   const log = openSync(join(folder, 'orthanc.log'), 'a');
   const child = spawn(binary, [configPath], { stdio: ['ignore', log, log], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${httpPort}`;
