@@ -21,6 +21,8 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 # Several Orthancs on one PostgreSQL index (test/scale): the server and Orthanc's index plugin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ -f /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so ] || missing+=(orthanc-postgresql)
+# The DICOMweb delivery tests: a second Orthanc with the DICOMweb plugin receives the STOW-RS.
+[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"

@@ -4,6 +4,7 @@
  * naming the variable and the value, never a password.
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { labelSettings, type LabelSettings } from './orthanc/labels.js';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
@@ -43,6 +44,9 @@ export interface Config {
   /** Bearer token of the HTTP API's write routes; without it they are refused. */
   readonly apiToken?: string;
   readonly sweepIntervalMs: number;
+  /** The study label that asks for processing (Orthanc 1.12+), with the outcome labels derived from it. */
+  readonly labels: LabelSettings;
+  readonly labelIntervalMs: number;
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
   /** This replica's name in study claims; stable across restarts so a restart resumes its own claims. */
@@ -77,6 +81,8 @@ export const VARIABLES = {
   KV_APPROACHES: 'what the sidecar writes: sr, fhir, private or all, or a comma list (default all)',
   KV_API_TOKEN: 'bearer token of the HTTP API write routes (without it they are refused)',
   KV_SWEEP_INTERVAL_MS: 'interval of the sweep for pending studies the feed missed (default 600000)',
+  KV_LABEL: 'study label that asks for processing on Orthanc 1.12+; outcome labels are <label>-done and <label>-failed (default kidney-volumes)',
+  KV_LABEL_INTERVAL_MS: 'how often studies with KV_LABEL are looked for on Orthanc 1.12+ (labels are not in the changes feed; default 30000)',
   KV_MAX_ATTEMPTS: 'attempts before a study with transient faults is failed (default 5)',
   KV_RETRY_BASE_MS: 'first delay before another attempt, doubling each time (default 2000)',
   KV_REPLICA_ID: "this sidecar's name in study claims (default the host name)",
@@ -109,6 +115,7 @@ const schema = {
   KV_SR_SERIES_NUMBER: integer(1, 2_147_483_647),
   KV_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   KV_SWEEP_INTERVAL_MS: integer(1000, 86_400_000),
+  KV_LABEL_INTERVAL_MS: integer(1000, 86_400_000),
   KV_MAX_ATTEMPTS: integer(1, 100),
   KV_RETRY_BASE_MS: integer(10, 3_600_000),
   KV_LEASE_MS: integer(1000, 86_400_000),
@@ -162,6 +169,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     approaches: approachesOf(source['KV_APPROACHES'] ?? 'all'),
     ...(source['KV_API_TOKEN'] !== undefined ? { apiToken: source['KV_API_TOKEN'] } : {}),
     sweepIntervalMs: pick('KV_SWEEP_INTERVAL_MS', '600000'),
+    labels: labelsOf(source['KV_LABEL']),
+    labelIntervalMs: pick('KV_LABEL_INTERVAL_MS', '30000'),
     maxAttempts: pick('KV_MAX_ATTEMPTS', '5'),
     retryBaseMs: pick('KV_RETRY_BASE_MS', '2000'),
     replicaId: pick('KV_REPLICA_ID', hostname().replace(/[^\w.-]/g, '-').slice(0, 64) || 'sidecar'),
@@ -195,6 +204,15 @@ export function checkFolder(variable: string, path: string): void {
 /** The checks the sidecar makes at start beyond loadConfig's: its state folder must exist and be writable. */
 export function checkSidecarFolders(config: Config): void {
   checkFolder('KV_STATE_DIR', config.stateDir);
+}
+
+/** The label settings from KV_LABEL. */
+function labelsOf(request: string | undefined): LabelSettings {
+  try {
+    return labelSettings(request);
+  } catch (error) {
+    throw new ConfigError('KV_LABEL', `KV_LABEL ${(error as Error).message}`);
+  }
 }
 
 /** The deliveries' settings as an optional property (exactOptionalPropertyTypes forbids an undefined value). */

@@ -1,13 +1,15 @@
 /** The deliveries' environment variables (issue 9), checked like the rest of the configuration. */
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { DeliverySettings, ForwardSettings, Hl7Party, Hl7Settings, MllpTarget } from './settings.js';
+import { z } from 'zod';
+import type { DeliverySettings, DicomwebDestination, ForwardSettings, Hl7Party, Hl7Settings, MllpTarget } from './settings.js';
 
 /** The variables, with what each sets; src/config.ts merges them into its list (the README lists the same). */
 export const DELIVERY_VARIABLES = {
   KV_FORWARD_MODALITIES: "Orthanc modalities (DicomModalities names) to C-STORE the SR to, comma-separated (default none)",
   KV_FORWARD_DERIVED: 'true to forward the derived series with the private tags too (default false)',
   KV_FORWARD_TIMEOUT_MS: 'timeout of one synchronous C-STORE through Orthanc (default 600000)',
+  KV_DICOMWEB: 'JSON list of DICOMweb archives for STOW-RS: [{"name","url","username","password" or "token","derived","timeoutMs"}] (default none)',
   KV_HL7_DIR: 'folder for one HL7 ORU^R01 file per study and measurement set (default none)',
   KV_HL7_MLLP: 'host:port of an HL7 MLLP receiver for the ORU^R01 (default none)',
   KV_HL7_TIMEOUT_MS: 'how long to wait for the MLLP connection and ACK (default 10000)',
@@ -23,9 +25,11 @@ type Source = Readonly<Partial<Record<string, string>>>;
 export function deliverySettingsOf(source: Source): DeliverySettings | undefined {
   const forward = forwardOf(source);
   const hl7 = hl7Of(source);
-  if (forward === undefined && hl7 === undefined) return undefined;
+  const dicomweb = source['KV_DICOMWEB'] !== undefined ? dicomwebOf(source['KV_DICOMWEB']) : undefined;
+  if (forward === undefined && hl7 === undefined && dicomweb === undefined) return undefined;
   return {
     ...(forward !== undefined ? { forward } : {}),
+    ...(dicomweb !== undefined ? { dicomweb } : {}),
     ...(hl7 !== undefined ? { hl7 } : {}),
     attempts: integer(source, 'KV_DELIVERY_ATTEMPTS', 3, 1, 20),
     retryBaseMs: integer(source, 'KV_DELIVERY_RETRY_BASE_MS', 1000, 0, 600_000),
@@ -43,6 +47,49 @@ function forwardOf(source: Source): ForwardSettings | undefined {
   const bad = modalities.find((m) => !/^[\w.-]{1,64}$/.test(m));
   if (bad !== undefined) fail('KV_FORWARD_MODALITIES', 'must be a comma list of Orthanc modality names (letters, digits, . _ -)', raw);
   return { modalities: [...new Set(modalities)], derived: derivedRaw.toLowerCase() === 'true', timeoutMs };
+}
+
+const destinationSchema = z
+  .object({
+    name: z.string().regex(/^[\w.-]{1,64}$/, 'name must be 1 to 64 letters, digits, . _ or -'),
+    url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'url must be http:// or https://'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    token: z.string().optional(),
+    derived: z.boolean().default(false),
+    timeoutMs: z.number().int().min(1000).max(86_400_000).default(600_000),
+  })
+  .strict()
+  .refine((d) => (d.username === undefined) === (d.password === undefined), 'username and password go together')
+  .refine((d) => d.token === undefined || d.username === undefined, 'give either username and password or token, not both');
+
+function dicomwebOf(raw: string): DicomwebDestination[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    fail('KV_DICOMWEB', 'must be a JSON list of destinations', redact(raw));
+  }
+  const parsed = z.array(destinationSchema).min(1).safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    fail('KV_DICOMWEB', `must be a JSON list of destinations: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), redact(raw));
+  }
+  const names = parsed.data.map((d) => d.name);
+  if (new Set(names).size !== names.length) fail('KV_DICOMWEB', 'destination names must be unique', redact(raw));
+  return parsed.data.map((d) => ({
+    name: d.name,
+    url: d.url,
+    ...(d.username !== undefined ? { username: d.username, password: d.password ?? '' } : {}),
+    ...(d.token !== undefined ? { token: d.token } : {}),
+    derived: d.derived,
+    timeoutMs: d.timeoutMs,
+  }));
+}
+
+/** The raw value without secrets, for error messages. */
+function redact(raw: string): string {
+  return raw.replace(/"(password|token)"\s*:\s*"[^"]*"/g, '"$1":"***"');
 }
 
 function hl7Of(source: Source): Hl7Settings | undefined {

@@ -5,6 +5,7 @@ import type { StepOutcome } from '../pipeline/approaches.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { DeliveryContext, DeliveryResult } from './context.js';
 import { DeliveryError } from './errors.js';
+import { stowResults } from './dicomweb.js';
 import { forwardResults } from './forward.js';
 import { deliverHl7 } from './hl7/deliver.js';
 import { realSleep, type Sleep } from './retry.js';
@@ -42,6 +43,7 @@ export async function runDeliveries(input: RunDeliveriesInput): Promise<StepOutc
   };
   const results: DeliveryResult[] = [];
   if (settings.forward !== undefined && settings.forward.modalities.length > 0) results.push(await forwardResults(context, settings.forward));
+  if (settings.dicomweb !== undefined && settings.dicomweb.length > 0) results.push(await stowResults(context, settings.dicomweb));
   if (settings.hl7 !== undefined && (settings.hl7.dir !== undefined || settings.hl7.mllp !== undefined)) results.push(await deliverHl7(context, settings.hl7));
   const failures = results.flatMap((r) => r.failures);
   if (failures.length > 0) throw new DeliveryError(failures, results.flatMap((r) => r.delivered));

@@ -1,8 +1,8 @@
 /** What the deliveries (issue 9) send where: checked settings, filled from the configuration. */
 
 /** The deliveries, in the order they run after the writer steps. */
-export const DELIVERIES = ['forward', 'hl7'] as const;
-/** One delivery: `forward` (C-STORE to DICOM archives through Orthanc) or `hl7` (ORU^R01 results). */
+export const DELIVERIES = ['forward', 'dicomweb', 'hl7'] as const;
+/** One delivery: `forward` (C-STORE to DICOM archives through Orthanc), `dicomweb` (STOW-RS by the sidecar) or `hl7` (ORU^R01 results). */
 export type Delivery = (typeof DELIVERIES)[number];
 
 /** Forwarding the written DICOM objects to modalities declared in Orthanc's DicomModalities. */
@@ -40,9 +40,25 @@ export interface Hl7Settings {
   readonly receiver: Hl7Party;
 }
 
+/** One DICOMweb archive that receives the results over STOW-RS. */
+export interface DicomwebDestination {
+  /** A name for logs and the status, e.g. "archive". */
+  readonly name: string;
+  /** The DICOMweb base URL; STOW-RS posts to {url}/studies. */
+  readonly url: string;
+  /** HTTP Basic credentials, or a bearer token (not both). */
+  readonly username?: string;
+  readonly password?: string;
+  readonly token?: string;
+  /** Also send the derived series carrying the private tags (not just the SR). */
+  readonly derived: boolean;
+  readonly timeoutMs: number;
+}
+
 /** Every delivery's settings; a delivery without settings is not run. */
 export interface DeliverySettings {
   readonly forward?: ForwardSettings;
+  readonly dicomweb?: readonly DicomwebDestination[];
   readonly hl7?: Hl7Settings;
   /** Attempts per destination before the delivery fails (1 = no retry). */
   readonly attempts: number;

@@ -89,6 +89,31 @@ export class OrthancClient {
     return this.json('GET', 'studies', { idempotent: true });
   }
 
+  /** GET /studies?since=&limit=: one page of study IDs (Orthanc's own order), for sweeps that must not hold the whole list. */
+  studyIdsPage(since: number, limit: number): Promise<string[]> {
+    return this.json('GET', 'studies', { idempotent: true, searchParams: { since, limit } });
+  }
+
+  /** POST /tools/find at study level (IDs only): `query` adds Labels, LabelsConstraint, MetadataQuery (1.12). */
+  findStudies(query: Readonly<Record<string, unknown>>): Promise<string[]> {
+    return this.json('POST', 'tools/find', { idempotent: true, json: { Level: 'Study', Query: {}, ...query } });
+  }
+
+  /** GET /studies/{id}/labels (1.12): the study's labels; NotFoundError when the study is absent. */
+  studyLabels(id: string): Promise<string[]> {
+    return this.found('study', id, this.json('GET', `studies/${id}/labels`, { idempotent: true }));
+  }
+
+  /** PUT /studies/{id}/labels/{label} (1.12); setting a label the study has is a no-op. */
+  async addStudyLabel(id: string, label: string): Promise<void> {
+    await this.found('study', id, this.call('PUT', `studies/${id}/labels/${encodeURIComponent(label)}`, { idempotent: true, body: '' }));
+  }
+
+  /** DELETE /studies/{id}/labels/{label} (1.12); removing a label the study does not have is a no-op. */
+  async removeStudyLabel(id: string, label: string): Promise<void> {
+    await this.found('study', id, this.call('DELETE', `studies/${id}/labels/${encodeURIComponent(label)}`, { idempotent: true }));
+  }
+
   /** GET /studies?expand: every study with its main tags (for pickers; small archives). */
   studies(limit = 100): Promise<OrthancStudy[]> {
     return this.json('GET', 'studies', { idempotent: true, searchParams: { expand: true, since: 0, limit } });

@@ -7,6 +7,10 @@ export interface OrthancSystem {
   readonly DatabaseVersion: number;
   readonly Name: string;
   readonly DicomAet: string;
+  /** 1.12 and later: true when this Orthanc stores labels (absent on 1.10). */
+  readonly HasLabels?: boolean;
+  /** 1.12.5 and later: HasExtendedFind means /tools/find takes MetadataQuery (absent before). */
+  readonly Capabilities?: { readonly HasExtendedFind?: boolean; readonly HasExtendedChanges?: boolean };
 }
 
 /** Main DICOM tags as Orthanc keeps them for a resource level. */

@@ -47,6 +47,8 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     log,
     pollIntervalMs: config.pollIntervalMs,
     sweepIntervalMs: config.sweepIntervalMs,
+    labels: config.labels,
+    labelIntervalMs: config.labelIntervalMs,
     startFrom: options.fromBeginning ? 'beginning' : 'head',
     concurrency: config.concurrency,
     segmentation: config.segmentation,

@@ -5,7 +5,6 @@
 import { errorKind, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
 import type { CursorStore } from './cursor.js';
 import type { SidecarEvents } from './events.js';
 import type { SidecarMetrics } from './metrics.js';
@@ -13,6 +12,8 @@ import { processStudy, type ProcessorDeps } from './processor.js';
 import { StudyQueue } from './queue.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import { onStableSeries } from './segmentation-trigger.js';
+import { OutcomeLabels, type LabelSettings } from '../orthanc/labels.js';
+import { Sweep } from './sweep.js';
 
 /** Change types that may mean a study has new pending measurements. */
 const TRIGGERS = new Set(['UpdatedMetadata', 'StableStudy']);
@@ -35,6 +36,9 @@ export interface SidecarDeps {
   readonly segmentation: SegmentationSettings;
   /** Studies processed at once (default 1); Orthanc does the heavy work, so a few overlap well. */
   readonly concurrency?: number;
+  /** Request and outcome labels (used on an Orthanc with labels), and how often labelled studies are looked for. */
+  readonly labels?: LabelSettings;
+  readonly labelIntervalMs?: number;
 }
 
 /** The running daemon. */
@@ -47,10 +51,24 @@ export class Sidecar {
   private cursorSeq = -1;
   private stopping = false;
   private running: Promise<void> | undefined;
-  private lastSweep = 0;
+  private readonly sweeper: Sweep;
+  private readonly outcomeLabels: OutcomeLabels | undefined;
   private orthancReachable = false;
 
-  constructor(private readonly deps: SidecarDeps) {}
+  constructor(private readonly deps: SidecarDeps) {
+    const { labels } = deps;
+    this.outcomeLabels = labels ? new OutcomeLabels(deps.client, labels, () => this.sweeper.orthancFeatures(), deps.log) : undefined;
+    this.sweeper = new Sweep({
+      ...deps,
+      intervalMs: deps.sweepIntervalMs,
+      enqueue: (studyId) => this.enqueue(studyId),
+      reflect: (studyId, state) => this.outcomeLabels?.reflect(studyId, state),
+    });
+    // Outcome labels follow the status writes, which the processor announces as events.
+    deps.events.subscribe((event) => {
+      if (event.kind === 'processing' || event.kind === 'done' || event.kind === 'failed') this.outcomeLabels?.reflect(event.studyId, event.kind);
+    });
+  }
 
   /** True once the cursor is loaded and the last call to Orthanc succeeded. */
   get ready(): boolean {
@@ -84,6 +102,7 @@ export class Sidecar {
     this.queue.signal();
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     await this.running;
+    await this.outcomeLabels?.flush();
   }
 
   private async loop(): Promise<void> {
@@ -91,7 +110,7 @@ export class Sidecar {
     while (!this.stopping) {
       try {
         if (this.cursorSeq < 0) await this.loadCursor();
-        if (Date.now() - this.lastSweep >= this.deps.sweepIntervalMs) await this.sweep();
+        await this.sweeper.turn();
         const busy = await this.readFeed();
         await this.drain();
         this.orthancReachable = true;
@@ -128,7 +147,7 @@ export class Sidecar {
       // beginning and sweep, since the changes we missed are gone.
       this.deps.log.warn({ event: 'log-reset', cursor: this.cursorSeq, last: page.Last }, "Orthanc's changes log went backwards; starting over");
       this.saveCursor(0);
-      this.lastSweep = 0;
+      this.sweeper.restart();
       return true;
     }
     for (const change of page.Changes) {
@@ -186,22 +205,6 @@ export class Sidecar {
     if (result.kind === 'nothing' || result.kind === 'busy') {
       this.deps.events.emit({ kind: 'skipped', studyId, at: new Date().toISOString(), message: result.kind === 'busy' ? `held by ${result.owner}` : result.reason });
     }
-  }
-
-  /** Finds pending studies the feed could not show (missed while down, a restored database). */
-  private async sweep(): Promise<void> {
-    this.lastSweep = Date.now();
-    const ids = await this.deps.client.studyIds();
-    let found = 0;
-    for (const id of ids) {
-      if (this.stopping) return;
-      const pending = await this.deps.client.studyMetadata(id, METADATA.pending).catch(() => undefined);
-      if (pending !== undefined) {
-        this.enqueue(id);
-        found++;
-      }
-    }
-    this.deps.log.info({ event: 'sweep', studies: ids.length, pending: found }, 'sweep done');
   }
 
   private enqueue(studyId: string, seq?: number): void {

@@ -1,7 +1,7 @@
 /**
  * A throwaway PKI for the https tests, made with the openssl command (node:crypto cannot issue
  * X.509 certificates): a server CA and a server certificate for 127.0.0.1 and localhost, and a
- * separate client CA with a client certificate. Also the shim Debian 12's Orthanc needs to verify clients.
+ * separate client CA with a client certificate. Also the shim Debian's Orthanc (1.10 and 1.12) needs to verify clients.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,11 +61,13 @@ export function makeTestPki(folder: string): TestPki {
 }
 
 /**
- * Debian 12's Orthanc 1.10.1 uses civetweb 1.15, which loads OpenSSL with dlopen("libssl.so") and
+ * Debian 12's Orthanc 1.10.1 and Debian 13's 1.12.7 both use Debian's civetweb 1.15, which loads OpenSSL with dlopen("libssl.so") and
  * looks up SSL_get_peer_certificate by name. OpenSSL 3 exports only SSL_get1_peer_certificate, so the
- * lookup gives NULL and Orthanc crashes (SIGSEGV) on the first client that presents a certificate.
+ * lookup gives NULL and Orthanc crashes (SIGSEGV) on the first client that presents a certificate
+ * (seen on both: 1.12.7 from the Debian 13 root segfaults in a civetweb-worker without the shim).
  * This builds a libssl.so that adds the old name and defers everything else to libssl.so.3; put its
- * folder in Orthanc's LD_LIBRARY_PATH. Answers that folder.
+ * folder in Orthanc's LD_LIBRARY_PATH (the 1.12 wrapper of scripts/orthanc-1.12.sh passes it on to
+ * the root's loader, whose own libssl.so.3 then answers). Answers that folder.
  */
 export function civetwebOpensslShim(folder: string): string {
   mkdirSync(folder, { recursive: true });

@@ -7,10 +7,13 @@ import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers/orthanc.js';
+import { freePort, orthancPlugin } from '../helpers/orthanc.js';
 
-/** Where Debian's orthanc-postgresql puts the index plugin (checked with dpkg -L orthanc-postgresql). */
-export const POSTGRESQL_INDEX_PLUGIN = '/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so';
+/**
+ * The index plugin of the Orthanc under test (orthanc-postgresql puts it in Orthanc's plugin folder,
+ * checked with dpkg -L): always from the same build as the binary, a 1.10 plugin does not load into 1.12.
+ */
+const postgresqlIndexPlugin = (): string => orthancPlugin('libOrthancPostgreSQLIndex.so', 'orthanc-postgresql');
 
 /** A running test cluster with one database for Orthanc. */
 export interface TestPostgres {
@@ -29,7 +32,7 @@ function serverBin(): string {
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   if (newest === undefined) throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/<version>/bin/initdb): run "apt-get install postgresql" or "bash .ci/run"');
-  if (!existsSync(POSTGRESQL_INDEX_PLUGIN)) throw new Error(`${POSTGRESQL_INDEX_PLUGIN} is missing: run "apt-get install orthanc-postgresql" or "bash .ci/run"`);
+  postgresqlIndexPlugin();
   return join(root, newest, 'bin');
 }
 
@@ -70,7 +73,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     password,
     orthancConfig: (storageDirectory) => ({
       StorageDirectory: storageDirectory,
-      Plugins: [POSTGRESQL_INDEX_PLUGIN],
+      Plugins: [postgresqlIndexPlugin()],
       PostgreSQL: { EnableIndex: true, EnableStorage: false, Host: '127.0.0.1', Port: port, Database: database, Username: username, Password: password, Lock: false },
     }),
     stop: async () => {
