@@ -16,6 +16,7 @@ import { vendorSrSource } from '../inputs/vendor-sr.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancSeries } from '../orthanc/types.js';
+import { METADATA } from '../pipeline/metadata.js';
 
 /** What the trigger needs; the sidecar's own deps fit. */
 export interface DicomInputTriggerDeps {
@@ -30,7 +31,9 @@ export type DicomInputOutcome =
   | { readonly kind: 'not-applicable' | 'disabled' }
   | { readonly kind: 'skipped'; readonly reasons: readonly string[] }
   | { readonly kind: 'ignored'; readonly reason: string }
-  | { readonly kind: 'applied'; readonly studyId: string; readonly outcome: ApplyOutcome };
+  | { readonly kind: 'applied'; readonly studyId: string; readonly outcome: ApplyOutcome }
+  /** A permanent fault (the study deleted meanwhile, KidneyVolumesInputs not declared in Orthanc): logged, the feed goes on. */
+  | { readonly kind: 'error'; readonly message: string };
 
 /** Modalities that are neither images with the tool's block nor reports (SEG is the segmentation trigger's). */
 const NOT_IMAGES = new Set(['SR', 'SEG', 'KO', 'PR', 'RTSTRUCT', 'REG', 'DOC']);
@@ -48,9 +51,18 @@ export async function onStableSeriesInputs(deps: DicomInputTriggerDeps, seriesId
   }
   const modality = series.MainDicomTags['Modality'] ?? '';
   const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'dicom-input' });
-  if (modality === 'SR') return deps.inputs.vendorSr ? fromReports(deps, series, log) : { kind: 'disabled' };
-  if (NOT_IMAGES.has(modality)) return { kind: 'not-applicable' };
-  return deps.inputs.legacyTags ? fromImages(deps, series, log) : { kind: 'disabled' };
+  if (modality === 'SR' ? !deps.inputs.vendorSr : NOT_IMAGES.has(modality) || !deps.inputs.legacyTags) {
+    return { kind: modality === 'SR' || !NOT_IMAGES.has(modality) ? 'disabled' : 'not-applicable' };
+  }
+  try {
+    return await (modality === 'SR' ? fromReports(deps, series, log) : fromImages(deps, series, log));
+  } catch (error) {
+    if (TRANSIENT.has(errorKind(error))) throw error;
+    // A permanent fault must not hold the feed: one series is skipped, with the cause in the log.
+    const message = errorKind(error) === 'not-found' ? `${messageOf(error)} (was the study deleted, or is ${METADATA.inputs} missing from Orthanc's UserMetadata? See orthanc/orthanc.json)` : messageOf(error);
+    log.error({ outcome: 'error', kind: errorKind(error) }, message);
+    return { kind: 'error', message };
+  }
 }
 
 /** Reads every report of an SR series; the last usable one is applied (newest wins among reports anyway). */
