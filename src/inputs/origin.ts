@@ -97,6 +97,12 @@ export function sameNote(a: InputNote, b: InputNote): boolean {
   return a.source === b.source && a.sopInstanceUid === b.sopInstanceUid && a.outcome === b.outcome && a.reason === b.reason;
 }
 
+/** The origin as FHIR references it: the SR by its SOP Instance UID, the original tool's images by their series UID. */
+export function sourceReference(origin: DicomOrigin): { uid: string; display: string } {
+  if (origin.kind === 'vendor-sr') return { uid: origin.sopInstanceUid, display: `DICOM SR ${origin.sopInstanceUid}${origin.manufacturer ? ` (${origin.manufacturer})` : ''}` };
+  return { uid: origin.seriesInstanceUid, display: `DICOM series ${origin.seriesInstanceUid} (the original tool's KidneyVolInfo private tags)` };
+}
+
 /** One line naming an origin, for the status summary, logs and `verify`. */
 export function describeOrigin(origin: DicomOrigin): string {
   if (origin.kind === 'vendor-sr') {

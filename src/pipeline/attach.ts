@@ -59,6 +59,7 @@ export async function attach(deps: AttachDeps, studyIdOrUid: string, measurement
       now: deps.now(),
       settings: deps.settings,
       earlier: [...outcomes],
+      ...(deps.origin ? { origin: deps.origin } : {}),
       ...(deps.progress ? { progress: deps.progress } : {}),
     });
     deps.onWrite?.(outcome);

@@ -90,6 +90,7 @@ describe('a TID 1500 report from another system', () => {
     expect(imagingStudy?.series?.flatMap((s) => (s.instance ?? []).map((i) => i.uid))).toContain(sr.sopInstanceUid);
     const observations = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Observation => r?.resourceType === 'Observation');
     expect(observations.map((o) => o.valueQuantity?.value)).toEqual([125.5, 132]);
+    for (const o of observations) expect(o.derivedFrom).toContainEqual({ identifier: { system: 'urn:dicom:uid', value: `urn:oid:${sr.sopInstanceUid}` }, display: `DICOM SR ${sr.sopInstanceUid} (Acme AI)` });
 
     // The private copies follow as for a mark.
     const derived = series.find((s) => s.MainDicomTags['SeriesDescription']?.endsWith('+ kidney volumes'));
@@ -176,7 +177,11 @@ describe("images written by the original tool", () => {
     expect(dump.errors).toEqual([]);
     expect(pixelmed.output).toContain('Found Root Template TID_1500 (MeasurementReport)');
     expect([...pixelmed.errors, ...pixelmed.warnings]).toEqual([]);
-    expect(validateFhirResource(await bundleOf(studyId))).toEqual([]);
+    const bundle = await bundleOf(studyId);
+    expect(validateFhirResource(bundle)).toEqual([]);
+    const observations = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Observation => r?.resourceType === 'Observation');
+    expect(observations).toHaveLength(2);
+    for (const o of observations) expect(o.derivedFrom).toContainEqual(expect.objectContaining({ identifier: { system: 'urn:dicom:uid', value: `urn:oid:${built.seriesInstanceUid}` } }));
 
     const shown = await runCli(['verify', studyInstanceUid], orthanc.env);
     expect(shown.stdout).toContain(`private: the images already carry the original tool's KidneyVolInfo block at (0011,0010) of series ${built.seriesInstanceUid}`);
