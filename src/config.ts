@@ -14,6 +14,7 @@ import { checkUidRoot } from './dicom/uids.js';
 import { parseApproaches, type Approach } from './pipeline/approaches.js';
 import { parseSegmentLabels } from './segmentation/match.js';
 import { parseSwitch, type SegmentationSettings } from './segmentation/settings.js';
+import { ownDeviceObserverUids, type DicomInputSettings } from './inputs/settings.js';
 import { readTlsFiles, type TlsMaterial } from './orthanc/tls.js';
 import { DELIVERY_VARIABLES, deliverySettingsOf } from './delivery/config.js';
 import type { DeliverySettings } from './delivery/settings.js';
@@ -54,6 +55,8 @@ export interface Config {
   readonly leaseMs: number;
   /** Whether the sidecar measures kidneys in DICOM SEGs pushed into studies, and the labels it recognises. */
   readonly segmentation: SegmentationSettings;
+  /** Whether the sidecar reads kidney volumes from other systems' SRs and from the original tool's private tags (issue 16). */
+  readonly inputs: DicomInputSettings;
   /** Studies one sidecar processes at once. */
   readonly concurrency: number;
   /** Forwarding to DICOM archives and HL7 v2 results after the writes; absent when no destination is set. */
@@ -90,6 +93,8 @@ export const VARIABLES = {
   KV_SEGMENTATION: 'measure kidney volumes in DICOM SEGs pushed into studies: on or off (default on)',
   KV_SEGMENT_LABELS: 'segment labels meaning each kidney, "right:<label>,...;left:<label>,..." (default kidney_right, right kidney, ...)',
   KV_CONCURRENCY: 'studies one sidecar processes at once (default 4)',
+  KV_VENDOR_SR: "read kidney volumes from other systems' TID 1500 SRs pushed into studies: on or off (default on)",
+  KV_LEGACY_TAGS: "read kidney volumes from the original tool's KidneyVolInfo private tags in images: on or off (default on)",
   ...DELIVERY_VARIABLES,
   KV_CONFIG_FILE: 'optional JSON file with any of these variables as keys',
 } as const;
@@ -176,6 +181,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     replicaId: pick('KV_REPLICA_ID', hostname().replace(/[^\w.-]/g, '-').slice(0, 64) || 'sidecar'),
     leaseMs: pick('KV_LEASE_MS', '300000'),
     segmentation: segmentationOf(source),
+    inputs: { vendorSr: switchOf(source, 'KV_VENDOR_SR'), legacyTags: switchOf(source, 'KV_LEGACY_TAGS'), ownDeviceObserverUids: ownDeviceObserverUids(uidRoot !== undefined ? checkUidRoot(uidRoot) : undefined) },
     concurrency: pick('KV_CONCURRENCY', '4'),
     ...deliveryOf(source),
   };
@@ -233,6 +239,14 @@ function segmentationOf(source: Readonly<Partial<Record<string, string>>>): Segm
   } catch (error) {
     throw new ConfigError('KV_SEGMENT_LABELS', `KV_SEGMENT_LABELS ${(error as Error).message}`);
   }
+}
+
+/** An on/off variable, on by default. */
+function switchOf(source: Readonly<Partial<Record<string, string>>>, name: 'KV_VENDOR_SR' | 'KV_LEGACY_TAGS'): boolean {
+  const text = source[name] ?? 'on';
+  const enabled = parseSwitch(text);
+  if (enabled === undefined) throw new ConfigError(name, `${name} must be on or off, got "${text}"`);
+  return enabled;
 }
 
 function approachesOf(text: string): Approach[] {

@@ -4,6 +4,7 @@ import type { Measurement } from '../measurements/model.js';
 import { DELIVERIES } from '../delivery/settings.js';
 import type { AttachReport } from '../pipeline/attach.js';
 import type { VerifyReport } from '../pipeline/verify.js';
+import { describeOrigin } from '../inputs/origin.js';
 import { parseStatus } from '../sidecar/status.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
 
@@ -51,9 +52,20 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): vo
   const { pending, status } = report.metadata;
   if (pending !== undefined) io.out(`  pending mark: ${pending.length > 200 ? `${pending.slice(0, 200)}…` : pending}`);
   if (status !== undefined) io.out(`  sidecar status: ${statusLine(status)}`);
+  for (const line of inputLines(status)) io.out(line);
   if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
   for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${s.summary}`);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
+}
+
+/** Where the measurements came from when DICOM gave them, and what became of each DICOM input (issue 16). */
+function inputLines(text: string | undefined): string[] {
+  const status = text === undefined ? undefined : parseStatus(text);
+  if (!status) return [];
+  return [
+    ...(status.origin ? [`  measurements from: ${describeOrigin(status.origin)}`] : []),
+    ...(status.inputs ?? []).map((n) => `  DICOM input ${n.outcome}: ${n.reason}`),
+  ];
 }
 
 /** One line for the sidecar's status: state, attempts, when, and the error a person can act on. */

@@ -119,6 +119,20 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     });
 
   program
+    .command('migrate')
+    .description("make the original tool's KidneyVolInfo private tags in stored images the studies' measurements, and write the SR and FHIR")
+    .argument('[study...]', 'Orthanc study IDs or StudyInstanceUIDs (or --all)')
+    .option('--all', 'every study in Orthanc')
+    .option('--mark-only', 'only write the pending marks; the running sidecar writes the outputs')
+    .option('--json', 'print a machine-readable summary')
+    .action(async (studies: string[], options: { all?: boolean; markOnly?: boolean }) => {
+      const { runMigrate } = await import('./migrate.js');
+      const config = loadConfig(env);
+      const deps = { client: clientFor(config), settings: settingsOf(config), approaches: config.approaches, leaseMs: config.leaseMs, now: () => new Date(), io, json, markOnly: options.markOnly === true };
+      exitCode = await runMigrate(deps, studies, options.all === true);
+    });
+
+  program
     .command('menu', { hidden: true })
     .description('interactive menu (the default in a terminal)')
     .action(async () => {

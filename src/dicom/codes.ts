@@ -37,6 +37,8 @@ export const DCM = {
   DeviceObserverName: codedConcept('121013', 'DCM', 'Device Observer Name'),
   DeviceObserverManufacturer: codedConcept('121014', 'DCM', 'Device Observer Manufacturer'),
   DeviceObserverModelName: codedConcept('121015', 'DCM', 'Device Observer Model Name'),
+  Person: codedConcept('121006', 'DCM', 'Person'),
+  PersonObserverName: codedConcept('121008', 'DCM', 'Person Observer Name'),
   ProcedureReported: codedConcept('121058', 'DCM', 'Procedure reported'),
   ImageLibrary: codedConcept('111028', 'DCM', 'Image Library'),
   ImagingMeasurements: codedConcept('126010', 'DCM', 'Imaging Measurements'),
@@ -62,10 +64,26 @@ export const SCT = {
   ImagingProcedure: codedConcept('363679005', 'SCT', 'Imaging procedure'),
 } as const;
 
+/**
+ * CID 7472 Volume Measurements, as PixelMed's context group tables list them: the concepts another
+ * system's TID 1500 report may name a volume with (issue 16). SCT 118565006 "Volume" is SCT.Volume.
+ */
+export const DCM_VOLUME = {
+  VolumeEstimatedFromSingle2DRegion: codedConcept('121216', 'DCM', 'Volume estimated from single 2D region'),
+  VolumeEstimatedFromThreeOrMore2DRegions: codedConcept('121217', 'DCM', 'Volume estimated from three or more non-coplanar 2D regions'),
+  VolumeEstimatedFromTwo2DRegions: codedConcept('121218', 'DCM', 'Volume estimated from two non-coplanar 2D regions'),
+  VolumeOfBounding3DRegion: codedConcept('121219', 'DCM', 'Volume of bounding three dimensional region'),
+  VolumeOfCircumscribedSphere: codedConcept('121220', 'DCM', 'Volume of circumscribed sphere'),
+  VolumeOfEllipsoid: codedConcept('121221', 'DCM', 'Volume of ellipsoid'),
+  VolumeOfSphere: codedConcept('121222', 'DCM', 'Volume of sphere'),
+} as const;
+
 /** UCUM units (https://ucum.org). */
 export const UCUM = {
   Milliliter: codedConcept('mL', 'UCUM', 'milliliter'),
   CubicCentimeter: codedConcept('cm3', 'UCUM', 'cubic centimeter'),
+  Liter: codedConcept('L', 'UCUM', 'liter'),
+  CubicMillimeter: codedConcept('mm3', 'UCUM', 'cubic millimeter'),
 } as const;
 
 /** RFC 5646 language tags used as codes. */

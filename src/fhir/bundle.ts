@@ -10,7 +10,7 @@ import { fhirInstant, studyDateTime } from './datetime.js';
 import { FhirInputError } from './errors.js';
 import { bundleUuid, contentUuid, uuidUrl } from './identity.js';
 import { buildImagingStudy, checkUid, studyIdentifier, type SrReference } from './imagingStudy.js';
-import { buildVolumeObservation, measurementUuid, type ObservationContext } from './observation.js';
+import { buildVolumeObservation, measurementUuid, type DicomSourceReference, type ObservationContext } from './observation.js';
 import { buildPatient, patientIdentifier } from './patient.js';
 import { KV_BUNDLE } from './systems.js';
 
@@ -29,6 +29,8 @@ export interface KidneyVolumeBundleOptions {
    * FHIR dateTime with a time must have a zone and DICOM's StudyTime has none.
    */
   readonly timeZone?: string;
+  /** DICOM objects the volumes were read from (another system's SR, the original tool's images): each Observation is derivedFrom them. */
+  readonly sources?: readonly DicomSourceReference[];
 }
 
 function entry(uuid: string, resource: Resource): BundleEntry {
@@ -54,6 +56,7 @@ export function buildKidneyVolumeBundle(facts: StudyFacts, set: MeasurementSet, 
     imagingStudyUrl: uuidUrl(studyUuid),
     effective,
     issued: fhirInstant(options.now),
+    ...(options.sources ? { sources: options.sources } : {}),
   };
   const seen = new Set<string>();
   const observations = set.measurements.map((m) => {

@@ -53,6 +53,12 @@ export function volumeQuantity(m: Measurement): Quantity {
   return quantity;
 }
 
+/** A DICOM object the volumes were read from (another system's SR, the original tool's images), by UID. */
+export interface DicomSourceReference {
+  readonly uid: string;
+  readonly display: string;
+}
+
 /** What an Observation needs from its surroundings in the Bundle. */
 export interface ObservationContext {
   readonly studyInstanceUid: string;
@@ -61,6 +67,8 @@ export interface ObservationContext {
   readonly imagingStudyUrl: string;
   readonly effective: string | undefined;
   readonly issued: string;
+  /** DICOM objects the volumes were read from (issue 16), referenced like a SEG. */
+  readonly sources?: readonly DicomSourceReference[];
 }
 
 /** The Observation's content UUID (also its identifier value and fullUrl). */
@@ -95,7 +103,11 @@ export function buildVolumeObservation(m: Measurement, ctx: ObservationContext):
   if (m.source?.trim()) obs.device = { display: m.source.trim() };
   // derivedFrom, not partOf: the volumes are computed from the study's images after the fact; they
   // are not a step of the imaging procedure. One reference, one meaning.
-  obs.derivedFrom = [{ reference: ctx.imagingStudyUrl }, ...(m.segmentation ? [segmentationReference(m.segmentation)] : [])];
+  obs.derivedFrom = [
+    { reference: ctx.imagingStudyUrl },
+    ...(m.segmentation ? [segmentationReference(m.segmentation)] : []),
+    ...(ctx.sources ?? []).map((s) => ({ identifier: { system: DICOM_UID, value: `urn:oid:${s.uid}` }, display: s.display })),
+  ];
   return obs;
 }
 

@@ -4,6 +4,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { Delivery, DeliverySettings } from '../delivery/settings.js';
 import { UsageError } from '../errors.js';
+import type { DicomOrigin } from '../inputs/origin.js';
 
 /** The approaches, in the order they run (the FHIR Bundle references the SR). */
 export const APPROACHES = ['sr', 'fhir', 'private'] as const;
@@ -55,6 +56,8 @@ export interface StepContext {
   readonly settings: WriterSettings;
   /** Outcomes of the steps that ran before this one (FHIR reads the SR's). */
   readonly earlier: readonly StepOutcome[];
+  /** The DICOM object the measurements were read from, when they were (issue 16). */
+  readonly origin?: DicomOrigin;
   readonly progress?: (progress: Progress) => void;
 }
 

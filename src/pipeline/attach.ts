@@ -1,5 +1,7 @@
 /** What happens to one study: read its facts once, run each requested writer step, report. */
 import { runDeliveries } from '../delivery/run.js';
+import type { DicomOrigin } from '../inputs/origin.js';
+import { originStep } from '../inputs/steps.js';
 import { NotAvailableError } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -25,6 +27,8 @@ export interface AttachDeps {
   readonly beforeStep?: () => void;
   /** Called as each write lands, for logs. */
   readonly onWrite?: (outcome: StepOutcome) => void;
+  /** The DICOM object the measurements were read from (issue 16): its SR is not written again, its images not copied again. */
+  readonly origin?: DicomOrigin;
 }
 
 /** Throws NotAvailableError naming each requested approach this build cannot write yet. */
@@ -45,16 +49,17 @@ export async function attach(deps: AttachDeps, studyIdOrUid: string, measurement
   const facts = await readStudyFacts(deps.client, studyId);
   const outcomes: StepOutcome[] = [];
   for (const approach of APPROACHES.filter((a) => approaches.includes(a))) {
-    const step = STEPS[approach];
-    if (!step) continue;
+    const write = originStep(approach, deps.origin) ?? STEPS[approach]?.write;
+    if (!write) continue;
     deps.beforeStep?.();
-    const outcome = await step.write({
+    const outcome = await write({
       client: deps.client,
       facts,
       measurements,
       now: deps.now(),
       settings: deps.settings,
       earlier: [...outcomes],
+      ...(deps.origin ? { origin: deps.origin } : {}),
       ...(deps.progress ? { progress: deps.progress } : {}),
     });
     deps.onWrite?.(outcome);

@@ -15,6 +15,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
 import { METADATA } from './metadata.js';
+import { sourceReference } from '../inputs/origin.js';
 
 // The Bundle travels beside the outcome, not in it: outcomes are printed and sent as JSON, and a
 // Bundle is kilobytes. Weak, so a report that is dropped takes its Bundle with it.
@@ -67,6 +68,7 @@ function validBundle(context: StepContext, sr: SrReference | undefined): Bundle 
     now: context.now,
     ...(sr ? { sr } : {}),
     ...(timeZone !== undefined ? { timeZone } : {}),
+    ...(context.origin ? { sources: [sourceReference(context.origin)] } : {}),
   });
   const errors = validateFhirResource(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (errors.length > 0) {

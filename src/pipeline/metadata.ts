@@ -3,4 +3,6 @@ export const METADATA = {
   pending: 'KidneyVolumesPending',
   fhir: 'KidneyVolumes',
   status: 'KidneyVolumesStatus',
+  /** Where DICOM-read measurements came from and what became of each DICOM input (issue 16). */
+  inputs: 'KidneyVolumesInputs',
 } as const;

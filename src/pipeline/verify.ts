@@ -1,4 +1,5 @@
 /** Reads back and reports what is stored for a study: the marks, and each approach's outputs. */
+import { originStored, pendingOrigin } from '../inputs/verify.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { APPROACHES, type StoredOutcome } from './approaches.js';
 import { METADATA } from './metadata.js';
@@ -30,9 +31,12 @@ export async function verify(client: OrthancClient, studyIdOrUid: string): Promi
   }
   const stored: StoredOutcome[] = [];
   const notAvailable: string[] = [];
+  const origin = pendingOrigin(metadata.pending, metadata.inputs);
   for (const approach of APPROACHES) {
     const step = STEPS[approach];
-    if (step) stored.push(await step.inspect(client, facts));
+    const fromOrigin = originStored(approach, origin, facts);
+    if (fromOrigin) stored.push(fromOrigin);
+    else if (step) stored.push(await step.inspect(client, facts));
     else notAvailable.push(approach);
   }
   return {

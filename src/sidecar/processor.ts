@@ -12,6 +12,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { Revisioned } from '../orthanc/types.js';
 import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
 import { attach } from '../pipeline/attach.js';
+import { originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
 import type { SidecarEvents } from './events.js';
@@ -79,6 +80,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const waitMs = sameVersion && current.state === 'processing' && current.nextAttemptAt ? Date.parse(current.nextAttemptAt) - now.getTime() : 0;
   if (waitMs > 0) return { kind: 'retry', afterMs: waitMs, error: current?.error ?? 'waiting for the next attempt' };
   const attempts = (sameVersion ? current.attempts : 0) + 1;
+  // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
+  const origin = originFor(parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value), set.digest);
   const claim: StudyStatus = {
     state: 'processing',
     digest: set.digest,
@@ -88,6 +91,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     updatedAt: now.toISOString(),
     owner: deps.owner,
     leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
+    ...(origin ? { origin } : {}),
+    ...(current?.inputs ? { inputs: current.inputs } : {}),
   };
   const etag = await claimStatus(client, studyId, claim, statusRevision?.etag);
   if (etag === undefined) {
@@ -108,7 +113,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claim, etag);
   const progress: { step?: Progress } = {};
   try {
-    const outcomes = await runSteps(deps, studyId, set, lease, progress, seq);
+    const outcomes = await runSteps(deps, studyId, set, lease, progress, seq, origin);
     const held = await lease.release();
     const finished = deps.now();
     const { outputs, writes } = outputsOf(outcomes, finished);
@@ -139,7 +144,15 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
  * at each progress report, so a replica that lost the study stops between writes; each write is
  * logged as it lands, so the logs of all replicas together say who wrote what.
  */
-async function runSteps(deps: ProcessorDeps, studyId: string, set: MeasurementSet, lease: Lease, progress: { step?: Progress }, seq: number | undefined): Promise<StepOutcome[]> {
+async function runSteps(
+  deps: ProcessorDeps,
+  studyId: string,
+  set: MeasurementSet,
+  lease: Lease,
+  progress: { step?: Progress },
+  seq: number | undefined,
+  origin: DicomOrigin | undefined,
+): Promise<StepOutcome[]> {
   const report = await attach(
     {
       client: deps.client,
@@ -151,6 +164,7 @@ async function runSteps(deps: ProcessorDeps, studyId: string, set: MeasurementSe
       },
       beforeStep: () => lease.check(),
       onWrite: (outcome) => deps.log.info({ studyId, seq, approach: outcome.approach, event: 'write', alreadyPresent: outcome.alreadyPresent }, outcome.summary),
+      ...(origin ? { origin } : {}),
     },
     studyId,
     set,

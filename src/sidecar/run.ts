@@ -52,6 +52,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     startFrom: options.fromBeginning ? 'beginning' : 'head',
     concurrency: config.concurrency,
     segmentation: config.segmentation,
+    inputs: config.inputs,
   });
   const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
   const server = createServer(app);

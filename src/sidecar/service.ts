@@ -14,6 +14,8 @@ import type { SegmentationSettings } from '../segmentation/settings.js';
 import { onStableSeries } from './segmentation-trigger.js';
 import { OutcomeLabels, type LabelSettings } from '../orthanc/labels.js';
 import { Sweep } from './sweep.js';
+import type { DicomInputSettings } from '../inputs/settings.js';
+import { onStableSeriesInputs } from './dicom-input-trigger.js';
 
 /** Change types that may mean a study has new pending measurements. */
 const TRIGGERS = new Set(['UpdatedMetadata', 'StableStudy']);
@@ -34,6 +36,8 @@ export interface SidecarDeps {
   readonly startFrom: 'head' | 'beginning';
   /** Whether and how stable SEG series are measured (issue 8). */
   readonly segmentation: SegmentationSettings;
+  /** Whether other systems' SRs and the original tool's private tags are read (issue 16); absent: neither. */
+  readonly inputs?: DicomInputSettings;
   /** Studies processed at once (default 1); Orthanc does the heavy work, so a few overlap well. */
   readonly concurrency?: number;
   /** Request and outcome labels (used on an Orthanc with labels), and how often labelled studies are looked for. */
@@ -153,7 +157,11 @@ export class Sidecar {
     for (const change of page.Changes) {
       if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq);
       // A stable SEG series may turn into a pending mark (issue 8); its write comes back as UpdatedMetadata.
-      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') await onStableSeries(this.deps, change.ID);
+      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') {
+        await onStableSeries(this.deps, change.ID);
+        // Other systems' SRs and the original tool's blocks (issue 16); their writes also come back as UpdatedMetadata.
+        if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, change.ID);
+      }
     }
     await this.drain();
     // Studies left in the queue by a stop are not done: keep the cursor before them.

@@ -3,6 +3,7 @@
  * measurements. Written with compare-and-set (If-Match) so two writers never both win.
  */
 import type { Measurement } from '../measurements/model.js';
+import type { DicomOrigin, InputNote } from '../inputs/origin.js';
 import type { StepOutcome } from '../pipeline/approaches.js';
 
 /** States of a study's processing. `queued` is set by retry requests. */
@@ -39,6 +40,10 @@ export interface StudyStatus {
   /** Which sidecar replica holds the study, and until when (a lease). */
   readonly owner?: string;
   readonly leaseUntil?: string;
+  /** The DICOM object the measurements were read from; absent when a person (or a SEG) gave them (issue 16). */
+  readonly origin?: DicomOrigin;
+  /** What became of DICOM inputs of the study: used, kept out by other measurements, or ignored as unsure. */
+  readonly inputs?: readonly InputNote[];
 }
 
 /** Parses a stored status; undefined when it is not one of ours (treated as absent). */

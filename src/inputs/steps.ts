@@ -1,0 +1,62 @@
+/**
+ * The writer steps that change when measurements came from DICOM (issue 16): another system's
+ * report *is* the study's SR (no second SR repeats it; the step checks it is still there and still
+ * says the same), and images that carry the original tool's block are not copied again.
+ */
+import { decodePart10 } from '../dicom/part10.js';
+import { readVendorSr } from '../dicom/sr/ingest.js';
+import { KidneyVolumesError } from '../errors.js';
+import type { Approach, StepContext, StepOutcome } from '../pipeline/approaches.js';
+import type { SrOutcomeDetails } from '../pipeline/sr-step.js';
+import { vendorSrSource } from './vendor-sr.js';
+import { describeOrigin, type DicomOrigin } from './origin.js';
+import { ownDeviceObserverUids } from './settings.js';
+
+/** What a step does instead of writing, for an origin; undefined: the normal step runs. */
+export function originStep(approach: Approach, origin: DicomOrigin | undefined): ((context: StepContext) => Promise<StepOutcome>) | undefined {
+  if (origin?.kind === 'vendor-sr' && approach === 'sr') return (context) => vendorReport(context, origin);
+  if (origin?.kind === 'legacy-tags' && approach === 'private') return (context) => Promise.resolve(legacyImages(origin));
+  return undefined;
+}
+
+/** The vendor's SR as the SR outcome, after reading it again from Orthanc and checking its volumes are the measurements. */
+async function vendorReport(context: StepContext, origin: Extract<DicomOrigin, { kind: 'vendor-sr' }>): Promise<StepOutcome> {
+  const { client, facts, measurements } = context;
+  const series = facts.series.find((s) => s.instances.some((i) => i.sopInstanceUid === origin.sopInstanceUid));
+  const instance = series?.instances.find((i) => i.sopInstanceUid === origin.sopInstanceUid);
+  if (!series || !instance) {
+    throw new KidneyVolumesError('not-found', `the measurements come from ${describeOrigin(origin)}, which is no longer in study ${facts.studyInstanceUid}; mark the study to give them again`, { origin });
+  }
+  const dataset = decodePart10(await client.instanceFile(instance.orthancId)).dataset;
+  const source = vendorSrSource(readVendorSr(dataset, { deviceObserverUids: ownDeviceObserverUids(context.settings.uidRoot) }), {
+    orthancInstanceId: instance.orthancId,
+    orthancSeriesId: series.orthancId,
+  });
+  if (source.kind !== 'mark' || source.mark.set.digest !== measurements.digest) {
+    throw new KidneyVolumesError('conflict', `${describeOrigin(origin)} no longer says what the pending measurements say; it was not used`, { origin });
+  }
+  const details: SrOutcomeDetails = {
+    seriesInstanceUid: origin.seriesInstanceUid,
+    sopInstanceUid: origin.sopInstanceUid,
+    sopClassUid: origin.sopClassUid,
+    orthancInstanceId: instance.orthancId,
+    orthancSeriesId: series.orthancId,
+    measurementCount: measurements.measurements.length,
+  };
+  return {
+    approach: 'sr',
+    summary: `${describeOrigin(origin)} is the study's SR; no second SR written (${measurements.measurements.length} measurement(s))`,
+    alreadyPresent: true,
+    details: { ...details, writtenBy: 'another system', manufacturer: origin.manufacturer, observer: origin.observer },
+  };
+}
+
+/** The private-tag outcome for images that already carry the original tool's block. */
+function legacyImages(origin: Extract<DicomOrigin, { kind: 'legacy-tags' }>): StepOutcome {
+  return {
+    approach: 'private',
+    summary: `the images already carry ${describeOrigin(origin)}; not copied again`,
+    alreadyPresent: true,
+    details: { writtenBy: 'the original tool', seriesInstanceUid: origin.seriesInstanceUid, orthancSeriesId: origin.orthancSeriesId, creator: origin.creator },
+  };
+}
