@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodePart10, encodePart10 } from '../../src/dicom/part10.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
@@ -15,6 +15,9 @@ import { runCli } from '../helpers/cli.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { seriesCounts, waitForState } from '../sidecar/harness.js';
+
+// Whole pipelines with the FHIR validator in child processes: slow on a loaded 2-core CI machine.
+vi.setConfig({ testTimeout: 240_000 });
 
 let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
@@ -76,7 +79,7 @@ describe('item 2: SEG volumes from the distance between slices', () => {
       segments: [{ label: 'Right kidney', coding: 'right-kidney', algorithmName: 'KidneyNet', slices: [0, 1, 2, 3].map((slice) => ({ slice, pixels: 100 })) }],
     };
     await orthanc.client.upload(buildSeg(study, spec, seg).bytes);
-    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 45_000);
+    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 150_000);
     expect(status.state).toBe('done');
     // 400 voxels of 1 x 1 x 2.5 mm = 1.00 mL; SliceThickness would have given 2.00 mL.
     expect(status.measurements.map((m) => [m.name, m.valueMl, m.method])).toEqual([['Right Kidney', '1.00', 'segmentation']]);
@@ -96,7 +99,7 @@ describe('item 2: SEG volumes from the distance between slices', () => {
       segments: [{ label: 'Right kidney', coding: 'right-kidney', slices: [{ slice: 0, pixels: 100 }] }],
     };
     await orthanc.client.upload(buildSeg(study, spec, seg).bytes);
-    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 45_000);
+    const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 150_000);
     expect(status.measurements.map((m) => [m.valueMl, m.method])).toEqual([['0.30', 'segmentation (single slice: depth from SliceThickness)']]);
   });
 });
