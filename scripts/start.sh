@@ -42,7 +42,7 @@ secret_file() {
   cat "$state_dir/$1"
 }
 export KV_API_TOKEN=${KV_API_TOKEN:-$(secret_file api-token)}
-export KV_HOOK_SECRET=${KV_HOOK_SECRET:-$(secret_file hook-secret)}
+export KV_HOOK_TOKEN=${KV_HOOK_TOKEN:-$(secret_file hook-token)}
 
 use_local_credentials() {
   export ORTHANC_URL="http://127.0.0.1:$orthanc_port"

@@ -46,8 +46,8 @@ export interface Config {
   readonly apiToken?: string;
   /** A second token that opens /metrics only, for Prometheus' bearer_token. */
   readonly metricsToken?: string;
-  /** Shared secret Orthanc's Lua script sends in the X-KV-Hook-Secret header; without it /hooks/orthanc is refused. */
-  readonly hookSecret?: string;
+  /** Shared secret Orthanc's Lua script sends in the X-KV-Hook-Token header; without it /hooks/orthanc is refused. */
+  readonly hookToken?: string;
   readonly sweepIntervalMs: number;
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
@@ -84,7 +84,7 @@ export const VARIABLES = {
   KV_APPROACHES: 'what the sidecar writes: sr, fhir, private or all, or a comma list (default all)',
   KV_API_TOKEN: 'bearer token of the HTTP API: every route but /health and /ready needs it (without it they are refused)',
   KV_METRICS_TOKEN: 'optional second bearer token that opens /metrics only (for Prometheus)',
-  KV_HOOK_SECRET: "shared secret of Orthanc's Lua wake-up (X-KV-Hook-Secret header); set the same value in Orthanc's environment",
+  KV_HOOK_TOKEN: "shared secret of Orthanc's Lua wake-up (X-KV-Hook-Token header); set the same value in Orthanc's environment",
   KV_SWEEP_INTERVAL_MS: 'interval of the sweep for pending studies the feed missed (default 600000)',
   KV_MAX_ATTEMPTS: 'attempts before a study with transient faults is failed (default 5)',
   KV_RETRY_BASE_MS: 'first delay before another attempt, doubling each time (default 2000)',
@@ -174,7 +174,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     approaches: approachesOf(source['KV_APPROACHES'] ?? 'all'),
     ...(source['KV_API_TOKEN'] !== undefined ? { apiToken: source['KV_API_TOKEN'] } : {}),
     ...(source['KV_METRICS_TOKEN'] !== undefined ? { metricsToken: source['KV_METRICS_TOKEN'] } : {}),
-    ...(source['KV_HOOK_SECRET'] !== undefined ? { hookSecret: source['KV_HOOK_SECRET'] } : {}),
+    ...(source['KV_HOOK_TOKEN'] !== undefined ? { hookToken: source['KV_HOOK_TOKEN'] } : {}),
     sweepIntervalMs: pick('KV_SWEEP_INTERVAL_MS', '600000'),
     maxAttempts: pick('KV_MAX_ATTEMPTS', '5'),
     retryBaseMs: pick('KV_RETRY_BASE_MS', '2000'),

@@ -9,7 +9,7 @@ import { METADATA } from '../pipeline/metadata.js';
 import type { SidecarMetrics } from '../sidecar/metrics.js';
 import { requestRetry } from '../sidecar/retry.js';
 import { parseStatus } from '../sidecar/status.js';
-import { HOOK_SECRET_HEADER, requireToken, sameSecret } from './auth.js';
+import { HOOK_TOKEN_HEADER, requireToken, sameSecret } from './auth.js';
 
 /** What the API needs from the running daemon. */
 export interface SidecarHandle {
@@ -28,7 +28,7 @@ export interface AppDeps {
   /** A second token that opens /metrics only (Prometheus). */
   readonly metricsToken?: string;
   /** Secret Orthanc's Lua script sends with each wake-up; without one the hook is refused. */
-  readonly hookSecret?: string;
+  readonly hookToken?: string;
   readonly now: () => Date;
 }
 
@@ -55,7 +55,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Orthanc's Lua callback: only a nudge to read the changes feed now. It never names what to read,
   // so even a caller holding the secret cannot make the sidecar read studies of its choosing.
-  app.post('/hooks/orthanc', hookSecret(deps.hookSecret), express.text({ limit: 1024, type: '*/*' }), (_request, response) => {
+  app.post('/hooks/orthanc', hookToken(deps.hookToken), express.text({ limit: 1024, type: '*/*' }), (_request, response) => {
     deps.sidecar.wake();
     response.status(204).end();
   });
@@ -136,14 +136,14 @@ function statusPath(studyId: string): string {
 }
 
 /** Passes only Orthanc's Lua wake-up: the shared secret in its header. */
-function hookSecret(secret: string | undefined) {
+function hookToken(secret: string | undefined) {
   return (request: Request, response: Response, next: NextFunction): void => {
     if (secret === undefined || secret === '') {
-      response.status(403).json({ error: { kind: 'forbidden', message: 'the Orthanc hook is disabled: set KV_HOOK_SECRET on the sidecar and in Orthanc\'s environment (the changes feed works without it)' } });
+      response.status(403).json({ error: { kind: 'forbidden', message: 'the Orthanc hook is disabled: set KV_HOOK_TOKEN on the sidecar and in Orthanc\'s environment (the changes feed works without it)' } });
       return;
     }
-    if (!sameSecret(request.get(HOOK_SECRET_HEADER) ?? '', secret)) {
-      response.status(401).json({ error: { kind: 'unauthorized', message: `a valid ${HOOK_SECRET_HEADER} header is required` } });
+    if (!sameSecret(request.get(HOOK_TOKEN_HEADER) ?? '', secret)) {
+      response.status(401).json({ error: { kind: 'unauthorized', message: `a valid ${HOOK_TOKEN_HEADER} header is required` } });
       return;
     }
     next();

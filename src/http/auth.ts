@@ -12,7 +12,7 @@ import type { NextFunction, Request, Response } from 'express';
 export const TOKEN_COOKIE = 'kv_token';
 
 /** Header in which Orthanc's Lua script sends the hook secret. */
-export const HOOK_SECRET_HEADER = 'x-kv-hook-secret';
+export const HOOK_TOKEN_HEADER = 'x-kv-hook-token';
 
 /** Where a request's token came from. */
 export type TokenSource = 'bearer' | 'cookie';

@@ -55,15 +55,17 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
   const tokens = {
     ...(config.apiToken !== undefined ? { apiToken: config.apiToken } : {}),
     ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
-    ...(config.hookSecret !== undefined ? { hookSecret: config.hookSecret } : {}),
+    ...(config.hookToken !== undefined ? { hookToken: config.hookToken } : {}),
   };
   const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...tokens });
   const server = createServer(app);
-  const closeSocket = attachEventSocket(server, events, config.apiToken);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, config)));
     server.listen(config.httpPort, config.httpHost, () => resolve());
   });
+  // Only once listening: the WebSocket server re-emits the HTTP server's errors, and a listen
+  // failure would then crash the process before it could say which variable to change.
+  const closeSocket = attachEventSocket(server, events, config.apiToken);
   if (config.apiToken === undefined) log.warn({ event: 'no-token' }, 'KV_API_TOKEN is not set: every route but /health and /ready answers 403');
   // The child logger already names the replica.
   log.info({ event: 'start', orthanc: client.baseUrl, httpHost: config.httpHost, httpPort: config.httpPort, approaches: config.approaches, leaseMs: config.leaseMs, concurrency: config.concurrency, stateDir: config.stateDir }, 'sidecar started');

@@ -23,7 +23,7 @@ import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 
 const TOKEN = 'test-token';
 const METRICS_TOKEN = 'metrics-token';
-const HOOK_SECRET = 'hook-secret';
+const HOOK_TOKEN = 'hook-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 // The sidecar logs in as its own Orthanc user with a password found nowhere else (the default
 // one, "kidney-volumes", is also the service name in every log line), so a leak is detectable.
@@ -57,7 +57,7 @@ beforeAll(async () => {
       KV_POLL_INTERVAL_MS: '200',
       KV_API_TOKEN: TOKEN,
       KV_METRICS_TOKEN: METRICS_TOKEN,
-      KV_HOOK_SECRET: HOOK_SECRET,
+      KV_HOOK_TOKEN: HOOK_TOKEN,
       KV_LOG_LEVEL: 'info',
       KV_RETRIES: '1',
     },
@@ -150,9 +150,9 @@ describe('the sidecar HTTP API', () => {
         expect(closed.status).toBe(403);
         expect((await errorOf(closed)).message).toContain('KV_API_TOKEN');
       }
-      const hook = await fetch(`${base}/hooks/orthanc`, { method: 'POST', headers: { 'x-kv-hook-secret': HOOK_SECRET } });
+      const hook = await fetch(`${base}/hooks/orthanc`, { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN } });
       expect(hook.status).toBe(403);
-      expect((await errorOf(hook)).message).toContain('KV_HOOK_SECRET');
+      expect((await errorOf(hook)).message).toContain('KV_HOOK_TOKEN');
     } finally {
       await new Promise((r) => server.close(r));
     }
@@ -181,14 +181,14 @@ describe('the sidecar HTTP API', () => {
     expect(await upgradeStatus({ cookie: `kv_token=${TOKEN}`, origin: sidecar.url })).toBe(101);
   });
 
-  it('takes the Lua wake-up only with KV_HOOK_SECRET in X-KV-Hook-Secret, and never reads the study a caller names', async () => {
+  it('takes the Lua wake-up only with KV_HOOK_TOKEN in X-KV-Hook-Token, and never reads the study a caller names', async () => {
     expect((await fetch(url('/hooks/orthanc'), { method: 'POST', body: study.orthancId })).status).toBe(401);
-    expect((await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-secret': 'wrong' }, body: study.orthancId })).status).toBe(401);
+    expect((await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': 'wrong' }, body: study.orthancId })).status).toBe(401);
     // The study was uploaded before the sidecar started (its feed begins at the head): only a hook
     // that trusted the body would make the sidecar look at it.
     const before = events.length;
     for (let i = 0; i < 5; i++) {
-      const woken = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-secret': HOOK_SECRET }, body: study.orthancId });
+      const woken = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN }, body: study.orthancId });
       expect(woken.status).toBe(204);
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -241,7 +241,7 @@ describe('the sidecar HTTP API', () => {
     expect((await errorOf(plain)).message).toContain('got Content-Type "text/plain"');
 
     // The Lua hook only ever carries a study ID: its limit is far lower, and the message says so.
-    const hook = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-secret': HOOK_SECRET }, body: 'x'.repeat(2048) });
+    const hook = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN }, body: 'x'.repeat(2048) });
     expect(hook.status).toBe(413);
     expect((await errorOf(hook)).message).toBe('request body must be at most 1024 bytes');
 

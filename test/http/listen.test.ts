@@ -1,0 +1,39 @@
+// Where the real sidecar process listens, and what a new user sees when its port is taken.
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/errors.js';
+import { runCli } from '../helpers/cli.js';
+import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+
+let orthanc: TestOrthanc;
+beforeAll(async () => {
+  orthanc = await startOrthanc();
+});
+afterAll(async () => {
+  await orthanc?.stop();
+});
+
+describe('the sidecar on a taken port', () => {
+  it('says which port and which variable changes it, and exits with the configuration code (no stack trace)', async () => {
+    const port = await freePort();
+    const server: Server = await new Promise((resolve) => {
+      const s = createServer();
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const run = await runCli(['sidecar'], { ...orthanc.env, KV_HTTP_PORT: String(port), KV_API_TOKEN: 't', KV_LOG_LEVEL: 'warn', KV_STATE_DIR: `${orthanc.folder}/state` });
+      expect(run.code).toBe(EXIT_CODES.config);
+      expect(run.stderr).toContain(`port ${port} is already in use (listening on 127.0.0.1:${port})`);
+      expect(run.stderr).toContain('set KV_HTTP_PORT to a free port');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('names KV_HTTP_HOST when it is not an address of this machine', async () => {
+    const run = await runCli(['sidecar'], { ...orthanc.env, KV_HTTP_HOST: '192.0.2.1', KV_HTTP_PORT: String(await freePort()), KV_API_TOKEN: 't', KV_LOG_LEVEL: 'warn', KV_STATE_DIR: `${orthanc.folder}/state` });
+    expect(run.code).toBe(EXIT_CODES.config);
+    expect(run.stderr).toContain('KV_HTTP_HOST 192.0.2.1 is not an address of this machine');
+  });
+});
