@@ -1,9 +1,30 @@
 // Where the real sidecar process listens, and what a new user sees when its port is taken.
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { runSidecar } from '../helpers/sidecar-process.js';
+
+/** This machine's first address that is not loopback (where another host would connect). */
+function externalAddress(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
+  if (address === undefined) throw new Error('this machine has no non-loopback IPv4 address to test the listening address with');
+  return address;
+}
+
+/** Whether a TCP connection to host:port opens. */
+function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
+}
 
 let orthanc: TestOrthanc;
 beforeAll(async () => {
@@ -11,6 +32,25 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await orthanc?.stop();
+});
+
+describe('where the sidecar listens', () => {
+  it('listens on 127.0.0.1 only by default, and on every interface with KV_HTTP_HOST=0.0.0.0', async () => {
+    const outside = externalAddress();
+    const loopbackOnly = await runSidecar({ env: { ...orthanc.env } });
+    try {
+      expect(await reachable('127.0.0.1', loopbackOnly.port)).toBe(true);
+      expect(await reachable(outside, loopbackOnly.port)).toBe(false);
+    } finally {
+      await loopbackOnly.stop();
+    }
+    const open = await runSidecar({ env: { ...orthanc.env, KV_HTTP_HOST: '0.0.0.0' } });
+    try {
+      expect(await reachable(outside, open.port)).toBe(true);
+    } finally {
+      await open.stop();
+    }
+  });
 });
 
 describe('the sidecar on a taken port', () => {
