@@ -43,7 +43,7 @@ describe('deployment files', () => {
   });
 
   for (const file of ['docker-compose.yml', 'docker-compose.scale.yml']) {
-    it(`${file} ships no working secret: unset, each is named; set, they reach both sides and nothing else works`, async () => {
+    it(`${file} ships no working secret: unset, each is named; set, they reach both sides and nothing else works`, { timeout: 240_000 }, async () => {
       const required = file === 'docker-compose.yml' ? ['ORTHANC_PASSWORD', 'KV_API_TOKEN', 'KV_HOOK_TOKEN'] : ['ORTHANC_PASSWORD', 'KV_API_TOKEN', 'KV_HOOK_TOKEN', 'POSTGRES_PASSWORD'];
       // docker-compose names the first missing one; set them one by one and each is asked for in turn.
       const named = new Set<string>();
