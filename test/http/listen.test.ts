@@ -1,11 +1,18 @@
 // Where the real sidecar process listens, and what a new user sees when its port is taken.
 import { connect, createServer, type Server } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
 import { runSidecar } from '../helpers/sidecar-process.js';
+
+/** A state folder that exists (the sidecar never creates one silently). */
+function stateDir(): string {
+  return mkdtempSync(join(tmpdir(), 'kv-listen-'));
+}
 
 /** This machine's first address that is not loopback (where another host would connect). */
 function externalAddress(): string {
@@ -61,7 +68,7 @@ describe('the sidecar on a taken port', () => {
       s.listen(port, '127.0.0.1', () => resolve(s));
     });
     try {
-      const run = await runCli(['sidecar'], { ...orthanc.env, KV_HTTP_PORT: String(port), KV_API_TOKEN: 't', KV_LOG_LEVEL: 'warn', KV_STATE_DIR: `${orthanc.folder}/state` });
+      const run = await runCli(['sidecar'], { ...orthanc.env, KV_HTTP_PORT: String(port), KV_API_TOKEN: 't', KV_LOG_LEVEL: 'warn', KV_STATE_DIR: stateDir() });
       expect(run.code).toBe(EXIT_CODES.config);
       expect(run.stderr).toContain(`port ${port} is already in use (listening on 127.0.0.1:${port})`);
       expect(run.stderr).toContain('set KV_HTTP_PORT to a free port');
@@ -72,7 +79,7 @@ describe('the sidecar on a taken port', () => {
   });
 
   it('names KV_HTTP_HOST when it is not an address of this machine', async () => {
-    const run = await runCli(['sidecar'], { ...orthanc.env, KV_HTTP_HOST: '192.0.2.1', KV_HTTP_PORT: String(await freePort()), KV_API_TOKEN: 't', KV_LOG_LEVEL: 'warn', KV_STATE_DIR: `${orthanc.folder}/state` });
+    const run = await runCli(['sidecar'], { ...orthanc.env, KV_HTTP_HOST: '192.0.2.1', KV_HTTP_PORT: String(await freePort()), KV_API_TOKEN: 't', KV_LOG_LEVEL: 'warn', KV_STATE_DIR: stateDir() });
     expect(run.code).toBe(EXIT_CODES.config);
     expect(run.stderr).toContain('KV_HTTP_HOST 192.0.2.1 is not an address of this machine');
   });
