@@ -95,7 +95,13 @@ async function statusUntil(test: (status: StudyStatus) => boolean, timeoutMs = 2
   const deadline = Date.now() + timeoutMs;
   let last: StatusBody | undefined;
   while (Date.now() < deadline) {
-    last = (await (await fetch(url(`/studies/${study.orthancId}/kidney-volumes`), { headers: AUTH })).json()) as StatusBody;
+    // A kept-alive socket the server closed while this loaded process was stalled resets once: poll again.
+    const answer = await fetch(url(`/studies/${study.orthancId}/kidney-volumes`), { headers: AUTH }).catch((error: unknown) => error as Error);
+    if (answer instanceof Error) {
+      if (!/ECONNRESET/.test(String(answer.cause))) throw answer;
+      continue;
+    }
+    last = (await answer.json()) as StatusBody;
     if (last.status && test(last.status)) return last.status;
     await new Promise((r) => setTimeout(r, 100));
   }
