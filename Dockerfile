@@ -10,7 +10,9 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 # The clock's zone is explicit: UTC unless TZ is set. KV_TIMEZONE (the modalities' zone, e.g.
 # Europe/Berlin) should be set at run time; without it the sidecar warns at start and uses TZ.
-ENV NODE_ENV=production KV_STATE_DIR=/var/lib/kidney-volumes TZ=UTC KV_TIMEZONE=
+# In a container the API must listen on every interface to be reachable through a published port;
+# the compose files publish it on 127.0.0.1 only.
+ENV NODE_ENV=production KV_STATE_DIR=/var/lib/kidney-volumes TZ=UTC KV_TIMEZONE= KV_HTTP_HOST=0.0.0.0
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -55,13 +55,13 @@ for (const scenario of SCENARIOS) {
 
 async function measure(scenario: Scenario): Promise<number[]> {
   const port = await freePort();
-  const orthanc = await startOrthanc(scenario.lua ? { LuaScripts: [SCRIPT] } : {}, scenario.lua ? { env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}` } } : {});
+  const orthanc = await startOrthanc(scenario.lua ? { LuaScripts: [SCRIPT] } : {}, scenario.lua ? { env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: 'bench-hook-token' } } : {});
   const sidecar = await runSidecar({
     port,
     cli: CLI,
-    env: { ...orthanc.env, KV_APPROACHES: scenario.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000' },
+    env: { ...orthanc.env, KV_APPROACHES: scenario.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', KV_HOOK_TOKEN: 'bench-hook-token' },
   });
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/events`);
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/events`, { headers: sidecar.auth });
   const waiting = new Map<string, (event: StudyEvent) => void>();
   socket.on('message', (data: Buffer) => {
     const event = JSON.parse(data.toString()) as StudyEvent;

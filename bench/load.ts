@@ -83,7 +83,7 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
     let allDone: () => void = () => undefined;
     const everyDone = new Promise<void>((resolve) => (allDone = resolve));
     for (const sidecar of sidecars) {
-      const socket = new WebSocket(`ws://127.0.0.1:${sidecar.port}/events`);
+      const socket = new WebSocket(`ws://127.0.0.1:${sidecar.port}/events`, { headers: sidecar.auth });
       socket.on('message', (data: Buffer) => {
         const event = JSON.parse(data.toString()) as StudyEvent;
         if (event.kind === 'failed') console.error(`study ${event.studyId} failed: ${event.message ?? ''}`);

@@ -28,6 +28,8 @@ export interface Config {
   readonly orthancTls: TlsMaterial;
   readonly stateDir: string;
   readonly httpPort: number;
+  /** Address the HTTP API listens on (loopback unless KV_HTTP_HOST opens it). */
+  readonly httpHost: string;
   readonly pollIntervalMs: number;
   readonly requestTimeoutMs: number;
   readonly retries: number;
@@ -42,8 +44,12 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Approaches the sidecar writes for every pending study. */
   readonly approaches: readonly Approach[];
-  /** Bearer token of the HTTP API's write routes; without it they are refused. */
+  /** Bearer token of the HTTP API (every route but /health and /ready); without it they are refused. */
   readonly apiToken?: string;
+  /** A second token that opens /metrics only, for Prometheus' bearer_token. */
+  readonly metricsToken?: string;
+  /** Shared secret Orthanc's Lua script sends in the X-KV-Hook-Token header; without it /hooks/orthanc is refused. */
+  readonly hookToken?: string;
   readonly sweepIntervalMs: number;
   /** The study label that asks for processing (Orthanc 1.12+), with the outcome labels derived from it. */
   readonly labels: LabelSettings;
@@ -73,6 +79,7 @@ export const VARIABLES = {
   ORTHANC_KEY_FILE: 'PEM private key (unencrypted) of ORTHANC_CERT_FILE',
   KV_STATE_DIR: 'folder for the sidecar state (default ./.state)',
   KV_HTTP_PORT: 'port of the HTTP API (default 8080)',
+  KV_HTTP_HOST: 'address the HTTP API listens on (default 127.0.0.1; 0.0.0.0 for every interface, as the container image sets)',
   KV_POLL_INTERVAL_MS: 'changes feed poll interval when idle (default 1000)',
   KV_REQUEST_TIMEOUT_MS: 'timeout of one request to Orthanc (default 30000)',
   KV_RETRIES: 'retries of idempotent Orthanc calls on connection errors and 5xx (default 3)',
@@ -82,7 +89,9 @@ export const VARIABLES = {
   KV_FHIR_TOKEN: 'bearer token for the FHIR server of attach --fhir-server',
   KV_LOG_LEVEL: 'log level: fatal, error, warn, info, debug, trace, silent (default info)',
   KV_APPROACHES: 'what the sidecar writes: sr, fhir, private or all, or a comma list (default all)',
-  KV_API_TOKEN: 'bearer token of the HTTP API write routes (without it they are refused)',
+  KV_API_TOKEN: 'bearer token of the HTTP API: every route but /health and /ready needs it (without it they are refused)',
+  KV_METRICS_TOKEN: 'optional second bearer token that opens /metrics only (for Prometheus)',
+  KV_HOOK_TOKEN: "shared secret of Orthanc's Lua wake-up (X-KV-Hook-Token header); set the same value in Orthanc's environment",
   KV_SWEEP_INTERVAL_MS: 'interval of the sweep for pending studies the feed missed (default 600000)',
   KV_LABEL: 'study label that asks for processing on Orthanc 1.12+; outcome labels are <label>-done and <label>-failed (default kidney-volumes)',
   KV_LABEL_INTERVAL_MS: 'how often studies with KV_LABEL are looked for on Orthanc 1.12+ (labels are not in the changes feed; default 30000)',
@@ -126,6 +135,8 @@ const schema = {
   KV_LEASE_MS: integer(1000, 86_400_000),
   KV_CONCURRENCY: integer(1, 64),
   KV_REPLICA_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores'),
+  // An IP address or a host name: listen() resolves it, and a wrong one fails there naming the variable.
+  KV_HTTP_HOST: z.string().regex(/^[\w.:-]{1,253}$/, 'must be an address such as 127.0.0.1, 0.0.0.0 or ::'),
   KV_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone name (Europe/Berlin) or an offset like +0100'),
 } as const;
 
@@ -162,6 +173,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     orthancTls: readTlsFiles(source, source['ORTHANC_URL'] ?? 'http://localhost:8042'),
     stateDir: resolve(source['KV_STATE_DIR'] ?? '.state'),
     httpPort: pick('KV_HTTP_PORT', '8080'),
+    httpHost: pick('KV_HTTP_HOST', '127.0.0.1'),
     pollIntervalMs: pick('KV_POLL_INTERVAL_MS', '1000'),
     requestTimeoutMs: pick('KV_REQUEST_TIMEOUT_MS', '30000'),
     retries: pick('KV_RETRIES', '3'),
@@ -173,6 +185,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     logLevel: pick('KV_LOG_LEVEL', 'info'),
     approaches: approachesOf(source['KV_APPROACHES'] ?? 'all'),
     ...(source['KV_API_TOKEN'] !== undefined ? { apiToken: source['KV_API_TOKEN'] } : {}),
+    ...(source['KV_METRICS_TOKEN'] !== undefined ? { metricsToken: source['KV_METRICS_TOKEN'] } : {}),
+    ...(source['KV_HOOK_TOKEN'] !== undefined ? { hookToken: source['KV_HOOK_TOKEN'] } : {}),
     sweepIntervalMs: pick('KV_SWEEP_INTERVAL_MS', '600000'),
     labels: labelsOf(source['KV_LABEL']),
     labelIntervalMs: pick('KV_LABEL_INTERVAL_MS', '30000'),

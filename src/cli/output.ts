@@ -7,6 +7,7 @@ import type { VerifyReport } from '../pipeline/verify.js';
 import { describeOrigin } from '../inputs/origin.js';
 import { parseStatus } from '../sidecar/status.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
+import { currentLines, dicomDateTimeText, instantText, verifyJson } from './verify-view.js';
 
 /** Where output goes (passed in so tests and the menu can capture it). */
 export interface Output {
@@ -44,7 +45,7 @@ export function printAttach(report: AttachReport, json: boolean, io: Output, fhi
 /** Prints what verify found. */
 export function printVerify(report: VerifyReport, json: boolean, io: Output): void {
   if (json) {
-    io.out(JSON.stringify({ ok: true, command: 'verify', ...report }));
+    io.out(JSON.stringify({ ok: true, command: 'verify', ...verifyJson(report) }));
     return;
   }
   io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}), patient ${report.patientName || '(no name)'}`);
@@ -54,7 +55,8 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): vo
   if (status !== undefined) io.out(`  sidecar status: ${statusLine(status)}`);
   for (const line of inputLines(status)) io.out(line);
   if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
-  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${s.summary}`);
+  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${dicomDateTimeText(s.summary)}`);
+  for (const line of currentLines(report)) io.out(line);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
 }
 
@@ -73,7 +75,7 @@ function statusLine(text: string): string {
   const status = parseStatus(text);
   if (!status) return `not readable: ${text.slice(0, 100)}`;
   const when = status.finishedAt ?? status.updatedAt;
-  return `${status.state} (attempt ${status.attempts}, ${when})${status.error ? `: ${status.error}` : ''}`;
+  return `${status.state} (attempt ${status.attempts}, ${instantText(when)})${status.error ? `: ${status.error}` : ''}`;
 }
 
 /** Prints an error and answers the exit code. */

@@ -1,5 +1,5 @@
 /** The sidecar's HTTP API (express). createApp builds it and never listens; the sidecar command does. */
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { httpStatusFor, errorKind, KidneyVolumesError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -9,6 +9,7 @@ import { METADATA } from '../pipeline/metadata.js';
 import type { SidecarMetrics } from '../sidecar/metrics.js';
 import { requestRetry } from '../sidecar/retry.js';
 import { parseStatus } from '../sidecar/status.js';
+import { HOOK_TOKEN_HEADER, requireToken, sameSecret } from './auth.js';
 
 /** What the API needs from the running daemon. */
 export interface SidecarHandle {
@@ -22,8 +23,12 @@ export interface AppDeps {
   readonly sidecar: SidecarHandle;
   readonly metrics: SidecarMetrics;
   readonly log: Logger;
-  /** Bearer token for write routes; without one they are refused. */
+  /** Token of every route but /health and /ready; without one they are refused. */
   readonly apiToken?: string;
+  /** A second token that opens /metrics only (Prometheus). */
+  readonly metricsToken?: string;
+  /** Secret Orthanc's Lua script sends with each wake-up; without one the hook is refused. */
+  readonly hookToken?: string;
   readonly now: () => Date;
 }
 
@@ -38,7 +43,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   const json = express.json({ limit: MAX_PAYLOAD_BYTES, strict: false, type: JSON_TYPES });
   const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => handler(request, response).catch(next);
-  const requireToken = bearer(deps.apiToken);
+  const token = requireToken(deps.apiToken);
 
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok' });
@@ -48,16 +53,26 @@ export function createApp(deps: AppDeps): express.Express {
     response.status(deps.sidecar.ready ? 200 : 503).json({ ready: deps.sidecar.ready });
   });
 
+  // Orthanc's Lua callback: only a nudge to read the changes feed now. It never names what to read,
+  // so even a caller holding the secret cannot make the sidecar read studies of its choosing.
+  app.post('/hooks/orthanc', hookToken(deps.hookToken), express.text({ limit: 1024, type: '*/*' }), (_request, response) => {
+    deps.sidecar.wake();
+    response.status(204).end();
+  });
+
   app.get(
     '/metrics',
+    requireToken(deps.apiToken, deps.metricsToken),
     route(async (_request, response) => {
       response.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
     }),
   );
 
+  // Everything below needs the API token.
+  app.use(token);
+
   app.post(
     '/studies/:study/kidney-volumes',
-    requireToken,
     requireJson,
     json,
     route(async (request, response) => {
@@ -88,7 +103,6 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post(
     '/studies/:study/kidney-volumes/retry',
-    requireToken,
     route(async (request, response) => {
       const studyId = await deps.client.resolveStudy(String(request.params['study']));
       const { previous } = await requestRetry(deps.client, studyId, deps.now());
@@ -97,21 +111,21 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
-  // Orthanc's Lua callback: only a nudge to look at a study now; the feed stays the source of truth.
-  app.post('/hooks/orthanc', express.text({ limit: 1024, type: '*/*' }), (request, response) => {
-    const studyId = typeof request.body === 'string' ? request.body.trim() : '';
-    deps.sidecar.wake(/^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/.test(studyId) ? studyId : undefined);
-    response.status(204).end();
-  });
-
   app.use((request, response) => {
     response.status(404).json({ error: { kind: 'not-found', message: `no route ${request.method} ${request.path}` } });
   });
 
-  app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const { status, kind, message } = describeError(error);
-    if (status >= 500) deps.log.error({ kind, event: 'http-error' }, message);
-    response.status(status).json({ error: { kind, message } });
+    if (status < 500) {
+      response.status(status).json({ error: { kind, message } });
+      return;
+    }
+    // The client gets a short message and an ID to quote; the details (which may name hosts or
+    // paths) go to the log under the same ID.
+    const errorId = randomBytes(6).toString('hex');
+    deps.log.error({ kind, event: 'http-error', errorId, method: request.method, path: request.path, stack: error instanceof Error ? error.stack : undefined }, message);
+    response.status(status).json({ error: { kind, message: `${shortMessage(kind, message)} (error ID ${errorId}; the sidecar's log has the details)`, errorId } });
   });
   return app;
 }
@@ -121,21 +135,30 @@ function statusPath(studyId: string): string {
   return `/studies/${studyId}/kidney-volumes`;
 }
 
-function bearer(token: string | undefined) {
+/** Passes only Orthanc's Lua wake-up: the shared secret in its header. */
+function hookToken(secret: string | undefined) {
   return (request: Request, response: Response, next: NextFunction): void => {
-    if (token === undefined || token === '') {
-      response.status(403).json({ error: { kind: 'forbidden', message: 'write routes are disabled: set KV_API_TOKEN on the sidecar to enable them' } });
+    if (secret === undefined || secret === '') {
+      response.status(403).json({ error: { kind: 'forbidden', message: 'the Orthanc hook is disabled: set KV_HOOK_TOKEN on the sidecar and in Orthanc\'s environment (the changes feed works without it)' } });
       return;
     }
-    const given = /^Bearer (.+)$/i.exec(request.get('authorization') ?? '')?.[1] ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    if (a.length !== b.length || !timingSafeEqual(a, b)) {
-      response.status(401).set('www-authenticate', 'Bearer').json({ error: { kind: 'unauthorized', message: 'a valid "Authorization: Bearer <KV_API_TOKEN>" header is required' } });
+    if (!sameSecret(request.get(HOOK_TOKEN_HEADER) ?? '', secret)) {
+      response.status(401).json({ error: { kind: 'unauthorized', message: `a valid ${HOOK_TOKEN_HEADER} header is required` } });
       return;
     }
     next();
   };
+}
+
+/** What a 5xx says to the client: the kind of failure, not its internals. */
+function shortMessage(kind: string, message: string): string {
+  const short: Record<string, string> = {
+    'orthanc-unreachable': 'Orthanc cannot be reached',
+    'orthanc-auth': "Orthanc refused the sidecar's credentials",
+    'orthanc-http': 'Orthanc answered with an error',
+    'not-available': message,
+  };
+  return short[kind] ?? `${kind === 'internal' ? 'internal' : kind} error`;
 }
 
 /**

@@ -1,13 +1,26 @@
-/** Live events over WebSocket (path /events): one JSON object per message. */
+/** Live events over WebSocket (path /events): one JSON object per state change of a study. */
 import type { Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import type { SidecarEvents } from '../sidecar/events.js';
+import { refusal } from './auth.js';
 
-/** Attaches the /events WebSocket endpoint to an HTTP server; answers a function that closes it. */
-export function attachEventSocket(server: Server, events: SidecarEvents): () => Promise<void> {
-  const wss = new WebSocketServer({ server, path: '/events' });
+/**
+ * Attaches the /events WebSocket endpoint to an HTTP server; answers a function that closes it.
+ * The upgrade needs the API token (Authorization header or the dashboard's cookie) and, from a
+ * browser, the sidecar's own Origin: a page elsewhere must not read the stream with the cookie.
+ */
+export function attachEventSocket(server: Server, events: SidecarEvents, apiToken: string | undefined): () => Promise<void> {
+  const wss = new WebSocketServer({
+    server,
+    path: '/events',
+    verifyClient: ({ req }, done) => {
+      const refused = refusal(req, [apiToken]);
+      if (refused === undefined) return done(true);
+      done(false, refused.status, refused.message, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+    },
+  });
   wss.on('connection', (socket) => {
-    const stop = events.subscribe((event) => {
+    const stop = events.subscribeChanges((event) => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
     });
     socket.on('close', stop);

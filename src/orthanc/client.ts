@@ -119,6 +119,14 @@ export class OrthancClient {
     return this.json('GET', 'studies', { idempotent: true, searchParams: { expand: true, since: 0, limit } });
   }
 
+  /**
+   * POST /tools/find at study level, expanded: the studies whose main tags match every key of the
+   * query (Orthanc's wildcards * and ?, date ranges "20240101-20241231"), case-insensitively.
+   */
+  findStudiesExpanded(query: Readonly<Record<string, string>>): Promise<OrthancStudy[]> {
+    return this.json('POST', 'tools/find', { idempotent: true, json: { Level: 'Study', Query: query, Expand: true, CaseSensitive: false } });
+  }
+
   /** GET /studies/{id}; NotFoundError when absent. */
   study(id: string): Promise<OrthancStudy> {
     return this.found('study', id, this.json('GET', `studies/${id}`, { idempotent: true }));

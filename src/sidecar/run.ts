@@ -1,6 +1,7 @@
 /** Runs the sidecar daemon with its HTTP API until SIGTERM or SIGINT. */
 import { createServer } from 'node:http';
 import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { attachEventSocket } from '../http/events-socket.js';
 import { createLogger, type Logger } from '../log.js';
@@ -54,16 +55,23 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     segmentation: config.segmentation,
     inputs: config.inputs,
   });
-  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
+  const tokens = {
+    ...(config.apiToken !== undefined ? { apiToken: config.apiToken } : {}),
+    ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+    ...(config.hookToken !== undefined ? { hookToken: config.hookToken } : {}),
+  };
+  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...tokens });
   const server = createServer(app);
-  const closeSocket = attachEventSocket(server, events);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new Error(`KV_HTTP_PORT ${config.httpPort} is already in use; choose another port`) : error),
-    );
-    server.listen(config.httpPort, () => resolve());
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, config)));
+    server.listen(config.httpPort, config.httpHost, () => resolve());
   });
-  log.info({ event: 'start', orthanc: client.baseUrl, httpPort: config.httpPort, approaches: config.approaches, replica: config.replicaId, leaseMs: config.leaseMs, concurrency: config.concurrency, stateDir: config.stateDir }, 'sidecar started');
+  // Only once listening: the WebSocket server re-emits the HTTP server's errors, and a listen
+  // failure would then crash the process before it could say which variable to change.
+  const closeSocket = attachEventSocket(server, events, config.apiToken);
+  if (config.apiToken === undefined) log.warn({ event: 'no-token' }, 'KV_API_TOKEN is not set: every route but /health and /ready answers 403');
+  // The child logger already names the replica.
+  log.info({ event: 'start', orthanc: client.baseUrl, httpHost: config.httpHost, httpPort: config.httpPort, approaches: config.approaches, leaseMs: config.leaseMs, concurrency: config.concurrency, stateDir: config.stateDir }, 'sidecar started');
   if (config.timeZoneFromMachine) {
     // In a container the machine's zone is usually UTC, which shifts every study time written without TimezoneOffsetFromUTC.
     log.warn({ event: 'timezone', timeZone: config.timeZone, TZ: process.env['TZ'] ?? null }, `KV_TIMEZONE is not set: study times without TimezoneOffsetFromUTC, the SR's ContentTime and FHIR times use this machine's zone ${config.timeZone}; set KV_TIMEZONE to the modalities' zone (e.g. Europe/Berlin)`);
@@ -92,4 +100,19 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
   await closeSocket();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A listen failure a person can fix in the configuration (port taken, address not here) as a ConfigError naming the variable. */
+function listenError(error: NodeJS.ErrnoException, config: Config): Error {
+  const where = `${config.httpHost}:${config.httpPort}`;
+  if (error.code === 'EADDRINUSE') {
+    return new ConfigError('KV_HTTP_PORT', `port ${config.httpPort} is already in use (listening on ${where}): stop what listens there or set KV_HTTP_PORT to a free port`);
+  }
+  if (error.code === 'EACCES') {
+    return new ConfigError('KV_HTTP_PORT', `port ${config.httpPort} needs privileges this process lacks: set KV_HTTP_PORT to 1024 or above`);
+  }
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+    return new ConfigError('KV_HTTP_HOST', `KV_HTTP_HOST ${config.httpHost} is not an address of this machine (${error.code}): use 127.0.0.1, 0.0.0.0 or one of its addresses`);
+  }
+  return error;
 }

@@ -65,7 +65,7 @@ describe('kidney-volumes attach --approach sr and verify, as a process', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toMatch(
       new RegExp(
-        `^sr: SR ${sopInstanceUid.replace(/\./g, '\\.')} written \\d{8} \\d{6}: ` +
+        `^sr: SR ${sopInstanceUid.replace(/\./g, '\\.')} written \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}: ` +
           'Right Kidney 125 mL \\[Right kidney structure\\], Left Kidney 132 mL \\[Left kidney structure\\], ' +
           'Total Volume 257 mL \\[Kidney \\(Bilateral\\)\\]$',
         'm',

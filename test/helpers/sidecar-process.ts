@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { CLI } from './cli.js';
 import { freePort } from './orthanc.js';
 
+/** The API token the helper gives a sidecar unless the caller's env sets KV_API_TOKEN. */
+export const TEST_API_TOKEN = 'test-api-token';
+
 /** How to start it. */
 export interface RunOptions {
   /** Orthanc's variables and any KV_* settings; KV_HTTP_PORT and KV_STATE_DIR are set here. */
@@ -26,6 +29,8 @@ export interface RunningSidecar {
   readonly url: string;
   readonly port: number;
   readonly stateDir: string;
+  /** Headers that carry its API token, for fetch and WebSocket. */
+  readonly auth: Record<string, string>;
   stdout(): string;
   stderr(): string;
   /** SIGKILL, as a crash would; resolves once it is gone. */
@@ -41,7 +46,7 @@ export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
   const port = options.port ?? (await freePort());
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'kv-state-'));
   const child = spawn(process.execPath, [cli, 'sidecar'], {
-    env: { PATH: process.env['PATH'] ?? '', KV_TIMEZONE: 'UTC', ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
+    env: { PATH: process.env['PATH'] ?? '', KV_TIMEZONE: 'UTC', KV_API_TOKEN: TEST_API_TOKEN, ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -65,6 +70,7 @@ export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
     url,
     port,
     stateDir,
+    auth: { authorization: `Bearer ${options.env['KV_API_TOKEN'] ?? TEST_API_TOKEN}` },
     stdout: () => out,
     stderr: () => err,
     kill9: () =>

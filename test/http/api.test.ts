@@ -4,6 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -14,11 +16,15 @@ import type { StudyEvent } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import type { StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { OrthancClient } from '../../src/orthanc/client.js';
 import { seriesCounts } from '../sidecar/harness.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 
 const TOKEN = 'test-token';
+const METRICS_TOKEN = 'metrics-token';
+const HOOK_TOKEN = 'hook-token';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 // The sidecar logs in as its own Orthanc user with a password found nowhere else (the default
 // one, "kidney-volumes", is also the service name in every log line), so a leak is detectable.
 const SIDECAR_USER = 'kv-sidecar';
@@ -50,11 +56,13 @@ beforeAll(async () => {
       ORTHANC_PASSWORD: SIDECAR_PASSWORD,
       KV_POLL_INTERVAL_MS: '200',
       KV_API_TOKEN: TOKEN,
+      KV_METRICS_TOKEN: METRICS_TOKEN,
+      KV_HOOK_TOKEN: HOOK_TOKEN,
       KV_LOG_LEVEL: 'info',
       KV_RETRIES: '1',
     },
   });
-  socket = new WebSocket(`${sidecar.url.replace(/^http/, 'ws')}/events`);
+  socket = new WebSocket(wsUrl(), { headers: AUTH });
   socket.on('message', (data: Buffer) => events.push(JSON.parse(data.toString()) as StudyEvent));
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
@@ -68,6 +76,8 @@ afterAll(async () => {
 });
 
 const url = (path: string) => `${sidecar.url}${path}`;
+const wsUrl = () => `${sidecar.url.replace(/^http/, 'ws')}/events`;
+const mine = () => events.filter((e) => e.studyId === study.orthancId).map((e) => e.kind);
 const markPath = () => `/studies/${study.studyInstanceUid}/kidney-volumes`;
 
 function post(path: string, body: string, token?: string): Promise<Response> {
@@ -85,7 +95,13 @@ async function statusUntil(test: (status: StudyStatus) => boolean, timeoutMs = 2
   const deadline = Date.now() + timeoutMs;
   let last: StatusBody | undefined;
   while (Date.now() < deadline) {
-    last = (await (await fetch(url(`/studies/${study.orthancId}/kidney-volumes`))).json()) as StatusBody;
+    // A kept-alive socket the server closed while this loaded process was stalled resets once: poll again.
+    const answer = await fetch(url(`/studies/${study.orthancId}/kidney-volumes`), { headers: AUTH }).catch((error: unknown) => error as Error);
+    if (answer instanceof Error) {
+      if (!/ECONNRESET/.test(String(answer.cause))) throw answer;
+      continue;
+    }
+    last = (await answer.json()) as StatusBody;
     if (last.status && test(last.status)) return last.status;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -107,7 +123,7 @@ describe('the sidecar HTTP API', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ ready: true });
 
-    const metrics = await fetch(url('/metrics'));
+    const metrics = await fetch(url('/metrics'), { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await metrics.text();
@@ -135,6 +151,81 @@ describe('the sidecar HTTP API', () => {
       const error = await errorOf(forbidden);
       expect(error.kind).toBe('forbidden');
       expect(error.message).toContain('KV_API_TOKEN');
+      for (const path of [`/studies/${study.orthancId}/kidney-volumes`, '/metrics']) {
+        const closed = await fetch(`${base}${path}`, { headers: AUTH });
+        expect(closed.status).toBe(403);
+        expect((await errorOf(closed)).message).toContain('KV_API_TOKEN');
+      }
+      const hook = await fetch(`${base}/hooks/orthanc`, { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN } });
+      expect(hook.status).toBe(403);
+      expect((await errorOf(hook)).message).toContain('KV_HOOK_TOKEN');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('needs the token on every route but /health and /ready: status, /metrics (or KV_METRICS_TOKEN), the /events WebSocket (header or cookie, own Origin only)', async () => {
+    const statusPath = `/studies/${study.orthancId}/kidney-volumes`;
+    for (const path of [statusPath, '/metrics', '/no-such-route']) {
+      const refused = await fetch(url(path));
+      expect(refused.status, path).toBe(401);
+      expect((await errorOf(refused)).kind).toBe('unauthorized');
+    }
+    expect((await fetch(url(statusPath), { headers: AUTH })).status).toBe(200);
+    expect((await fetch(url(statusPath), { headers: { cookie: `other=1; kv_token=${TOKEN}` } })).status).toBe(200);
+    // The metrics token opens /metrics and nothing else.
+    expect((await fetch(url('/metrics'), { headers: AUTH })).status).toBe(200);
+    expect((await fetch(url(statusPath), { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(401);
+    // A page elsewhere cannot use the cookie to change anything.
+    const crossSite = await fetch(url(`${statusPath}/retry`), { method: 'POST', headers: { cookie: `kv_token=${TOKEN}`, origin: 'https://evil.example' } });
+    expect(crossSite.status).toBe(403);
+
+    expect(await upgradeStatus({})).toBe(401);
+    expect(await upgradeStatus({ authorization: 'Bearer wrong' })).toBe(401);
+    expect(await upgradeStatus({ cookie: `kv_token=${TOKEN}`, origin: 'https://evil.example' })).toBe(403);
+    expect(await upgradeStatus({ ...AUTH, origin: 'https://evil.example' })).toBe(403);
+    expect(await upgradeStatus({ cookie: `kv_token=${TOKEN}`, origin: sidecar.url })).toBe(101);
+  });
+
+  it('takes the Lua wake-up only with KV_HOOK_TOKEN in X-KV-Hook-Token, and never reads the study a caller names', async () => {
+    expect((await fetch(url('/hooks/orthanc'), { method: 'POST', body: study.orthancId })).status).toBe(401);
+    expect((await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': 'wrong' }, body: study.orthancId })).status).toBe(401);
+    // The study was uploaded before the sidecar started (its feed begins at the head): only a hook
+    // that trusted the body would make the sidecar look at it.
+    const before = events.length;
+    for (let i = 0; i < 5; i++) {
+      const woken = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN }, body: study.orthancId });
+      expect(woken.status).toBe(204);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(events.slice(before).filter((e) => e.studyId === study.orthancId)).toEqual([]);
+  });
+
+  it('answers a server-side failure with a short message and an error ID, and logs the details under that ID', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) });
+    const deadPort = await freePort();
+    const app = createApp({
+      client: new OrthancClient({ url: `http://127.0.0.1:${deadPort}`, retries: 0, timeoutMs: 2000 }),
+      sidecar: { ready: true, wake: () => undefined },
+      metrics: new SidecarMetrics({ defaultMetrics: false }),
+      log: createLogger('info', sink),
+      apiToken: TOKEN,
+      now: () => new Date(),
+    });
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = server.address() as AddressInfo;
+      const failed = await fetch(`http://127.0.0.1:${address.port}/studies/${study.orthancId}/kidney-volumes`, { headers: AUTH });
+      expect(failed.status).toBe(502);
+      const body = (await failed.json()) as { error: { kind: string; message: string; errorId: string } };
+      expect(body.error.kind).toBe('orthanc-unreachable');
+      expect(body.error.errorId).toMatch(/^[0-9a-f]{12}$/);
+      expect(body.error.message).toBe(`Orthanc cannot be reached (error ID ${body.error.errorId}; the sidecar's log has the details)`);
+      expect(body.error.message).not.toContain(String(deadPort));
+      const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r['errorId'] === body.error.errorId);
+      expect(logged?.['msg']).toContain(`127.0.0.1:${deadPort}`);
     } finally {
       await new Promise((r) => server.close(r));
     }
@@ -156,7 +247,7 @@ describe('the sidecar HTTP API', () => {
     expect((await errorOf(plain)).message).toContain('got Content-Type "text/plain"');
 
     // The Lua hook only ever carries a study ID: its limit is far lower, and the message says so.
-    const hook = await fetch(url('/hooks/orthanc'), { method: 'POST', body: 'x'.repeat(2048) });
+    const hook = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN }, body: 'x'.repeat(2048) });
     expect(hook.status).toBe(413);
     expect((await errorOf(hook)).message).toBe('request body must be at most 1024 bytes');
 
@@ -186,10 +277,10 @@ describe('the sidecar HTTP API', () => {
       ['Right Kidney', '125'],
       ['Left Kidney', '132'],
     ]);
-    const mine = () => events.filter((e) => e.studyId === study.orthancId).map((e) => e.kind);
     await waitUntil(() => mine().includes('done'), 5_000, () => JSON.stringify(events));
-    expect(mine()).toContain('processing');
-    expect(mine().indexOf('processing')).toBeLessThan(mine().indexOf('done'));
+    // The sidecar's own status writes come back through the feed after done: they are no state change.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(mine()).toEqual(['queued', 'processing', 'done']);
     expect(await seriesCounts(orthanc.client, study.orthancId)).toEqual({ srInstances: 1, series: 3, instances: 5 });
   });
 
@@ -209,7 +300,9 @@ describe('the sidecar HTTP API', () => {
     ]);
     expect(await seriesCounts(orthanc.client, study.orthancId)).toEqual({ srInstances: 1, series: 3, instances: 5 });
     await waitUntil(() => events.filter((e) => e.studyId === study.orthancId && e.kind === 'done').length === 2, 5_000, () => JSON.stringify(events));
-    expect(await (await fetch(url('/metrics'))).text()).toMatch(/^kidney_volumes_studies_done_total 2$/m);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(mine()).toEqual(['queued', 'processing', 'done', 'queued', 'processing', 'done']);
+    expect(await (await fetch(url('/metrics'), { headers: AUTH })).text()).toMatch(/^kidney_volumes_studies_done_total 2$/m);
   });
 
   it('logs JSON lines naming the study, never the Orthanc password, and stops cleanly on SIGTERM with its cursor saved', async () => {
@@ -217,6 +310,10 @@ describe('the sidecar HTTP API', () => {
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.some((r) => r['studyId'] === study.orthancId && r['event'] === 'done')).toBe(true);
     expect(sidecar.stdout() + sidecar.stderr()).not.toContain(SIDECAR_PASSWORD);
+    // Each key once: a collector keeps either copy of a repeated key.
+    const start = lines.find((l) => l.includes('"event":"start"')) ?? '';
+    expect(start.match(/"replica":/g)).toHaveLength(1);
+    expect(JSON.parse(start)).toMatchObject({ httpHost: '127.0.0.1' });
 
     const { code, ms } = await sidecar.stop(10_000);
     expect(code).toBe(0);
@@ -243,6 +340,22 @@ async function appWithoutToken(): Promise<{ server: Server; base: string }> {
   const address = server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
   return { server, base: `http://127.0.0.1:${address.port}` };
+}
+
+/** The HTTP status the /events upgrade answers with these headers (101 when the socket opens). */
+function upgradeStatus(headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsUrl(), { headers });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', (error) => (ws.readyState === ws.CLOSED ? undefined : reject(error)));
+  });
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number, describeState: () => string): Promise<void> {

@@ -14,7 +14,9 @@ interface Service {
 function composeConfig(file: string): { services: Record<string, Service> } {
   let text: string;
   try {
-    text = execFileSync('docker-compose', ['-f', file, 'config'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
+    // The file ships no secrets: give it some, as an admin would.
+    const env = { ...process.env, POSTGRES_PASSWORD: 'pg-pw', ORTHANC_PASSWORD: 'orthanc-pw', KV_API_TOKEN: 'api-token', KV_HOOK_TOKEN: 'hook-token' };
+    text = execFileSync('docker-compose', ['-f', file, 'config'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe', env });
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
     throw new Error(e.code === 'ENOENT' ? 'docker-compose is not installed: apt-get install docker-compose (bash .ci/run does)' : `docker-compose config failed: ${e.stderr ?? e.message}`);

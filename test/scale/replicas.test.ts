@@ -91,7 +91,7 @@ describe('several replicas on a PostgreSQL index', () => {
 
       // Every claim accounted for: each one ended done, lost its lease, is waiting to retry, or was in
       // the hands of the killed replica, whose studies were then taken over.
-      const metrics = await Promise.all(sidecars.slice(1).map((s) => fetch(`${s.url}/metrics`).then((r) => r.text())));
+      const metrics = await Promise.all(sidecars.slice(1).map((s) => fetch(`${s.url}/metrics`, { headers: s.auth }).then((r) => r.text())));
       await Promise.all(sidecars.slice(1).map((s) => s.stop()));
       const logs = sidecars.map((s) => parseLog(s.stdout()));
       const tallies: ReplicaTally[] = names.map((name, i) => tally(name, logs[i]!));

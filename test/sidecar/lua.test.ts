@@ -9,16 +9,17 @@ import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js'
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from './harness.js';
 
+const HOOK_TOKEN = 'lua-hook-token';
 const SCRIPT = new URL('../../orthanc/kidney-volumes.lua', import.meta.url).pathname;
 
 let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 beforeAll(async () => {
   const port = await freePort();
-  orthanc = await startOrthanc({ LuaScripts: [SCRIPT] }, { env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}` } });
+  orthanc = await startOrthanc({ LuaScripts: [SCRIPT] }, { env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } });
   sidecar = await runSidecar({
     port,
-    env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '60000', KV_SWEEP_INTERVAL_MS: '3600000', KV_LOG_LEVEL: 'info', KV_RETRIES: '1' },
+    env: { ...orthanc.env, KV_HOOK_TOKEN: HOOK_TOKEN, KV_POLL_INTERVAL_MS: '60000', KV_SWEEP_INTERVAL_MS: '3600000', KV_LOG_LEVEL: 'info', KV_RETRIES: '1' },
   });
   // Once ready, the sidecar has read the feed and sleeps for a minute: only a wake-up can make it look sooner.
   const deadline = Date.now() + 20_000;
