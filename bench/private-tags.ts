@@ -8,6 +8,7 @@
  * then prints: the time Orthanc takes to ingest them over REST (the floor, same concurrency as
  * our pass), the time of our private-tag pass over them, the ratio, and this process's peak RSS.
  */
+import { UploadGuard } from '../src/pipeline/study-guard.js';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
       { name: 'Left Kidney', value: '132', unit: 'ml' },
     ]);
     const passStart = performance.now();
-    const outcome = await createPrivateStep({ concurrency }).write({ client, facts, measurements, now: new Date(), settings: { srSeriesNumber: 9999 }, earlier: [] });
+    const outcome = await createPrivateStep({ concurrency }).write({ client, facts, measurements, now: new Date(), settings: { srSeriesNumber: 9999 }, earlier: [], uploads: new UploadGuard(client, facts) });
     const passMs = performance.now() - passStart;
     const mb = (images * readFileSync(paths[0] as string).length) / 1e6;
     console.log(`images:                 ${images} x 512x512 CT (${mb.toFixed(0)} MB), concurrency ${concurrency}`);

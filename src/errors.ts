@@ -18,6 +18,8 @@ export type ErrorKind =
   | 'fhir-server'
   | 'delivery'
   | 'delivery-rejected'
+  | 'ambiguous-study'
+  | 'study-data'
   | 'internal';
 
 /** An error with a kind and the data that explains it. Messages name the rule and the bad value. */
@@ -84,6 +86,38 @@ export class NotFoundError extends KidneyVolumesError {
   }
 }
 
+/** One study of a StudyInstanceUID as Orthanc keeps it (Orthanc files a study by PatientID and StudyInstanceUID). */
+export interface StudyCandidate {
+  readonly orthancId: string;
+  readonly patientId: string;
+}
+
+/**
+ * A StudyInstanceUID that Orthanc holds under several PatientIDs (an ID corrected and re-sent):
+ * taking either would risk the wrong patient, so the user must name the Orthanc study ID.
+ */
+export class AmbiguousStudyError extends KidneyVolumesError {
+  constructor(readonly studyInstanceUid: string, readonly candidates: readonly StudyCandidate[]) {
+    super(
+      'ambiguous-study',
+      `StudyInstanceUID ${studyInstanceUid} is ambiguous: Orthanc holds ${candidates.length} studies with it, ` +
+        candidates.map((c) => `${c.orthancId} (PatientID "${c.patientId}")`).join(' and ') +
+        '; give the Orthanc study ID of the right patient instead. Nothing was written.',
+      { studyInstanceUid, candidates },
+    );
+  }
+}
+
+/**
+ * The study's own data does not allow an output (no image series to copy the private tags into,
+ * an empty PatientID for a FHIR Patient): permanent until the study changes, never retried.
+ */
+export class StudyDataError extends KidneyVolumesError {
+  constructor(message: string, details: Readonly<Record<string, unknown>> = {}) {
+    super('study-data', message, details);
+  }
+}
+
 /** A feature that is not built yet: said plainly, never pretended. */
 export class NotAvailableError extends KidneyVolumesError {
   constructor(message: string) {
@@ -109,7 +143,11 @@ export const EXIT_CODES = {
   'batch-failed': 12,
   delivery: 13,
   'delivery-rejected': 14,
-} as const satisfies Record<ErrorKind | 'ok' | 'batch-failed', number>;
+  'ambiguous-study': 15,
+  'study-data': 16,
+  // An outcome, not an error kind: verify found an output missing or incomplete.
+  'verify-incomplete': 17,
+} as const satisfies Record<ErrorKind | 'ok' | 'batch-failed' | 'verify-incomplete', number>;
 
 const HTTP_STATUS: Record<ErrorKind, number> = {
   usage: 400,
@@ -124,6 +162,8 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   'fhir-server': 502,
   delivery: 502,
   'delivery-rejected': 502,
+  'ambiguous-study': 409,
+  'study-data': 422,
   internal: 500,
 };
 

@@ -122,7 +122,7 @@ async function finish(deps: MigrateDeps, studyId: string, applied: ApplyOutcome,
       ? `${origin}; ${Object.values(result.status.outputs ?? {}).map((o) => String((o as { summary?: unknown }).summary ?? '')).join('; ')}`
       : result.kind === 'failed'
         ? `${origin}; failed: ${result.status.error ?? ''}`
-        : result.kind === 'nothing'
+        : result.kind === 'nothing' || result.kind === 'deleted'
           ? `${origin}; ${result.reason}`
           : result.kind === 'busy'
             ? `${origin}; held by ${result.owner}, which writes the outputs`

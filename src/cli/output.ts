@@ -1,8 +1,9 @@
 /** How the CLI shows results and errors to people (text) and programs (--json). */
-import { errorKind, exitCodeFor, messageOf } from '../errors.js';
+import { EXIT_CODES, errorKind, exitCodeFor, messageOf } from '../errors.js';
 import type { Measurement } from '../measurements/model.js';
 import { DELIVERIES } from '../delivery/settings.js';
-import type { AttachReport } from '../pipeline/attach.js';
+import { PartialAttachError, type AttachReport } from '../pipeline/attach.js';
+import type { StepOutcome } from '../pipeline/approaches.js';
 import type { VerifyReport } from '../pipeline/verify.js';
 import { describeOrigin } from '../inputs/origin.js';
 import { parseStatus } from '../sidecar/status.js';
@@ -29,24 +30,31 @@ export function measurementLines(measurements: readonly Measurement[]): string[]
 
 /** Prints what attach did, and where the FHIR Bundle went when --fhir-out or --fhir-server asked. */
 export function printAttach(report: AttachReport, json: boolean, io: Output, fhir: FhirDelivery = {}): void {
+  const { coverage: _coverage, ...shown } = report;
   if (json) {
-    io.out(JSON.stringify({ ok: true, command: 'attach', ...report, ...(Object.keys(fhir).length > 0 ? { fhir } : {}) }));
+    io.out(JSON.stringify({ ok: true, command: 'attach', ...shown, ...(Object.keys(fhir).length > 0 ? { fhir } : {}) }));
     return;
   }
   io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}): ${report.measurements.measurements.length} measurement(s)`);
   for (const line of measurementLines(report.measurements.measurements)) io.out(line);
-  for (const o of report.outcomes) {
-    const done = (DELIVERIES as readonly string[]).includes(o.approach) ? 'delivered' : o.alreadyPresent ? 'already present, verified' : 'written and verified';
-    io.out(`${o.approach}: ${done}: ${o.summary}`);
-  }
+  for (const line of outcomeLines(report.outcomes)) io.out(line);
   for (const line of fhirDeliveryLines(fhir)) io.out(line);
 }
 
-/** Prints what verify found. */
-export function printVerify(report: VerifyReport, json: boolean, io: Output): void {
+/** One line per outcome: what was written (or found), verified or delivered. */
+function outcomeLines(outcomes: readonly StepOutcome[]): string[] {
+  return outcomes.map((o) => {
+    const done = (DELIVERIES as readonly string[]).includes(o.approach) ? 'delivered' : o.alreadyPresent ? 'already present, verified' : 'written and verified';
+    return `${o.approach}: ${done}: ${o.summary}`;
+  });
+}
+
+/** Prints what verify found; answers the exit code (verify-incomplete when an expected output is missing or incomplete). */
+export function printVerify(report: VerifyReport, json: boolean, io: Output): number {
+  const code = report.ok ? EXIT_CODES.ok : EXIT_CODES['verify-incomplete'];
   if (json) {
-    io.out(JSON.stringify({ ok: true, command: 'verify', ...verifyJson(report) }));
-    return;
+    io.out(JSON.stringify({ command: 'verify', ...verifyJson(report), exitCode: code }));
+    return code;
   }
   io.out(`Study ${report.studyInstanceUid} (Orthanc ${report.studyId}), patient ${report.patientName || '(no name)'}`);
   io.out(`  ${report.seriesCount} series, ${report.instanceCount} instances`);
@@ -58,6 +66,8 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): vo
   for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${dicomDateTimeText(s.summary)}`);
   for (const line of currentLines(report)) io.out(line);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
+  io.out(report.ok ? 'ok: every expected output is there and complete' : `NOT OK: ${report.problems.length} output(s) missing or incomplete (exit ${code})`);
+  return code;
 }
 
 /** Where the measurements came from when DICOM gave them, and what became of each DICOM input (issue 16). */
@@ -81,7 +91,15 @@ function statusLine(text: string): string {
 /** Prints an error and answers the exit code. */
 export function printError(error: unknown, json: boolean, io: Output): number {
   const code = exitCodeFor(error);
-  if (json) io.out(JSON.stringify({ ok: false, error: { kind: errorKind(error), message: messageOf(error) }, exitCode: code }));
+  // When some approaches were written before another failed, say what is in the study, not just what went wrong.
+  const partial = error instanceof PartialAttachError ? error : undefined;
+  if (json) {
+    const written = partial ? { written: partial.written, failures: partial.failures } : {};
+    io.out(JSON.stringify({ ok: false, error: { kind: errorKind(error), message: messageOf(error) }, ...written, exitCode: code }));
+  } else if (partial) {
+    for (const line of outcomeLines(partial.written)) io.out(line);
+    for (const f of partial.failures) io.out(`${f.approach}: FAILED (${f.kind}): ${f.message}`);
+  }
   io.err(`kidney-volumes: ${messageOf(error)}`);
   return code;
 }

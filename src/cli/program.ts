@@ -89,10 +89,12 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .command('verify')
     .description('read back and report what is stored for a study')
     .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
+    .addOption(new Option('--approach <approach>', 'outputs that must be there: sr, fhir, private or all (or a comma list)').default('all'))
     .option('--json', 'print a machine-readable summary')
-    .action(async (study: string) => {
+    .action(async (study: string, options: { approach: string }) => {
+      const expected = parseApproaches(options.approach);
       const client = clientFor(loadConfig(env));
-      printVerify(await verify(client, study), json, io);
+      exitCode = printVerify(await verify(client, study, expected), json, io);
     });
 
   program

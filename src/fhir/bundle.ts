@@ -9,6 +9,7 @@ import type { StudyFacts } from '../study/facts.js';
 import { fhirInstant, studyDateTime } from './datetime.js';
 import { FhirInputError } from './errors.js';
 import { bundleUuid, contentUuid, uuidUrl } from './identity.js';
+import { studyIdentity } from '../study/identity.js';
 import { buildImagingStudy, checkUid, studyIdentifier, type SrReference } from './imagingStudy.js';
 import { buildVolumeObservation, measurementUuid, type DicomSourceReference, type ObservationContext } from './observation.js';
 import { buildPatient, patientIdentifier } from './patient.js';
@@ -49,8 +50,10 @@ export function buildKidneyVolumeBundle(facts: StudyFacts, set: MeasurementSet, 
   const studyUuid = contentUuid('ImagingStudy', study.value ?? '');
   const effective = studyDateTime(facts.studyDate, facts.studyTime, options.timeZone);
 
+  const identity = studyIdentity(facts);
   const ctx: ObservationContext = {
     studyInstanceUid: studyUid,
+    study: identity,
     setDigest: set.digest,
     patientUrl: uuidUrl(patientUuid),
     imagingStudyUrl: uuidUrl(studyUuid),
@@ -69,7 +72,7 @@ export function buildKidneyVolumeBundle(facts: StudyFacts, set: MeasurementSet, 
 
   return {
     resourceType: 'Bundle',
-    identifier: { system: KV_BUNDLE, value: bundleUuid(studyUid, set.digest) },
+    identifier: { system: KV_BUNDLE, value: bundleUuid(identity, set.digest) },
     type: 'collection',
     entry: [
       entry(patientUuid, buildPatient(facts.patient)),

@@ -23,15 +23,19 @@ export function uuidUrl(uuid: string): string {
 }
 
 /**
- * Key of one Observation: the study, the measurement's name and the digest of the whole set. The
+ * Key of one Observation: the study (its identity, as for bundleUuid), the measurement's name and the digest of the whole set. The
  * digest is part of it because the Observations are the FHIR view of one measurement report: a
  * corrected set is a new report whose Observations sit beside the old ones, never overwrite them.
  */
-export function observationUuid(studyInstanceUid: string, name: string, setDigest: string): string {
-  return contentUuid('Observation', studyInstanceUid, name, setDigest);
+export function observationUuid(study: readonly [string, string], name: string, setDigest: string): string {
+  return contentUuid('Observation', ...study, name, setDigest);
 }
 
-/** Key of the Bundle as a whole: one study, one measurement set. */
-export function bundleUuid(studyInstanceUid: string, setDigest: string): string {
-  return contentUuid('Bundle', studyInstanceUid, setDigest);
+/**
+ * Key of the Bundle as a whole: one study, one measurement set. `study` is the study's identity
+ * (src/study/identity.ts: StudyInstanceUID and Orthanc study ID), so two patients' studies that
+ * share a StudyInstanceUID never share an identifier on a FHIR server.
+ */
+export function bundleUuid(study: readonly [string, string], setDigest: string): string {
+  return contentUuid('Bundle', ...study, setDigest);
 }

@@ -62,6 +62,8 @@ export interface DicomSourceReference {
 /** What an Observation needs from its surroundings in the Bundle. */
 export interface ObservationContext {
   readonly studyInstanceUid: string;
+  /** The study's identity (StudyInstanceUID and Orthanc study ID) that identifiers derive from. */
+  readonly study: readonly [string, string];
   readonly setDigest: string;
   readonly patientUrl: string;
   readonly imagingStudyUrl: string;
@@ -73,7 +75,7 @@ export interface ObservationContext {
 
 /** The Observation's content UUID (also its identifier value and fullUrl). */
 export function measurementUuid(ctx: ObservationContext, m: Measurement): string {
-  return observationUuid(ctx.studyInstanceUid, m.name, ctx.setDigest);
+  return observationUuid(ctx.study, m.name, ctx.setDigest);
 }
 
 /** The Observation for one measurement. */

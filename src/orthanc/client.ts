@@ -3,7 +3,7 @@
  * retries with backoff on connection errors and 5xx for idempotent calls only.
  */
 import got, { type Got, type Method } from 'got';
-import { NotFoundError, OrthancHttpError } from '../errors.js';
+import { AmbiguousStudyError, NotFoundError, OrthancHttpError } from '../errors.js';
 import { redactUrl } from '../config.js';
 import { toOrthancError } from './errors.js';
 import type {
@@ -132,6 +132,16 @@ export class OrthancClient {
     return this.found('study', id, this.json('GET', `studies/${id}`, { idempotent: true }));
   }
 
+  /** GET /instances/{id}; NotFoundError when absent. */
+  instance(id: string): Promise<OrthancInstance> {
+    return this.found('instance', id, this.json('GET', `instances/${id}`, { idempotent: true }));
+  }
+
+  /** DELETE /instances/{id}: only for instances we created (src/pipeline/study-guard.ts checks each first). */
+  async deleteInstance(id: string): Promise<void> {
+    await this.found('instance', id, this.call('DELETE', `instances/${id}`, { idempotent: true }));
+  }
+
   /** GET /series/{id}; NotFoundError when absent. */
   series(id: string): Promise<OrthancSeries> {
     return this.found('series', id, this.json('GET', `series/${id}`, { idempotent: true }));
@@ -246,16 +256,24 @@ export class OrthancClient {
     return this.json('POST', 'tools/lookup', { idempotent: true, body: uid, headers: { 'content-type': 'text/plain' } });
   }
 
-  /** An Orthanc study ID from an Orthanc ID or a StudyInstanceUID; NotFoundError when neither exists. */
+  /**
+   * An Orthanc study ID from an Orthanc ID or a StudyInstanceUID; NotFoundError when neither exists,
+   * AmbiguousStudyError when the UID names studies of several patients (never a silent first pick).
+   */
   async resolveStudy(studyIdOrUid: string): Promise<string> {
     const wanted = studyIdOrUid.trim();
     if (ORTHANC_ID.test(wanted)) {
       await this.study(wanted);
       return wanted;
     }
-    const match = (await this.lookup(wanted)).find((r) => r.Type === 'Study');
-    if (!match) throw new NotFoundError('study', wanted);
-    return match.ID;
+    const matches = (await this.lookup(wanted)).filter((r) => r.Type === 'Study');
+    const [first] = matches;
+    if (first === undefined) throw new NotFoundError('study', wanted);
+    if (matches.length === 1) return first.ID;
+    const candidates = await Promise.all(
+      matches.map(async (m) => ({ orthancId: m.ID, patientId: (await this.study(m.ID)).PatientMainDicomTags['PatientID'] ?? '' })),
+    );
+    throw new AmbiguousStudyError(wanted, candidates);
   }
 
   private async metadataOf(level: 'studies' | 'instances', id: string, name: string): Promise<Revisioned | undefined> {

@@ -5,6 +5,7 @@ import type { StudyFacts } from '../study/facts.js';
 import type { Delivery, DeliverySettings } from '../delivery/settings.js';
 import { UsageError } from '../errors.js';
 import type { DicomOrigin } from '../inputs/origin.js';
+import type { UploadGuard } from './study-guard.js';
 
 /** The approaches, in the order they run (the FHIR Bundle references the SR). */
 export const APPROACHES = ['sr', 'fhir', 'private'] as const;
@@ -59,6 +60,8 @@ export interface StepContext {
   /** The DICOM object the measurements were read from, when they were (issue 16). */
   readonly origin?: DicomOrigin;
   readonly progress?: (progress: Progress) => void;
+  /** Every upload goes through it: it checks the study still exists and records what we created. */
+  readonly uploads: UploadGuard;
 }
 
 /** What one step wrote (or found already written) and verified, or what one delivery sent (src/delivery). */
@@ -69,11 +72,14 @@ export interface StepOutcome {
   /** True when an earlier run had already written exactly this. */
   readonly alreadyPresent: boolean;
   readonly details: Readonly<Record<string, unknown>>;
+  /** Orthanc IDs of the series this outcome's instances sit in (so later checks tell our series from new ones). */
+  readonly outputSeries?: readonly string[];
 }
 
 /** What one approach finds stored for a study. */
 export interface StoredOutcome {
   readonly approach: Approach;
+  /** True when the output is there and complete (covers every source image the study holds now). */
   readonly found: boolean;
   readonly summary: string;
   readonly details: Readonly<Record<string, unknown>>;

@@ -4,9 +4,9 @@
  * read back and checked against the measurements.
  */
 import type { Bundle, ImagingStudy } from '@medplum/fhirtypes';
-import { KidneyVolumesError, OrthancHttpError } from '../errors.js';
+import { InvalidMeasurementsError, KidneyVolumesError, OrthancHttpError, StudyDataError } from '../errors.js';
 import { buildKidneyVolumeBundle, type SrReference } from '../fhir/bundle.js';
-import { FhirBundleReadError } from '../fhir/errors.js';
+import { FhirBundleReadError, FhirInputError } from '../fhir/errors.js';
 import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../fhir/read.js';
 import { serializeResource } from '../fhir/serialize.js';
 import { formatIssues, validateFhirResource } from '../fhir/validate.js';
@@ -129,6 +129,26 @@ async function replaceRevision(client: OrthancClient, facts: StudyFacts, json: s
   }
 }
 
+/**
+ * The valid Bundle, or the reason the study or the measurements cannot give one: an empty
+ * PatientID (legal in DICOM, type 2) leaves FHIR without a Patient identifier, and a placeholder
+ * patient is never written, so the FHIR step fails alone with that reason.
+ */
+function bundleOrCause(context: StepContext, sr: SrReference | undefined): Bundle {
+  try {
+    return validBundle(context, sr);
+  } catch (error) {
+    if (!(error instanceof FhirInputError)) throw error;
+    const { facts } = context;
+    if (error.field.startsWith('measurement') || error.field === 'digest') throw new InvalidMeasurementsError(`FHIR Bundle not written: ${error.message}`);
+    const why =
+      error.field === 'patientId'
+        ? `the study's PatientID is empty (legal in DICOM, but a FHIR Patient needs an identifier and no placeholder patient is ever written)`
+        : error.message;
+    throw new StudyDataError(`FHIR Bundle not written for study ${facts.studyInstanceUid}: ${why}`, { approach: 'fhir', field: error.field, value: error.value });
+  }
+}
+
 function etagOf(etag: string | undefined): { etag?: string } {
   return etag === undefined ? {} : { etag };
 }
@@ -136,11 +156,13 @@ function etagOf(etag: string | undefined): { etag?: string } {
 async function write(context: StepContext): Promise<StepOutcome> {
   const { client, facts, measurements } = context;
   const sr = srOf(context.earlier);
-  const bundle = validBundle(context, sr);
+  const bundle = bundleOrCause(context, sr);
   const json = serializeResource(bundle);
   const expected = readKidneyVolumeBundle(json);
   let before = await readStored(client, facts);
   let alreadyPresent = alreadyStored(before, expected, sr);
+  // A study re-created by an upload after its deletion must not get metadata (src/pipeline/study-guard.ts).
+  if (!alreadyPresent) await context.uploads.requirePresent();
   if (!alreadyPresent && !(await replaceRevision(client, facts, json, before))) {
     // Somebody wrote between our read and our write (another replica that took the study over,
     // or a late write of a replica that lost it): if it is this very Bundle, it is there already.

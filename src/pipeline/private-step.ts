@@ -10,6 +10,8 @@ import { PrivateTagsError } from '../dicom/private-tags/errors.js';
 import { KIDNEY_CREATOR, blockContent, type KidneyBlockContent } from '../dicom/private-tags/layout.js';
 import { readKidneyBlock, type FoundKidneyBlock } from '../dicom/private-tags/read.js';
 import { stableUid } from '../dicom/uids.js';
+import { StudyDataError } from '../errors.js';
+import { studyIdentity } from '../study/identity.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { isImageSeries, type InstanceFacts, type SeriesFacts, type StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
@@ -60,10 +62,15 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
   const root = context.settings.uidRoot;
   const sources = await sourceSeries(client, facts);
   if (sources.length === 0) {
-    throw new PrivateTagsError(`study ${facts.studyInstanceUid} has no image series to copy the private tags into`, { study: facts.orthancId }, 'not-found');
+    throw new StudyDataError(
+      `study ${facts.studyInstanceUid} has no image series to copy the private tags into (only ${facts.series.map((s) => s.modality || '?').join(', ') || 'no series'}); ` +
+        'the private-tags approach needs images: use --approach sr,fhir for this study',
+      { study: facts.orthancId },
+    );
   }
   const plans = sources.map((source): SeriesPlan => {
-    const seriesInstanceUid = stableUid(root, 'private-series', source.seriesInstanceUid, measurements.digest);
+    // The Orthanc study is part of the identity: the same source series stored under two PatientIDs gets two copies.
+    const seriesInstanceUid = stableUid(root, 'private-series', ...studyIdentity(facts), source.seriesInstanceUid, measurements.digest);
     return {
       source,
       seriesInstanceUid,
@@ -75,7 +82,7 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
   const jobs: { plan: SeriesPlan; instance: InstanceFacts; sopInstanceUid: string }[] = [];
   const uploaded = new Map<SeriesPlan, number>();
   for (const plan of plans) {
-    const stored = new Set((await storedSeries(client, plan.seriesInstanceUid))?.sopInstanceUids);
+    const stored = new Set((await storedSeries(client, facts, plan.seriesInstanceUid))?.sopInstanceUids);
     plan.source.instances.forEach((instance, i) => {
       const sopInstanceUid = plan.sopInstanceUids[i] as string;
       if (!stored.has(sopInstanceUid)) jobs.push({ plan, instance, sopInstanceUid });
@@ -90,7 +97,7 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
       sopInstanceUid,
       content: plan.content,
     });
-    const result = await client.upload(copy.bytes);
+    const result = await context.uploads.upload(copy.bytes, sopInstanceUid);
     if (result.ParentStudy !== facts.orthancId) {
       throw new PrivateTagsError(`copy of ${instance.sopInstanceUid} landed in study ${result.ParentStudy}, expected ${facts.orthancId}`, { instance: result.ID });
     }
@@ -98,7 +105,7 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
     context.progress?.({ approach: 'private', done: ++done, total: jobs.length });
   });
   const verified: VerifiedCopy[] = [];
-  for (const plan of plans) verified.push(await verifyCopy(client, plan, uploaded.get(plan) ?? 0));
+  for (const plan of plans) verified.push(await verifyCopy(client, facts, plan, uploaded.get(plan) ?? 0));
   const images = verified.reduce((n, v) => n + v.instances, 0);
   return {
     approach: 'private',
@@ -107,6 +114,7 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
       verified.map((v) => `${v.seriesInstanceUid} from ${v.sourceSeriesInstanceUid} at ${v.creatorSlot}`).join(', '),
     alreadyPresent: jobs.length === 0,
     details: { creator: KIDNEY_CREATOR, lines: plans[0]?.content.lines ?? [], series: verified },
+    outputSeries: verified.map((v) => v.orthancId),
   };
 }
 
@@ -126,9 +134,19 @@ async function ownBlockOf(client: OrthancClient, series: SeriesFacts): Promise<F
   return block ?? (series.seriesDescription?.endsWith(DESCRIPTION_SUFFIX.trim()) ? 'described' : undefined);
 }
 
-/** A series by SeriesInstanceUID: its Orthanc ID and its instances' SOP Instance UIDs with their Orthanc IDs. */
-async function storedSeries(client: OrthancClient, seriesInstanceUid: string): Promise<{ id: string; sopInstanceUids: string[]; ids: Map<string, string> } | undefined> {
-  const match = (await client.lookup(seriesInstanceUid)).find((r) => r.Type === 'Series');
+/**
+ * A series of this study by SeriesInstanceUID: its Orthanc ID and its instances' SOP Instance UIDs
+ * with their Orthanc IDs. A series of that UID in another study (another patient's) is not ours to count.
+ */
+async function storedSeries(
+  client: OrthancClient,
+  facts: StudyFacts,
+  seriesInstanceUid: string,
+): Promise<{ id: string; sopInstanceUids: string[]; ids: Map<string, string> } | undefined> {
+  let match: { ID: string } | undefined;
+  for (const candidate of (await client.lookup(seriesInstanceUid)).filter((r) => r.Type === 'Series')) {
+    if ((await client.series(candidate.ID)).ParentStudy === facts.orthancId) match = candidate;
+  }
   if (!match) return undefined;
   const instances = await client.seriesInstances(match.ID);
   const ids = new Map(instances.map((i) => [i.MainDicomTags['SOPInstanceUID'] ?? '', i.ID]));
@@ -136,9 +154,9 @@ async function storedSeries(client: OrthancClient, seriesInstanceUid: string): P
 }
 
 /** Checks that Orthanc holds exactly the expected copies, and reads the first one back to find our block by creator. */
-async function verifyCopy(client: OrthancClient, plan: SeriesPlan, uploaded: number): Promise<VerifiedCopy> {
+async function verifyCopy(client: OrthancClient, facts: StudyFacts, plan: SeriesPlan, uploaded: number): Promise<VerifiedCopy> {
   const details = { sourceSeriesInstanceUid: plan.source.seriesInstanceUid, seriesInstanceUid: plan.seriesInstanceUid };
-  const stored = await storedSeries(client, plan.seriesInstanceUid);
+  const stored = await storedSeries(client, facts, plan.seriesInstanceUid);
   const expected = new Set(plan.sopInstanceUids);
   const missing = plan.sopInstanceUids.filter((uid) => !stored?.ids.has(uid));
   const extra = (stored?.sopInstanceUids ?? []).filter((uid) => !expected.has(uid));

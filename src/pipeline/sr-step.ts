@@ -5,11 +5,11 @@
 import { KidneyVolumesError, type ErrorKind } from '../errors.js';
 import { UCUM } from '../dicom/codes.js';
 import { decodePart10, type NaturalDataset } from '../dicom/part10.js';
-import { encodeMeasurementReport, measurementReportUids, SR_SERIES_DESCRIPTION, SrSopClass } from '../dicom/sr/document.js';
+import { encodeMeasurementReport, measurementReportUids, SR_SERIES_DESCRIPTION, SrSopClass, type ReportReference } from '../dicom/sr/document.js';
 import { readMeasurementReport, type ReadMeasurement } from '../dicom/sr/read.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import type { SeriesFacts, StudyFacts } from '../study/facts.js';
+import { isSourceImageSeries, type SeriesFacts, type StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
 
 /** The SR in Orthanc is not the one we meant to store (wrong study, other values or UIDs); `details` says where it is. */
@@ -52,6 +52,8 @@ export interface StoredReport {
   readonly measurements: readonly StoredMeasurement[];
   /** Set when the instance could not be read as a Measurement Report. */
   readonly problem?: string;
+  /** SOP Instance UIDs of the study's images that its evidence does not list (images added after it was written). */
+  readonly unlisted?: number;
 }
 
 /** The SR writer step. */
@@ -70,7 +72,7 @@ interface Stored {
 
 async function writeReport(context: StepContext): Promise<StepOutcome> {
   const { client, facts, measurements, settings } = context;
-  const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest, settings.uidRoot);
+  const uids = measurementReportUids(facts, measurements.digest, settings.uidRoot);
   context.progress?.({ approach: 'sr', done: 0, total: 1 });
   // The UIDs follow from (study, measurement digest): if this study holds them, an earlier run wrote this report.
   const found = (await client.lookup(uids.sopInstanceUid)).filter((r) => r.Type === 'Instance').map((r) => r.ID);
@@ -87,14 +89,21 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
     // the facts were read comes back AlreadyStored, with its parent study to check like any other.
     // The zone the FHIR step gives StudyTime, so ContentTime and the FHIR times agree.
     const timeZone = facts.timezoneOffsetFromUtc ?? settings.timeZone;
+    // Reports of the same measurements already in the series were written before the study grew:
+    // this one replaces them and says so.
+    const predecessors = earlierVersions(facts, uids.seriesInstanceUid);
     const report = encodeMeasurementReport({
       facts,
       measurements,
       now: context.now,
       ...(timeZone !== undefined ? { timeZone } : {}),
-      options: { seriesNumber: settings.srSeriesNumber, ...(settings.uidRoot !== undefined ? { uidRoot: settings.uidRoot } : {}) },
+      options: {
+        seriesNumber: settings.srSeriesNumber,
+        ...(settings.uidRoot !== undefined ? { uidRoot: settings.uidRoot } : {}),
+        ...(predecessors.length > 0 ? { predecessors, instanceNumber: predecessors.length + 1 } : {}),
+      },
     });
-    const answer = await client.upload(report.bytes);
+    const answer = await context.uploads.upload(report.bytes, uids.sopInstanceUid);
     requireSameStudy(facts, answer.ParentStudy, answer.ID);
     stored = { orthancInstanceId: answer.ID, orthancSeriesId: answer.ParentSeries, dataset: await download(client, answer.ID) };
     alreadyPresent = answer.Status === 'AlreadyStored';
@@ -114,7 +123,15 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
     summary: `SR ${uids.sopInstanceUid} in series ${uids.seriesInstanceUid} (${plural(details.measurementCount, 'measurement')})`,
     alreadyPresent,
     details: { ...details },
+    outputSeries: [stored.orthancSeriesId],
   };
+}
+
+/** The reports already in the SR series of this measurement set: earlier versions, from before the study grew. */
+function earlierVersions(facts: StudyFacts, seriesInstanceUid: string): ReportReference[] {
+  return facts.series
+    .filter((s) => s.seriesInstanceUid === seriesInstanceUid)
+    .flatMap((s) => s.instances.map((i) => ({ seriesInstanceUid, sopInstanceUid: i.sopInstanceUid, sopClassUid: i.sopClassUid })));
 }
 
 /** Orthanc files an instance by PatientID and StudyInstanceUID; a different parent means the study's facts changed under us. */
@@ -179,8 +196,9 @@ function valueDifferences(read: readonly ReadMeasurement[], measurements: Measur
 async function inspectReports(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome> {
   const series = facts.series.filter((s) => s.modality === 'SR' && s.seriesDescription === SR_SERIES_DESCRIPTION);
   const reports: StoredReport[] = [];
+  const images = facts.series.filter(isSourceImageSeries).flatMap((s) => s.instances.map((i) => i.sopInstanceUid));
   for (const s of series) {
-    for (const instance of s.instances) reports.push(await storedReport(client, s, instance.orthancId));
+    for (const instance of s.instances) reports.push(await storedReport(client, s, instance.orthancId, images));
   }
   if (reports.length === 0) {
     return { approach: 'sr', found: false, summary: `no SR series "${SR_SERIES_DESCRIPTION}" in this study`, details: { reports: [] } };
@@ -189,16 +207,21 @@ async function inspectReports(client: OrthancClient, facts: StudyFacts): Promise
   reports.sort((a, b) => a.written.localeCompare(b.written));
   const newest = reports[reports.length - 1] as StoredReport;
   const older = reports.length > 1 ? ` (and ${plural(reports.length - 1, 'older report')})` : '';
+  const unlisted = newest.unlisted ?? 0;
   return {
     approach: 'sr',
-    found: true,
-    summary: `SR ${newest.sopInstanceUid} written ${newest.written}: ${describeReport(newest)}${older}`,
+    // A report that does not cover images added to the study since is out of date, not complete.
+    found: newest.problem === undefined && unlisted === 0,
+    summary:
+      unlisted > 0
+        ? `incomplete: the newest SR ${newest.sopInstanceUid} (written ${newest.written}) does not list ${plural(unlisted, 'image')} the study holds now in its evidence`
+        : `SR ${newest.sopInstanceUid} written ${newest.written}: ${describeReport(newest)}${older}`,
     details: { reports },
   };
 }
 
 /** Downloads and reads one instance; a file that is not a Measurement Report is reported, not thrown. */
-async function storedReport(client: OrthancClient, series: SeriesFacts, instanceId: string): Promise<StoredReport> {
+async function storedReport(client: OrthancClient, series: SeriesFacts, instanceId: string, images: readonly string[]): Promise<StoredReport> {
   const bytes = await client.instanceFile(instanceId);
   const base = { orthancInstanceId: instanceId, orthancSeriesId: series.orthancId, seriesInstanceUid: series.seriesInstanceUid };
   let dataset: NaturalDataset;
@@ -207,12 +230,35 @@ async function storedReport(client: OrthancClient, series: SeriesFacts, instance
   } catch (error) {
     return { ...base, sopInstanceUid: '', written: '', measurements: [], problem: `not a DICOM file: ${(error as Error).message}` };
   }
-  const identity = { ...base, sopInstanceUid: text(dataset.SOPInstanceUID), written: `${text(dataset.ContentDate)} ${text(dataset.ContentTime)}`.trim() };
+  const listed = evidenceOf(dataset);
+  const identity = {
+    ...base,
+    sopInstanceUid: text(dataset.SOPInstanceUID),
+    written: `${text(dataset.ContentDate)} ${text(dataset.ContentTime)}`.trim(),
+    unlisted: images.filter((uid) => !listed.has(uid)).length,
+  };
   try {
     return { ...identity, measurements: readMeasurementReport(dataset).map(storedMeasurement) };
   } catch (error) {
     return { ...identity, measurements: [], problem: (error as Error).message };
   }
+}
+
+/** SOP Instance UIDs a stored report lists in its CurrentRequestedProcedureEvidenceSequence. */
+function evidenceOf(dataset: NaturalDataset): Set<string> {
+  const listed = new Set<string>();
+  for (const study of items(dataset.CurrentRequestedProcedureEvidenceSequence)) {
+    for (const series of items(study.ReferencedSeriesSequence)) {
+      for (const sop of items(series.ReferencedSOPSequence)) listed.add(text(sop.ReferencedSOPInstanceUID));
+    }
+  }
+  return listed;
+}
+
+/** The items of a naturalized sequence (dcmjs gives a single item as an object, not an array). */
+function items(value: unknown): NaturalDataset[] {
+  if (Array.isArray(value)) return value.filter((v): v is NaturalDataset => typeof v === 'object' && v !== null);
+  return typeof value === 'object' && value !== null ? [value as NaturalDataset] : [];
 }
 
 function storedMeasurement(m: ReadMeasurement): StoredMeasurement {

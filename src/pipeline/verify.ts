@@ -1,7 +1,7 @@
 /** Reads back and reports what is stored for a study: the marks, and each approach's outputs. */
 import { originStored, pendingOrigin } from '../inputs/verify.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { APPROACHES, type StoredOutcome } from './approaches.js';
+import { APPROACHES, type Approach, type StoredOutcome } from './approaches.js';
 import { METADATA } from './metadata.js';
 import { readStudyFacts } from './read-facts.js';
 import { STEPS } from './steps.js';
@@ -18,10 +18,14 @@ export interface VerifyReport {
   readonly stored: readonly StoredOutcome[];
   /** Approaches this build cannot read back yet. */
   readonly notAvailable: readonly string[];
+  /** True when every expected approach's output is there and complete; the CLI exits non-zero otherwise. */
+  readonly ok: boolean;
+  /** One line per expected output that is missing or incomplete. */
+  readonly problems: readonly string[];
 }
 
-/** Inspects a study (Orthanc ID or StudyInstanceUID). */
-export async function verify(client: OrthancClient, studyIdOrUid: string): Promise<VerifyReport> {
+/** Inspects a study (Orthanc ID or StudyInstanceUID); `expected` are the approaches whose outputs must be there (all by default). */
+export async function verify(client: OrthancClient, studyIdOrUid: string, expected: readonly Approach[] = APPROACHES): Promise<VerifyReport> {
   const studyId = await client.resolveStudy(studyIdOrUid);
   const facts = await readStudyFacts(client, studyId);
   const metadata: Partial<Record<keyof typeof METADATA, string>> = {};
@@ -39,7 +43,11 @@ export async function verify(client: OrthancClient, studyIdOrUid: string): Promi
     else if (step) stored.push(await step.inspect(client, facts));
     else notAvailable.push(approach);
   }
+  const problems = stored.filter((s) => expected.includes(s.approach) && !s.found).map((s) => `${s.approach}: ${s.summary}`);
+  problems.push(...notAvailable.filter((a) => (expected as readonly string[]).includes(a)).map((a) => `${a}: cannot be checked by this version`));
   return {
+    ok: problems.length === 0,
+    problems,
     studyId,
     studyInstanceUid: facts.studyInstanceUid,
     patientName: facts.patient.patientName,

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 
 /** Kinds of study events, in the order a study goes through them. */
-export type StudyEventKind = 'queued' | 'processing' | 'done' | 'failed' | 'retrying' | 'skipped';
+export type StudyEventKind = 'queued' | 'processing' | 'done' | 'failed' | 'retrying' | 'skipped' | 'deleted';
 
 /** One event about one study. */
 export interface StudyEvent {

@@ -11,7 +11,8 @@ import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Revisioned } from '../orthanc/types.js';
 import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
-import { attach } from '../pipeline/attach.js';
+import { attach, PartialAttachError } from '../pipeline/attach.js';
+import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
 import { originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
@@ -46,6 +47,8 @@ export type ProcessResult =
   | { readonly kind: 'done'; readonly status: StudyStatus }
   | { readonly kind: 'failed'; readonly status: StudyStatus }
   | { readonly kind: 'retry'; readonly afterMs: number; readonly error: string }
+  /** The study was deleted while being processed; what this run uploaded was removed, and no status written. */
+  | { readonly kind: 'deleted'; readonly reason: string }
   | { readonly kind: 'busy'; readonly owner: string; readonly leaseUntil: string };
 
 /** Errors worth another attempt: Orthanc away or overloaded, a lost race, a bug that may pass. */
@@ -65,7 +68,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   } catch (error) {
     return failInvalid(deps, studyId, pending.value, current, statusRevision, error);
   }
-  if (current && current.digest === set.digest && (current.state === 'done' || current.state === 'failed')) {
+  const grown = current?.state === 'done' && current.digest === set.digest ? await grownSinceDone(deps, studyId, current) : undefined;
+  if (current && current.digest === set.digest && (current.state === 'done' || current.state === 'failed') && grown === undefined) {
     return { kind: 'nothing', reason: `already ${current.state} for these measurements` };
   }
   const now = deps.now();
@@ -74,7 +78,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     return { kind: 'busy', owner: current.owner ?? '', leaseUntil: current.leaseUntil };
   }
 
-  const sameVersion = current !== undefined && current.digest === set.digest && current.state !== 'queued';
+  // A done study that grew is a new piece of work (its attempts start over), not a retry.
+  const sameVersion = current !== undefined && current.digest === set.digest && current.state !== 'queued' && grown === undefined;
   // A transient fault set a time for the next attempt: our own status write comes straight back
   // through the feed, and acting on it would spend every attempt at once instead of backing off.
   const waitMs = sameVersion && current.state === 'processing' && current.nextAttemptAt ? Date.parse(current.nextAttemptAt) - now.getTime() : 0;
@@ -113,11 +118,11 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claim, etag);
   const progress: { step?: Progress } = {};
   try {
-    const outcomes = await runSteps(deps, studyId, set, lease, progress, seq, origin);
+    const { outcomes, coverage } = await runSteps(deps, studyId, set, lease, progress, seq, origin);
     const held = await lease.release();
     const finished = deps.now();
     const { outputs, writes } = outputsOf(outcomes, finished);
-    const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes };
+    const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes, coverage };
     if (!(await finish(client, studyId, done, held.etag))) {
       // A retry request or a takeover changed the status meanwhile: the outputs are written and
       // idempotent; the change it caused brings the study back, and the next check settles it.
@@ -152,7 +157,7 @@ async function runSteps(
   progress: { step?: Progress },
   seq: number | undefined,
   origin: DicomOrigin | undefined,
-): Promise<StepOutcome[]> {
+): Promise<{ outcomes: StepOutcome[]; coverage: StudyCoverage }> {
   const report = await attach(
     {
       client: deps.client,
@@ -170,7 +175,19 @@ async function runSteps(
     set,
     deps.approaches,
   );
-  return [...report.outcomes];
+  return { outcomes: [...report.outcomes], coverage: report.coverage };
+}
+
+/**
+ * How a done study grew since its run (images pushed after it was done), or undefined. Such a
+ * study is processed again: the derived copies are completed and a new SR lists the new images.
+ */
+async function grownSinceDone(deps: ProcessorDeps, studyId: string, done: StudyStatus): Promise<string | undefined> {
+  const coverage = readCoverage(done.coverage);
+  if (coverage === undefined) return undefined;
+  const growth = await growthSince(deps.client, studyId, coverage);
+  if (growth !== undefined) deps.log.info({ studyId, event: 'grown', growth }, `study grew after it was done (${growth}); processing it again`);
+  return growth;
 }
 
 /**
@@ -190,12 +207,16 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, claim: StudyS
   const message = messageOf(error);
   const now = deps.now();
   if (kind === 'not-found' && !(await studyExists(deps.client, studyId))) {
-    deps.log.warn({ studyId, event: 'gone' }, 'study was deleted while being processed');
-    return { kind: 'nothing', reason: 'study deleted' };
+    // No status is written: a metadata write must never bring a deleted study back.
+    deps.events.emit({ kind: 'deleted', studyId, at: now.toISOString(), digest: claim.digest, message, durationMs: Date.now() - started });
+    deps.log.warn({ studyId, event: 'deleted' }, message);
+    return { kind: 'deleted', reason: message };
   }
+  // What the approaches that worked wrote stays listed beside the failure of the others.
+  const partial = error instanceof PartialAttachError ? outputsOf(error.written, now) : {};
   if (TRANSIENT.has(kind) && claim.attempts < deps.maxAttempts) {
     const afterMs = Math.min(deps.retryBaseMs * 2 ** (claim.attempts - 1), 300_000);
-    const waiting: StudyStatus = { ...claim, updatedAt: now.toISOString(), error: message, errorKind: kind, nextAttemptAt: new Date(now.getTime() + afterMs).toISOString() };
+    const waiting: StudyStatus = { ...claim, ...partial, updatedAt: now.toISOString(), error: message, errorKind: kind, nextAttemptAt: new Date(now.getTime() + afterMs).toISOString() };
     await finish(deps.client, studyId, waiting, etag).catch((e: unknown) => deps.log.warn({ studyId, err: messageOf(e) }, 'could not record the retry'));
     deps.events.emit({ kind: 'retrying', studyId, at: now.toISOString(), digest: claim.digest, message });
     deps.log.warn({ studyId, attempt: claim.attempts, afterMs, kind, event: 'retrying' }, message);
@@ -203,6 +224,7 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, claim: StudyS
   }
   const failed: StudyStatus = {
     ...withoutLease(claim),
+    ...partial,
     state: 'failed',
     updatedAt: now.toISOString(),
     finishedAt: now.toISOString(),

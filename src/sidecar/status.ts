@@ -33,6 +33,8 @@ export interface StudyStatus {
   /** What was written, by approach (the step outcomes' details). */
   readonly outputs?: Readonly<Record<string, unknown>>;
   readonly writes?: readonly AuditEntry[];
+  /** What a done run read and wrote (src/pipeline/coverage.ts): a study that grows past it is processed again. */
+  readonly coverage?: unknown;
   /** A message a person can act on, when failed or waiting to retry. */
   readonly error?: string;
   readonly errorKind?: string;

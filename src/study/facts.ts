@@ -72,3 +72,11 @@ export function isImageSopClass(sopClassUid: string): boolean {
 export function isImageSeries(series: SeriesFacts): boolean {
   return series.instances.length > 0 && series.instances.every((i) => isImageSopClass(i.sopClassUid));
 }
+
+/** SeriesDescription suffix of the derived copies the private-tags step writes. */
+export const DERIVED_COPY_SUFFIX = ' + kidney volumes';
+
+/** True for an image series that is not one of our derived copies: the images the measurements are about. */
+export function isSourceImageSeries(series: SeriesFacts): boolean {
+  return isImageSeries(series) && !(series.seriesDescription ?? '').endsWith(DERIVED_COPY_SUFFIX.trim());
+}

@@ -69,7 +69,9 @@ describe('the CLI names the cause and exits with a distinct code', () => {
   it('verify reports a study that has nothing of ours yet', async () => {
     const study = await uploadStudy(orthanc.client, ctStudy(2, { name: 'Müller^Jörg' }));
     const run = await runCli(['verify', study.studyInstanceUid], orthanc.env);
-    expect(run.code).toBe(0);
+    // Nothing of ours is "missing" for verify: it exits with its own code, not 0.
+    expect(run.code).toBe(EXIT_CODES['verify-incomplete']);
+    expect(run.stdout).toContain('NOT OK: 3 output(s) missing or incomplete (exit 17)');
     expect(run.stdout).toContain(`Study ${study.studyInstanceUid} (Orthanc ${study.orthancId}), patient Müller^Jörg`);
     expect(run.stdout).toContain('1 series, 2 instances');
     expect(run.stdout).toContain('no kidney-volumes metadata on this study');

@@ -121,8 +121,8 @@ describe('attach --fhir-out and --fhir-server with the real CLI', () => {
     expect(transaction.entry?.map((e) => [e.request?.method, e.request?.url, e.request?.ifNoneExist])).toEqual([
       ['POST', 'Patient', 'identifier=urn:dicom:patient-id|PID-CLI-2'],
       ['POST', 'ImagingStudy', `identifier=urn:dicom:uid|urn:oid:${study.studyInstanceUid}`],
-      ['POST', 'Observation', `identifier=urn:kidney-volumes:observation|${observationUuid(study.studyInstanceUid, 'Right Kidney', digest)}`],
-      ['POST', 'Observation', `identifier=urn:kidney-volumes:observation|${observationUuid(study.studyInstanceUid, 'Left Kidney', digest)}`],
+      ['POST', 'Observation', `identifier=urn:kidney-volumes:observation|${observationUuid([study.studyInstanceUid, study.orthancId], 'Right Kidney', digest)}`],
+      ['POST', 'Observation', `identifier=urn:kidney-volumes:observation|${observationUuid([study.studyInstanceUid, study.orthancId], 'Left Kidney', digest)}`],
     ]);
 
     answer = transactionResponse('200 OK');

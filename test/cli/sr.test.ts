@@ -61,7 +61,7 @@ describe('kidney-volumes attach --approach sr and verify, as a process', () => {
   });
 
   test('verify prints the stored SR and its values', async () => {
-    const run = await cli('verify', study.studyInstanceUid);
+    const run = await cli('verify', study.studyInstanceUid, '--approach', 'sr');
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toMatch(
       new RegExp(

@@ -3,6 +3,7 @@
  * source's transfer syntax, with our block where the rules put it; originals untouched;
  * idempotent; an interrupted run completed by the next; dciodvfy no worse than the source.
  */
+import { UploadGuard } from '../../src/pipeline/study-guard.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,7 +42,8 @@ afterAll(async () => {
 });
 
 async function context(studyId: string, client: OrthancClient = orthanc.client): Promise<StepContext> {
-  return { client, facts: await readStudyFacts(client, studyId), measurements, now: new Date(), settings: { srSeriesNumber: 9999 }, earlier: [] };
+  const facts = await readStudyFacts(client, studyId);
+  return { client, facts, measurements, now: new Date(), settings: { srSeriesNumber: 9999 }, earlier: [], uploads: new UploadGuard(client, facts) };
 }
 
 let counter = 0;

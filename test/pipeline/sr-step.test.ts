@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { UploadGuard } from '../../src/pipeline/study-guard.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -168,7 +169,7 @@ describe.each(CASES)('SR step against a real Orthanc: $label', (c) => {
       ['measurementCount', 'orthancInstanceId', 'orthancSeriesId', 'seriesInstanceUid', 'sopClassUid', 'sopInstanceUid'].sort(),
     );
     expect(outcome.details).toMatchObject({
-      ...measurementReportUids(source.studyInstanceUid, measurements.digest),
+      ...measurementReportUids(await readStudyFacts(orthanc.client, source.orthancId), measurements.digest),
       sopClassUid: SrSopClass.EnhancedSR,
       measurementCount: n,
     });
@@ -275,7 +276,7 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     // Orthanc keys a study by PatientID and StudyInstanceUID: a PatientID changed since the facts were read sends the SR elsewhere.
     const stale = { ...facts, patient: { ...facts.patient, patientId: 'CHANGED-ID' } };
     const error = await srStep
-      .write({ client: orthanc.client, facts: stale, measurements: buildSet(KIDNEYS), now: NOW, settings: { srSeriesNumber: 9999 }, earlier: [] })
+      .write({ client: orthanc.client, facts: stale, measurements: buildSet(KIDNEYS), now: NOW, settings: { srSeriesNumber: 9999 }, earlier: [], uploads: new UploadGuard(orthanc.client, stale) })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SrStoreError);
     expect((error as SrStoreError).kind).toBe('conflict');
@@ -293,7 +294,7 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     const measurements = buildSet(KIDNEYS);
     // A report with other values under the UIDs our measurements lead to, as a faulty earlier writer could leave.
     const impostor = buildMeasurementReport({ facts, measurements: buildSet([{ name: 'Right Kidney', value: '999 mL' }]), now: NOW }).dataset;
-    const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest);
+    const uids = measurementReportUids(facts, measurements.digest);
     await orthanc.client.upload(encodePart10({ ...impostor, SOPInstanceUID: uids.sopInstanceUid, SeriesInstanceUID: uids.seriesInstanceUid }));
     const error = await attach(deps(), source.orthancId, measurements, ['sr']).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SrStoreError);

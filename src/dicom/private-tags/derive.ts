@@ -9,11 +9,12 @@ import { PrivateTagsError } from './errors.js';
 import { KIDNEY_CREATOR, blockPieces, chooseSlot, kidneySlot, privateCreators, type KidneyBlockContent } from './layout.js';
 import { assemblePart10, parsePart10, splice } from './part10-file.js';
 import { textOf, type ScannedElement } from './scan.js';
+import { DERIVED_COPY_SUFFIX } from '../../study/facts.js';
 
 /** Added to the source SeriesNumber, so the copy sorts after its source and is easy to tell apart. */
 export const SERIES_NUMBER_OFFSET = 1000;
 /** Appended to the source SeriesDescription; also how people (and our step) recognise a copy. */
-export const DESCRIPTION_SUFFIX = ' + kidney volumes';
+export const DESCRIPTION_SUFFIX = DERIVED_COPY_SUFFIX;
 const LO_MAX = 64;
 const ST_MAX = 1024;
 const IS_MAX = 2 ** 31 - 1;

@@ -2,10 +2,12 @@
  * The kidney-volume Measurement Report as a whole Enhanced SR document (PS3.3 section A.35.2):
  * facts and measurements in, a dataset or Part-10 bytes out. Pure: the clock comes in as `now`.
  */
+import { createHash } from 'node:crypto';
 import { encodePart10, type NaturalDataset } from '../part10.js';
 import { stableUid } from '../uids.js';
 import type { MeasurementSet } from '../../measurements/model.js';
-import type { StudyFacts } from '../../study/facts.js';
+import { isSourceImageSeries, type StudyFacts } from '../../study/facts.js';
+import { studyIdentity } from '../../study/identity.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
 import { findingSiteOf } from './finding-sites.js';
 import { codeSequence } from './content-items.js';
@@ -34,6 +36,20 @@ export interface MeasurementReportOptions {
   readonly manufacturer?: string;
   /** Software version, written as SoftwareVersions. */
   readonly version?: string;
+  /**
+   * Earlier reports this one replaces (PredecessorDocumentsSequence, PS3.3 C.17.2.2): the reports
+   * of the same measurements written before the study grew. They stay in the study.
+   */
+  readonly predecessors?: readonly ReportReference[];
+  /** InstanceNumber; a later version of a report in the same series counts on from the earlier ones. */
+  readonly instanceNumber?: number;
+}
+
+/** An SR instance a report refers to (a predecessor). */
+export interface ReportReference {
+  readonly seriesInstanceUid: string;
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
 }
 
 /** Everything a report is made from. */
@@ -60,30 +76,51 @@ export interface EncodedMeasurementReport extends BuiltMeasurementReport {
 }
 
 /**
- * The report's UIDs, stable for (study, measurement digest): writing the same measurements again
- * gives the same SOP Instance UID (Orthanc answers AlreadyStored), changed ones give a new one.
+ * The report's UIDs, stable for (Orthanc study, measurement digest, evidence): writing the same
+ * measurements on the same images again gives the same SOP Instance UID (Orthanc answers
+ * AlreadyStored); changed measurements give a new series, images added to the study a new report
+ * in the same series. The Orthanc study (PatientID with the StudyInstanceUID) keeps the studies
+ * of two patients that share a StudyInstanceUID from sharing a report.
  */
-export function measurementReportUids(
-  studyInstanceUid: string,
-  digest: string,
-  uidRoot?: string,
-): { sopInstanceUid: string; seriesInstanceUid: string } {
+export function measurementReportUids(facts: StudyFacts, digest: string, uidRoot?: string): { sopInstanceUid: string; seriesInstanceUid: string } {
+  const study = studyIdentity(facts);
   return {
-    sopInstanceUid: stableUid(uidRoot, 'sr-instance', studyInstanceUid, digest),
-    seriesInstanceUid: stableUid(uidRoot, 'sr-series', studyInstanceUid, digest),
+    sopInstanceUid: stableUid(uidRoot, 'sr-instance', ...study, digest, evidenceDigest(facts)),
+    seriesInstanceUid: stableUid(uidRoot, 'sr-series', ...study, digest),
   };
+}
+
+/** sha256 of the SOP Instance UIDs the evidence lists, sorted: which images a report is about. */
+export function evidenceDigest(facts: StudyFacts): string {
+  const uids = facts.series.filter(isSourceImageSeries).flatMap((s) => s.instances.map((i) => i.sopInstanceUid));
+  return createHash('sha256').update(uids.sort().join('\n')).digest('hex');
+}
+
+/** PredecessorDocumentsSequence items for earlier reports of the same study. */
+function predecessorSequence(studyInstanceUid: string, reports: readonly ReportReference[]): NaturalDataset[] {
+  const bySeries = new Map<string, ReportReference[]>();
+  for (const r of reports) bySeries.set(r.seriesInstanceUid, [...(bySeries.get(r.seriesInstanceUid) ?? []), r]);
+  return [
+    {
+      StudyInstanceUID: studyInstanceUid,
+      ReferencedSeriesSequence: [...bySeries].map(([seriesInstanceUid, items]) => ({
+        SeriesInstanceUID: seriesInstanceUid,
+        ReferencedSOPSequence: items.map((r) => ({ ReferencedSOPClassUID: r.sopClassUid, ReferencedSOPInstanceUID: r.sopInstanceUid })),
+      })),
+    },
+  ];
 }
 
 /** Builds the Enhanced SR dataset of a TID 1500 Measurement Report, one measurement group per volume. */
 export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeasurementReport {
   const { facts, measurements, now, timeZone, options = {} } = input;
-  const uids = measurementReportUids(facts.studyInstanceUid, measurements.digest, options.uidRoot);
+  const uids = measurementReportUids(facts, measurements.digest, options.uidRoot);
   const device = deviceObserver(options);
   const procedure = procedureReportedFor(facts);
   const evidence = withSegmentations(evidenceSequence(facts), facts.studyInstanceUid, measurements);
   const groups: MeasurementGroupInput[] = measurements.measurements.map((m) => ({
     trackingIdentifier: m.name,
-    trackingUid: stableUid(options.uidRoot, 'sr-tracking', facts.studyInstanceUid, measurements.digest, m.name),
+    trackingUid: stableUid(options.uidRoot, 'sr-tracking', ...studyIdentity(facts), measurements.digest, m.name),
     ...(m.anatomy ? { findingSite: findingSiteOf(m.anatomy) } : {}),
     valueMl: m.valueMl,
     ...(m.segmentation ? { segmentation: m.segmentation } : {}),
@@ -107,11 +144,12 @@ export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeas
     Manufacturer: device.manufacturer,
     ManufacturerModelName: device.modelName,
     ...(options.version ? { SoftwareVersions: options.version } : {}),
-    InstanceNumber: 1,
+    InstanceNumber: options.instanceNumber ?? 1,
     ContentDate: dicomDate(now, timeZone),
     ContentTime: dicomTime(now, timeZone),
     CompletionFlag: 'COMPLETE',
     VerificationFlag: 'UNVERIFIED',
+    ...(options.predecessors && options.predecessors.length > 0 ? { PredecessorDocumentsSequence: predecessorSequence(facts.studyInstanceUid, options.predecessors) } : {}),
     PerformedProcedureCodeSequence: codeSequence(procedure),
     ...(evidence.length > 0 ? { CurrentRequestedProcedureEvidenceSequence: evidence } : {}),
     ...tid1500MeasurementReport({ device, procedureReported: procedure, groups }),

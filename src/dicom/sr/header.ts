@@ -5,7 +5,7 @@
 import { LN, SCT, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
 import { wallClock } from '../../fhir/datetime.js';
-import { isImageSeries, type PatientFacts, type StudyFacts } from '../../study/facts.js';
+import { isImageSeries, isSourceImageSeries, type PatientFacts, type StudyFacts } from '../../study/facts.js';
 
 /** Patient Module (PS3.3 C.7.1.1); type 2 attributes stay present, empty when unknown. */
 export function patientModule(patient: PatientFacts): NaturalDataset {
@@ -36,7 +36,9 @@ export function generalStudyModule(facts: StudyFacts): NaturalDataset {
  * study, grouped by series. Empty when the study has no image series, so the caller can omit it.
  */
 export function evidenceSequence(facts: StudyFacts): NaturalDataset[] {
-  const series = facts.series.filter(isImageSeries).map((s) => ({
+  // Our derived copies are made from the measurements, not evidence for them; listing them would
+  // also make every re-run after the private step look like a report on other images.
+  const series = facts.series.filter(isSourceImageSeries).map((s) => ({
     SeriesInstanceUID: s.seriesInstanceUid,
     ReferencedSOPSequence: s.instances.map((i) => ({
       ReferencedSOPClassUID: i.sopClassUid,

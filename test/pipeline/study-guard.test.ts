@@ -1,0 +1,57 @@
+// The upload guard against a real Orthanc: no upload into a deleted study, and after a deletion
+// only the instances this run created are removed again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError } from '../../src/errors.js';
+import { readStudyFacts } from '../../src/pipeline/read-facts.js';
+import { StudyDeletedError, UploadGuard } from '../../src/pipeline/study-guard.js';
+import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+
+let orthanc: TestOrthanc;
+beforeAll(async () => {
+  orthanc = await startOrthanc();
+});
+afterAll(async () => {
+  await orthanc?.stop();
+});
+
+async function deleteStudy(id: string): Promise<void> {
+  const auth = Buffer.from(`${orthanc.username}:${orthanc.password}`).toString('base64');
+  const answer = await fetch(`${orthanc.url}/studies/${id}`, { method: 'DELETE', headers: { authorization: `Basic ${auth}` } });
+  expect(answer.status).toBe(200);
+}
+
+describe('the upload guard', () => {
+  it('counts only new instances as created, and uploads nothing into a study deleted meanwhile', async () => {
+    const spec = ctStudy(2);
+    const study = await uploadStudy(orthanc.client, spec);
+    const guard = new UploadGuard(orthanc.client, await readStudyFacts(orthanc.client, study.orthancId), 1);
+    const extra = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 1, description: 'extra' }] });
+    await guard.upload(study.files[0] as Buffer, study.series[0]?.sopInstanceUids[0] as string);
+    expect(guard.createdCount).toBe(0);
+    await guard.upload(extra.files[0] as Buffer, extra.series[0]?.sopInstanceUids[0] as string);
+    expect(guard.createdCount).toBe(1);
+    await guard.settle();
+
+    await deleteStudy(study.orthancId);
+    const late = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 1, description: 'late' }] });
+    await expect(guard.upload(late.files[0] as Buffer, late.series[0]?.sopInstanceUids[0] as string)).rejects.toBeInstanceOf(NotFoundError);
+    expect(await orthanc.client.lookup(study.studyInstanceUid)).toEqual([]);
+  });
+
+  it('after a deletion, removes what this run re-created and leaves no study behind', async () => {
+    const spec = ctStudy(2);
+    const study = await uploadStudy(orthanc.client, spec);
+    const guard = new UploadGuard(orthanc.client, await readStudyFacts(orthanc.client, study.orthancId));
+    const copies = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 2, description: 'copy + kidney volumes' }] });
+    await guard.upload(copies.files[0] as Buffer, copies.series[0]?.sopInstanceUids[0] as string);
+    await deleteStudy(study.orthancId);
+    // An upload in flight when the admin deleted the study (past the guard's check) re-creates it.
+    await guard.upload(copies.files[1] as Buffer, copies.series[0]?.sopInstanceUids[1] as string);
+    expect((await orthanc.client.lookup(study.studyInstanceUid)).map((r) => r.Type)).toEqual(['Study']);
+    const error = await guard.settle().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StudyDeletedError);
+    expect((error as StudyDeletedError).removed).toBe(1);
+    expect(await orthanc.client.lookup(study.studyInstanceUid)).toEqual([]);
+  });
+});
