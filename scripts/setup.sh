@@ -18,6 +18,11 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# better-sqlite3 (the dashboard's study index) compiles itself with node-gyp when its prebuilt
+# binary cannot be downloaded, which is always the case on a network that reaches only npm.
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # Several Orthancs on one PostgreSQL index (test/scale): the server and Orthanc's index plugin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ -f /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so ] || missing+=(orthanc-postgresql)

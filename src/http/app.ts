@@ -25,6 +25,8 @@ export interface AppDeps {
   /** Bearer token for write routes; without one they are refused. */
   readonly apiToken?: string;
   readonly now: () => Date;
+  /** The dashboard (page, assets, login, its JSON API); it does its own auth, so it is mounted first. */
+  readonly dashboard?: express.Router;
 }
 
 type Handler = (request: Request, response: Response) => Promise<void>;
@@ -39,6 +41,7 @@ export function createApp(deps: AppDeps): express.Express {
   const json = express.json({ limit: MAX_PAYLOAD_BYTES, strict: false, type: JSON_TYPES });
   const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => handler(request, response).catch(next);
   const requireToken = bearer(deps.apiToken);
+  if (deps.dashboard) app.use(deps.dashboard);
 
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok' });

@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
+import { startDashboard } from '../http/dashboard/start.js';
 import { attachEventSocket } from '../http/events-socket.js';
 import { createLogger, type Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -54,7 +55,8 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     segmentation: config.segmentation,
     inputs: config.inputs,
   });
-  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
+  const dashboard = startDashboard(config, client, sidecar, metrics, log);
+  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), dashboard: dashboard.router, ...(config.apiToken ? { apiToken: config.apiToken } : {}) });
   const server = createServer(app);
   const closeSocket = attachEventSocket(server, events);
   await new Promise<void>((resolve, reject) => {
@@ -89,6 +91,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  await dashboard.stop();
   await closeSocket();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
