@@ -25,6 +25,11 @@ export interface IndexFeedDeps {
   readonly index: StudyIndex;
   readonly log: Logger;
   readonly pollIntervalMs: number;
+  /**
+   * How often to look for studies Orthanc deleted (default 60 s): Orthanc drops a deleted study's
+   * entries from its changes log instead of logging the deletion, so the feed cannot show it.
+   */
+  readonly deletedCheckMs?: number;
   readonly now: () => Date;
 }
 
@@ -46,6 +51,7 @@ export class IndexFeed {
   private lag = 0;
   private rebuildProgress: { done: number; total: number } | undefined;
   private lastError: string | undefined;
+  private lastDeletedCheck = 0;
 
   constructor(private readonly deps: IndexFeedDeps) {}
 
@@ -106,6 +112,7 @@ export class IndexFeed {
       try {
         if (this.deps.index.cursor === undefined) await this.rebuild();
         const more = await this.readPage();
+        if (Date.now() - this.lastDeletedCheck >= (this.deps.deletedCheckMs ?? 60_000)) await this.findDeleted();
         failures = 0;
         this.lastError = undefined;
         if (!more) await this.sleep(this.deps.pollIntervalMs);
@@ -141,6 +148,13 @@ export class IndexFeed {
     if (page.Last !== cursor) index.setCursor(page.Last);
     this.lag = page.Done ? 0 : Math.max(0, (await client.lastChangeSeq()) - page.Last);
     return !page.Done;
+  }
+
+  /** Marks deleted the listed studies Orthanc no longer has. */
+  private async findDeleted(): Promise<void> {
+    this.lastDeletedCheck = Date.now();
+    const present = new Set(await this.deps.client.studyIds());
+    for (const id of this.deps.index.liveStudyIds()) if (!present.has(id)) this.deps.index.markDeleted(id, this.deps.now());
   }
 
   /** Fills the index from every study in Orthanc; the log's head is taken first so nothing falls between. */

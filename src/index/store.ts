@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { ROW_STATES, type RowState, type StudyRow } from './row.js';
 
 /** Bumped when the schema changes: an index of another version is rebuilt, never migrated (it is a cache). */
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 /** The index's file name inside KV_STATE_DIR. */
 export const INDEX_FILE = 'studies-index.sqlite';
 
@@ -143,6 +143,11 @@ export class StudyIndex {
     return result.changes > 0;
   }
 
+  /** Orthanc IDs of the studies not yet marked deleted, to find those Orthanc deleted (its log forgets them). */
+  liveStudyIds(): string[] {
+    return (this.db.prepare("SELECT study_id FROM studies WHERE state != 'deleted'").all() as { study_id: string }[]).map((r) => r.study_id);
+  }
+
   /** Drops a study that no longer carries any of our marks. */
   remove(studyId: string): boolean {
     return this.db.prepare('DELETE FROM studies WHERE study_id = ?').run(studyId).changes > 0;
@@ -166,8 +171,12 @@ export class StudyIndex {
       params.push(...states);
     }
     const search = (query.search ?? '').trim().toLowerCase();
-    if (search !== '') {
-      // One lower-cased haystack column: a substring match over four fields costs one LIKE per row.
+    if ([...search].length >= 3) {
+      // The trigram index finds any substring of three characters or more without reading every row.
+      where.push('id IN (SELECT rowid FROM studies_fts WHERE studies_fts MATCH ?)');
+      params.push(`"${search.replace(/"/g, '""')}"`);
+    } else if (search !== '') {
+      // Shorter than a trigram: a scan of the lower-cased haystack, slower but still correct.
       where.push("haystack LIKE ? ESCAPE '\\'");
       params.push(`%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     }
@@ -267,7 +276,8 @@ function createSchema(db: Database.Database): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS studies (
-      study_id TEXT PRIMARY KEY,
+      id INTEGER PRIMARY KEY,
+      study_id TEXT NOT NULL UNIQUE,
       study_uid TEXT NOT NULL, patient_name TEXT NOT NULL, patient_id TEXT NOT NULL, accession TEXT NOT NULL,
       study_date TEXT NOT NULL, modalities TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
       error TEXT NOT NULL, next_attempt_at TEXT NOT NULL, updated_at TEXT NOT NULL, marked_at TEXT NOT NULL,
@@ -276,6 +286,18 @@ function createSchema(db: Database.Database): void {
     CREATE INDEX IF NOT EXISTS studies_by_change ON studies (updated_at DESC, study_id);
     CREATE INDEX IF NOT EXISTS studies_by_state ON studies (state, updated_at DESC, study_id);
     CREATE INDEX IF NOT EXISTS studies_by_finish ON studies (state, finished_at);
+    -- Search: a trigram full-text index over the haystack, kept in step by triggers (SQLite FTS5).
+    CREATE VIRTUAL TABLE IF NOT EXISTS studies_fts USING fts5(haystack, content='studies', content_rowid='id', tokenize='trigram');
+    CREATE TRIGGER IF NOT EXISTS studies_fts_insert AFTER INSERT ON studies BEGIN
+      INSERT INTO studies_fts (rowid, haystack) VALUES (new.id, new.haystack);
+    END;
+    CREATE TRIGGER IF NOT EXISTS studies_fts_delete AFTER DELETE ON studies BEGIN
+      INSERT INTO studies_fts (studies_fts, rowid, haystack) VALUES ('delete', old.id, old.haystack);
+    END;
+    CREATE TRIGGER IF NOT EXISTS studies_fts_update AFTER UPDATE OF haystack ON studies BEGIN
+      INSERT INTO studies_fts (studies_fts, rowid, haystack) VALUES ('delete', old.id, old.haystack);
+      INSERT INTO studies_fts (rowid, haystack) VALUES (new.id, new.haystack);
+    END;
     CREATE TABLE IF NOT EXISTS replicas (name TEXT PRIMARY KEY, last_seen TEXT NOT NULL);
   `);
   db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(SCHEMA_VERSION);

@@ -30,7 +30,7 @@ afterAll(async () => {
 
 function follow(): { index: StudyIndex; feed: IndexFeed; stop: () => Promise<void> } {
   const index = StudyIndex.open(dir);
-  const feed = new IndexFeed({ client: orthanc.client, index, log, pollIntervalMs: 100, now: () => new Date() });
+  const feed = new IndexFeed({ client: orthanc.client, index, log, pollIntervalMs: 100, deletedCheckMs: 300, now: () => new Date() });
   feed.start();
   return { index, feed, stop: async () => (await feed.stop(), index.close()) };
 }
@@ -62,7 +62,7 @@ describe('the study index fed from Orthanc', () => {
       await orthanc.client.setStudyMetadata(later.orthancId, METADATA.pending, '{"Right Kidney": "-4 ml"}');
       await waitFor(() => index.get(later.orthancId)?.state === 'queued', 10_000, 'the later mark in the index');
 
-      // Deleted in Orthanc: the row stays, as deleted.
+      // Deleted in Orthanc (whose changes log then forgets the study): the row stays, as deleted.
       const response = await fetch(`${orthanc.url}/studies/${marked.orthancId}`, { method: 'DELETE', headers: { authorization: `Basic ${Buffer.from(`${orthanc.username}:${orthanc.password}`).toString('base64')}` } });
       expect(response.ok).toBe(true);
       await waitFor(() => index.get(marked.orthancId)?.state === 'deleted', 10_000, 'the deletion in the index');
