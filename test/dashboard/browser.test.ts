@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startMllpListener, type MllpListener } from '../delivery/mllp-listener.js';
 import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
@@ -81,7 +82,8 @@ beforeAll(async () => {
   await waitForState(orthanc.client, studies.failing, ['failed']);
   listener = await startMllpListener(() => ({ code: 'AA' }), mllpPort);
   await mark('done', VOLUMES);
-  await mark('invalid', JSON.stringify({ 'Right Kidney': '-4 ml' }));
+  // The API refuses invalid measurements (422); a tool writing straight into Orthanc does not.
+  await orthanc.client.setStudyMetadata(studies.invalid, METADATA.pending, JSON.stringify({ 'Right Kidney': '-4 ml' }));
   await waitForState(orthanc.client, studies.done, ['done']);
   await waitForState(orthanc.client, studies.invalid, ['failed']);
 
@@ -113,6 +115,9 @@ describe('the dashboard in a browser', () => {
     await page.fill('#token', TOKEN);
     await page.click('#login-form button[type=submit]');
     await row('done').waitFor();
+    // The wrong token's 401 is the one error the page was meant to meet so far.
+    expect(problems).toEqual(['console: Failed to load resource: the server responded with a status of 401 (Unauthorized)']);
+    problems.length = 0;
     const cookie = (await context.cookies()).find((c) => c.name === 'kv_session');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(cookie?.value).not.toContain(TOKEN);
@@ -171,6 +176,7 @@ describe('the dashboard in a browser', () => {
       await page.emulateMedia({ colorScheme: scheme });
       await page.setViewportSize({ width: 1280, height: 800 });
       await page.goto(`${sidecar.url}/#/`);
+      await page.reload();
       await row('failing').waitFor();
       expect(await page.evaluate('document.documentElement.dataset.theme')).toBe(scheme);
       await shot(`studies-1280-${scheme}`);

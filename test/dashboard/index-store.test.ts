@@ -87,6 +87,10 @@ describe('the studies list', () => {
     expect(index.markDeleted(id, new Date('2025-01-01T00:00:00Z'))).toBe(true);
     expect(index.get(id)?.state).toBe('deleted');
     expect(index.list({ states: ['deleted'] }).rows.map((r) => r.studyId)).toContain(id);
+    // fakeRow(2) was done: the per-state counts move with it, and with a removal.
+    expect(index.counts()).toEqual({ queued: 1, processing: 1, done: 0, failed: 0, deleted: 1 });
+    index.remove(fakeRow(0).studyId);
+    expect(index.counts()).toEqual({ queued: 0, processing: 1, done: 0, failed: 0, deleted: 1 });
   });
 });
 

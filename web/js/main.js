@@ -6,6 +6,9 @@ import { follow } from './live.js';
 import { studiesView } from './studies.js';
 import { studyView } from './study.js';
 
+// A failed background load must not vanish silently: it goes to the console, where an admin (and the browser tests) look.
+window.addEventListener('unhandledrejection', (event) => console.error('dashboard:', event.reason));
+
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const view = $('view');
 
@@ -25,6 +28,8 @@ function applyTheme() {
 $('theme').addEventListener('click', () => {
   localStorage.setItem('kv-theme', document.documentElement.dataset['theme'] === 'dark' ? 'light' : 'dark');
   applyTheme();
+// A reading room's screen may switch to dark at night: follow it unless the user chose.
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
   route();
 });
 applyTheme();
@@ -92,4 +97,4 @@ function start() {
   route();
 }
 
-api('/dashboard/api/session').then(start, () => showLogin());
+api('/dashboard/session').then((session) => (session?.loggedIn ? start() : showLogin()), () => showLogin());

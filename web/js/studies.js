@@ -119,6 +119,7 @@ export function studiesView(root) {
       // A study without marks (the feed names every study it sees): nothing to show.
     }
   };
+  void load();
   return {
     onEvent: (event) => {
       if (shown.has(event.studyId)) {

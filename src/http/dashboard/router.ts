@@ -81,6 +81,11 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     response.status(204).end();
   });
 
+  // Asked by the page on load; answers 200 either way so a logged-out page logs no error.
+  router.get('/dashboard/session', noStore, (request, response) => {
+    response.json({ loggedIn: credentialOf(request, deps.apiToken) !== undefined, tokenConfigured: Boolean(deps.apiToken) });
+  });
+
   router.post('/dashboard/logout', (request, response) => {
     if (!originAllowed(request, true, deps.allowedOrigins)) return refuseOrigin(request, response);
     clearSession(request, response);
