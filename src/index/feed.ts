@@ -93,7 +93,9 @@ export class IndexFeed {
       }
       const parsed = status ? parseStatus(status.value) : undefined;
       const study = await client.study(studyId);
-      const row = rowOf(study, parsed, pending ? digestOf(pending.value) : '', this.deps.now());
+      // ModalitiesInStudy is only in Orthanc's main tags when the modality sent it: take the series' own.
+      const modalities = study.MainDicomTags['ModalitiesInStudy'] || [...new Set((await client.studySeries(studyId)).map((s) => s.MainDicomTags['Modality'] ?? '').filter((m) => m !== ''))].sort().join('\\');
+      const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending ? digestOf(pending.value) : '', this.deps.now());
       index.upsert(row);
       if (parsed?.owner) index.sawReplica(parsed.owner, parsed.updatedAt);
       return index.get(studyId);

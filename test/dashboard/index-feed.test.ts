@@ -49,7 +49,7 @@ describe('the study index fed from Orthanc', () => {
       expect(index.openedAs).toBe('created');
       await waitFor(() => index.cursor !== undefined, 20_000, 'the first fill');
       const rows = index.list({}).rows;
-      expect(rows.map((r) => [r.patientName, r.patientId, r.state, r.accession, r.studyDate])).toEqual([['Marked Before', 'PID-MB', 'queued', 'ACC123', '20240115']]);
+      expect(rows.map((r) => [r.patientName, r.patientId, r.state, r.accession, r.studyDate, r.modalities])).toEqual([['Marked Before', 'PID-MB', 'queued', 'ACC123', '20240115', 'CT']]);
       expect(feed.state.rebuild).toBeUndefined();
 
       // Another replica finishes it: the index sees its status through the changes log.

@@ -83,7 +83,7 @@ function render(root, r) {
     doneChart,
   );
   const latency = new uPlot(
-    { width: width(latencyChart), height: 160, axes, series: [{}, { label: 'median', stroke: accent, spanGaps: false }, { label: 'max', stroke: warn, dash: [4, 4] }] },
+    { width: width(latencyChart), height: 160, axes, series: [{}, { label: 'median', stroke: accent, points: { show: true } }, { label: 'max', stroke: warn, dash: [4, 4], points: { show: true } }] },
     [r.chart.minutes, r.chart.latencyMedianS, r.chart.latencyMaxS],
     latencyChart,
   );

@@ -77,7 +77,7 @@ function render(root, d, reload) {
   const parts = [
     h('p', {}, [h('a', { href: '#/' }, ['‹ All studies'])]),
     h('div', { class: 'study-head' }, [
-      h('h1', {}, [d.patientName || row.patientName || '(no name)', ' ', badge(state)]),
+      h('h1', {}, [row.patientName || (d.patientName ?? '').replace(/\^+/g, ' ').trim() || '(no name)', ' ', badge(state)]),
       h('dl', { class: 'facts' }, [
         ...pair('Patient ID', row.patientId),
         ...pair('Accession', row.accession),
