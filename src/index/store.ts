@@ -170,7 +170,7 @@ export class StudyIndex {
       where.push(`state IN (${states.map(() => '?').join(', ')})`);
       params.push(...states);
     }
-    const search = (query.search ?? '').trim().toLowerCase();
+    const search = searchText(query.search ?? '');
     if ([...search].length >= 3) {
       // The trigram index finds any substring of three characters or more without reading every row.
       where.push('id IN (SELECT rowid FROM studies_fts WHERE studies_fts MATCH ?)');
@@ -246,6 +246,14 @@ export class StudyIndex {
     updates.push('marked_at = CASE WHEN studies.digest = excluded.digest THEN min(studies.marked_at, excluded.marked_at) ELSE excluded.marked_at END');
     return this.db.prepare(`INSERT INTO studies (${names.join(', ')}) VALUES (${names.map((c) => `@${c}`).join(', ')}) ON CONFLICT(study_id) DO UPDATE SET ${updates.join(', ')}`);
   }
+}
+
+/**
+ * The search as the index compares it: lower case, without control characters, which no field
+ * holds (the haystack's field separator is one) and which SQLite would cut the pattern at (NUL).
+ */
+export function searchText(search: string): string {
+  return search.replace(/[\u0000-\u001f\u007f]/g, '').trim().toLowerCase();
 }
 
 function openDb(path: string): Database.Database {
