@@ -18,6 +18,8 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 [ -f /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so ] || missing+=(orthanc-postgresql)
 # The DICOMweb delivery tests: a second Orthanc with the DICOMweb plugin receives the STOW-RS.
 [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
+# The dashboard's browser tests drive Debian's chromium through playwright-core, which downloads no browser.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-tests: installing Debian packages: ${missing[*]}"
   bash "$(dirname "$0")/apt-install.sh" "${missing[@]}"

@@ -12,9 +12,16 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-if [ ! -x /usr/sbin/Orthanc ]; then
-  echo "setup: installing Debian packages: orthanc"
-  bash scripts/apt-install.sh orthanc
+missing=()
+[ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+# better-sqlite3 (the dashboard's study index) compiles itself with node-gyp when its prebuilt
+# binary cannot be downloaded, which is always the case on a network that reaches only npm.
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  bash scripts/apt-install.sh "${missing[@]}"
 fi
 
 # npm ci reinstalls everything; skip it when node_modules was installed from this very lock file.

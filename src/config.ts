@@ -67,6 +67,10 @@ export interface Config {
   readonly concurrency: number;
   /** Forwarding to DICOM archives and HL7 v2 results after the writes; absent when no destination is set. */
   readonly delivery?: DeliverySettings;
+  /** Orthanc's address as an admin's browser reaches it, for the dashboard's links to Orthanc Explorer. */
+  readonly orthancPublicUrl: string;
+  /** Origins besides the sidecar's own from which the dashboard accepts logins and retries (a reverse proxy). */
+  readonly dashboardOrigins: readonly string[];
 }
 
 /** Environment variables read, with what each sets (the README lists the same). */
@@ -77,7 +81,9 @@ export const VARIABLES = {
   ORTHANC_CA_FILE: 'PEM file of the CA(s) that signed the certificate of an https Orthanc',
   ORTHANC_CERT_FILE: 'PEM client certificate for an Orthanc that verifies peers (with ORTHANC_KEY_FILE)',
   ORTHANC_KEY_FILE: 'PEM private key (unencrypted) of ORTHANC_CERT_FILE',
-  KV_STATE_DIR: 'folder for the sidecar state (default ./.state)',
+  KV_STATE_DIR: 'folder for the sidecar state and the dashboard\'s study index (default ./.state)',
+  KV_ORTHANC_PUBLIC_URL: "Orthanc's address as the admins' browsers reach it, for the dashboard's links (default ORTHANC_URL)",
+  KV_DASHBOARD_ORIGINS: 'comma-separated origins (https://pacs.example.org) besides the sidecar\'s own allowed to log in and retry from the dashboard',
   KV_HTTP_PORT: 'port of the HTTP API (default 8080)',
   KV_HTTP_HOST: 'address the HTTP API listens on (default 127.0.0.1; 0.0.0.0 for every interface, as the container image sets)',
   KV_POLL_INTERVAL_MS: 'changes feed poll interval when idle (default 1000)',
@@ -198,6 +204,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     inputs: { vendorSr: switchOf(source, 'KV_VENDOR_SR'), legacyTags: switchOf(source, 'KV_LEGACY_TAGS'), ownDeviceObserverUids: ownDeviceObserverUids(uidRoot !== undefined ? checkUidRoot(uidRoot) : undefined) },
     concurrency: pick('KV_CONCURRENCY', '4'),
     ...deliveryOf(source),
+    orthancPublicUrl: (source['KV_ORTHANC_PUBLIC_URL'] ?? source['ORTHANC_URL'] ?? 'http://localhost:8042').replace(/\/+$/, ''),
+    dashboardOrigins: (source['KV_DASHBOARD_ORIGINS'] ?? '').split(',').map((o) => o.trim()).filter((o) => o !== ''),
   };
 }
 

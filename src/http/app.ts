@@ -30,6 +30,8 @@ export interface AppDeps {
   /** Secret Orthanc's Lua script sends with each wake-up; without one the hook is refused. */
   readonly hookToken?: string;
   readonly now: () => Date;
+  /** The dashboard (page, assets, login, its JSON API); it does its own auth, so it is mounted first. */
+  readonly dashboard?: express.Router;
 }
 
 type Handler = (request: Request, response: Response) => Promise<void>;
@@ -44,6 +46,7 @@ export function createApp(deps: AppDeps): express.Express {
   const json = express.json({ limit: MAX_PAYLOAD_BYTES, strict: false, type: JSON_TYPES });
   const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => handler(request, response).catch(next);
   const token = requireToken(deps.apiToken);
+  if (deps.dashboard) app.use(deps.dashboard);
 
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok' });

@@ -84,6 +84,11 @@ export class OrthancClient {
     return this.json('GET', 'system', { idempotent: true });
   }
 
+  /** GET /plugins: the names of the plugins Orthanc loaded (e.g. "orthanc-explorer-2"). */
+  plugins(): Promise<string[]> {
+    return this.json('GET', 'plugins', { idempotent: true });
+  }
+
   /** GET /studies: the IDs of every study. */
   studyIds(): Promise<string[]> {
     return this.json('GET', 'studies', { idempotent: true });

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { createApp } from '../http/app.js';
+import { startDashboard } from '../http/dashboard/start.js';
 import { attachEventSocket } from '../http/events-socket.js';
 import { createLogger, type Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -60,7 +61,8 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
     ...(config.hookToken !== undefined ? { hookToken: config.hookToken } : {}),
   };
-  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), ...tokens });
+  const dashboard = startDashboard(config, client, sidecar, metrics, log);
+  const app = createApp({ client, sidecar, metrics, log, now: () => new Date(), dashboard: dashboard.router, ...tokens });
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, config)));
@@ -97,6 +99,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  await dashboard.stop();
   await closeSocket();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));

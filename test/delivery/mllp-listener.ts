@@ -15,8 +15,8 @@ export interface MllpListener {
   stop(): Promise<void>;
 }
 
-/** Starts a listener answering the n-th message (0-based) with `reply(n)`. */
-export async function startMllpListener(reply: (n: number) => Reply): Promise<MllpListener> {
+/** Starts a listener answering the n-th message (0-based) with `reply(n)`, on `port` (default: any free one). */
+export async function startMllpListener(reply: (n: number) => Reply, port = 0): Promise<MllpListener> {
   const received: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -38,7 +38,7 @@ export async function startMllpListener(reply: (n: number) => Reply): Promise<Ml
       socket.write(frame(ackFor(text, answer.code, answer.text, answer.controlId)));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const address = server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
   return {

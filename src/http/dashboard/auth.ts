@@ -1,0 +1,79 @@
+/**
+ * Who may use the dashboard: a browser that logged in with the API token (an HttpOnly,
+ * SameSite=Strict session cookie) or a client sending `Authorization: Bearer <KV_API_TOKEN>`.
+ * State-changing requests carried by the cookie must also come from the dashboard's own origin.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+
+/** The session cookie's name. */
+export const SESSION_COOKIE = 'kv_session';
+/** How long a login lasts in the browser. */
+const SESSION_MAX_AGE_MS = 12 * 60 * 60 * 1000;
+
+/** How a request proved it holds the token. */
+export type Credential = 'bearer' | 'cookie';
+
+/**
+ * The cookie's value: an HMAC of the token, so the token itself never sits in the browser, every
+ * replica accepts the cookie without shared session state, and changing the token logs everyone out.
+ */
+export function sessionValue(token: string): string {
+  return createHmac('sha256', token).update('kidney-volumes dashboard session v1').digest('base64url');
+}
+
+/** How the request holds the token, or undefined when it does not. */
+export function credentialOf(request: Request, token: string | undefined): Credential | undefined {
+  if (token === undefined || token === '') return undefined;
+  const bearer = /^Bearer (.+)$/i.exec(request.get('authorization') ?? '')?.[1];
+  if (bearer !== undefined && same(bearer, token)) return 'bearer';
+  const cookie = cookieOf(request, SESSION_COOKIE);
+  if (cookie !== undefined && same(cookie, sessionValue(token))) return 'cookie';
+  return undefined;
+}
+
+/** True when the token given at login is the API token. */
+export function tokenMatches(given: string, token: string | undefined): boolean {
+  return token !== undefined && token !== '' && same(given, token);
+}
+
+/** Sets the session cookie after a good login. */
+export function setSession(request: Request, response: Response, token: string): void {
+  response.cookie(SESSION_COOKIE, sessionValue(token), { httpOnly: true, sameSite: 'strict', secure: request.secure, path: '/', maxAge: SESSION_MAX_AGE_MS });
+}
+
+/** Clears the session cookie. */
+export function clearSession(request: Request, response: Response): void {
+  response.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'strict', secure: request.secure, path: '/' });
+}
+
+/**
+ * True when the request's Origin names this server (same host and port; the scheme may differ
+ * behind a TLS-terminating proxy) or one of the extra origins an admin allowed. A request without
+ * Origin is accepted only when `required` is false (curl with a bearer token sends none).
+ */
+export function originAllowed(request: Request, required: boolean, extra: readonly string[] = []): boolean {
+  const origin = request.get('origin');
+  if (origin === undefined) return !required;
+  if (extra.includes(origin)) return true;
+  try {
+    return new URL(origin).host === request.get('host');
+  } catch {
+    return false;
+  }
+}
+
+/** One cookie's value from the Cookie header. */
+export function cookieOf(request: Request, name: string): string | undefined {
+  for (const part of (request.get('cookie') ?? '').split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === name) return decodeURIComponent(part.slice(at + 1).trim());
+  }
+  return undefined;
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

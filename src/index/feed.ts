@@ -1,0 +1,207 @@
+/**
+ * Keeps the study index in step with Orthanc: follows the changes log with its own cursor (kept in
+ * the index file), so every replica's index sees every study whichever replica wrote its status,
+ * and fills the index from Orthanc's study list when it is new, was corrupt, or Orthanc's log went
+ * backwards. It only reads Orthanc.
+ */
+import { createHash } from 'node:crypto';
+import { errorKind, messageOf, NotFoundError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseMeasurementsJson } from '../measurements/parse.js';
+import type { OrthancClient } from '../orthanc/client.js';
+import { METADATA } from '../pipeline/metadata.js';
+import { parseStatus } from '../sidecar/status.js';
+import { rowOf, type StudyRow } from './row.js';
+import type { StudyIndex } from './store.js';
+
+/** Changes read per page of the log. */
+const PAGE = 1000;
+/** Studies read from Orthanc at once during a rebuild: enough to overlap round trips, few enough not to crowd the sidecar. */
+const REBUILD_CONCURRENCY = 4;
+
+/** What the follower needs. */
+export interface IndexFeedDeps {
+  readonly client: OrthancClient;
+  readonly index: StudyIndex;
+  readonly log: Logger;
+  readonly pollIntervalMs: number;
+  /**
+   * How often to look for studies Orthanc deleted (default 60 s): Orthanc drops a deleted study's
+   * entries from its changes log instead of logging the deletion, so the feed cannot show it.
+   */
+  readonly deletedCheckMs?: number;
+  readonly now: () => Date;
+}
+
+/** Where the follower stands, for the health panel. */
+export interface IndexFeedState {
+  readonly cursor: number | undefined;
+  /** Changes between the index's cursor and Orthanc's head at the last read. */
+  readonly lag: number;
+  /** Set while the index is being filled from Orthanc's study list. */
+  readonly rebuild?: { readonly done: number; readonly total: number };
+  readonly lastError?: string;
+}
+
+/** Follows Orthanc's changes into the index. */
+export class IndexFeed {
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private lag = 0;
+  private rebuildProgress: { done: number; total: number } | undefined;
+  private lastError: string | undefined;
+  private lastDeletedCheck = 0;
+
+  constructor(private readonly deps: IndexFeedDeps) {}
+
+  /** Starts following (filling the index first when it has no cursor). */
+  start(): void {
+    this.running = this.loop();
+  }
+
+  /** Stops after the page in hand. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.running;
+  }
+
+  /** Where the follower stands. */
+  get state(): IndexFeedState {
+    return {
+      cursor: this.deps.index.cursor,
+      lag: this.lag,
+      ...(this.rebuildProgress ? { rebuild: { ...this.rebuildProgress } } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  /**
+   * Reads one study's marks from Orthanc into the index now and answers its row (undefined when it
+   * carries none of our marks). The page calls it through the API when an event names the study,
+   * so a row shows the new state without waiting for the next poll.
+   */
+  async refresh(studyId: string): Promise<StudyRow | undefined> {
+    const { client, index } = this.deps;
+    try {
+      const pending = await client.studyMetadata(studyId, METADATA.pending);
+      const status = await client.studyMetadata(studyId, METADATA.status);
+      if (pending === undefined && status === undefined) {
+        index.remove(studyId);
+        return undefined;
+      }
+      const parsed = status ? parseStatus(status.value) : undefined;
+      const study = await client.study(studyId);
+      // ModalitiesInStudy is only in Orthanc's main tags when the modality sent it: take the series' own.
+      const modalities = study.MainDicomTags['ModalitiesInStudy'] || [...new Set((await client.studySeries(studyId)).map((s) => s.MainDicomTags['Modality'] ?? '').filter((m) => m !== ''))].sort().join('\\');
+      const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending ? digestOf(pending.value) : '', this.deps.now());
+      index.upsert(row);
+      if (parsed?.owner) index.sawReplica(parsed.owner, parsed.updatedAt);
+      return index.get(studyId);
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        index.markDeleted(studyId, this.deps.now());
+        return index.get(studyId);
+      }
+      throw error;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (this.deps.index.cursor === undefined) await this.rebuild();
+        const more = await this.readPage();
+        if (Date.now() - this.lastDeletedCheck >= (this.deps.deletedCheckMs ?? 60_000)) await this.findDeleted();
+        failures = 0;
+        this.lastError = undefined;
+        if (!more) await this.sleep(this.deps.pollIntervalMs);
+      } catch (error) {
+        failures++;
+        this.lastError = messageOf(error);
+        const delay = Math.min(this.deps.pollIntervalMs * 2 ** Math.min(failures, 6), 30_000);
+        this.deps.log.warn({ event: 'index-error', kind: errorKind(error), retryInMs: delay }, `study index: ${messageOf(error)}`);
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** Takes in one page of changes; answers true when more wait. */
+  private async readPage(): Promise<boolean> {
+    const { client, index } = this.deps;
+    const cursor = index.cursor ?? 0;
+    const page = await client.changes(cursor, PAGE);
+    if (page.Last < cursor) {
+      this.deps.log.warn({ event: 'index-log-reset', cursor, last: page.Last }, "Orthanc's changes log went backwards; rebuilding the study index");
+      index.clear();
+      return true;
+    }
+    const touched = new Set<string>();
+    const deleted = new Set<string>();
+    for (const change of page.Changes) {
+      if (change.ResourceType !== 'Study') continue;
+      if (change.ChangeType === 'UpdatedMetadata') touched.add(change.ID);
+      if (change.ChangeType === 'Deleted') deleted.add(change.ID);
+    }
+    for (const id of touched) if (!deleted.has(id)) await this.refresh(id);
+    for (const id of deleted) index.markDeleted(id, this.deps.now());
+    if (page.Last !== cursor) index.setCursor(page.Last);
+    this.lag = page.Done ? 0 : Math.max(0, (await client.lastChangeSeq()) - page.Last);
+    return !page.Done;
+  }
+
+  /** Marks deleted the listed studies Orthanc no longer has. */
+  private async findDeleted(): Promise<void> {
+    this.lastDeletedCheck = Date.now();
+    const present = new Set(await this.deps.client.studyIds());
+    for (const id of this.deps.index.liveStudyIds()) if (!present.has(id)) this.deps.index.markDeleted(id, this.deps.now());
+  }
+
+  /** Fills the index from every study in Orthanc; the log's head is taken first so nothing falls between. */
+  private async rebuild(): Promise<void> {
+    const { client, index, log } = this.deps;
+    const head = await client.lastChangeSeq();
+    const ids = await client.studyIds();
+    const started = Date.now();
+    log.info({ event: 'index-rebuild', studies: ids.length, openedAs: index.openedAs }, 'filling the study index from Orthanc');
+    this.rebuildProgress = { done: 0, total: ids.length };
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (!this.stopping && next < ids.length) {
+        const id = ids[next++] as string;
+        await this.refresh(id);
+        if (this.rebuildProgress) this.rebuildProgress.done++;
+      }
+    };
+    await Promise.all(Array.from({ length: REBUILD_CONCURRENCY }, worker));
+    if (this.stopping) return;
+    index.setCursor(head);
+    this.rebuildProgress = undefined;
+    log.info({ event: 'index-rebuilt', studies: ids.length, durationMs: Date.now() - started }, 'study index filled');
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+/** The digest the sidecar gives these pending measurements (sha256 of the raw text when invalid, as it records failures). */
+function digestOf(raw: string): string {
+  try {
+    return parseMeasurementsJson(raw).digest;
+  } catch {
+    return createHash('sha256').update(raw).digest('hex');
+  }
+}

@@ -1,0 +1,62 @@
+/** One study as the dashboard lists it, and how it is derived from what Orthanc holds. */
+import type { OrthancStudy } from '../orthanc/types.js';
+import type { StudyStatus } from '../sidecar/status.js';
+
+/** States a listed study can be in: the sidecar's states, plus `deleted` once Orthanc dropped the study. */
+export const ROW_STATES = ['queued', 'processing', 'done', 'failed', 'deleted'] as const;
+/** One of ROW_STATES. */
+export type RowState = (typeof ROW_STATES)[number];
+
+/** A study row of the index. */
+export interface StudyRow {
+  readonly studyId: string;
+  readonly studyInstanceUid: string;
+  readonly patientName: string;
+  readonly patientId: string;
+  readonly accession: string;
+  /** StudyDate as DICOM gives it (YYYYMMDD), empty when absent. */
+  readonly studyDate: string;
+  /** ModalitiesInStudy, backslash-separated as Orthanc keeps it. */
+  readonly modalities: string;
+  readonly state: RowState;
+  readonly attempts: number;
+  /** The error in full, for a failed study or one waiting for its next attempt. */
+  readonly error: string;
+  /** When the next attempt is due, for a study that hit a transient fault. */
+  readonly nextAttemptAt: string;
+  /** Last change (ISO 8601): the status' updatedAt, or when the index saw the change. */
+  readonly updatedAt: string;
+  /** When the index first saw these pending measurements (ISO 8601); start of the mark-to-done latency. */
+  readonly markedAt: string;
+  readonly finishedAt: string;
+  /** The replica holding or last holding the study. */
+  readonly owner: string;
+  /** Digest of the pending measurements the row is about. */
+  readonly digest: string;
+}
+
+/** Builds a row from Orthanc's study and our status; `seenAt` stands in for times the status lacks. */
+export function rowOf(study: OrthancStudy, status: StudyStatus | undefined, pendingDigest: string, seenAt: Date): StudyRow {
+  const tags = study.MainDicomTags;
+  const patient = study.PatientMainDicomTags;
+  // A status about other measurements than the pending ones is stale: the new mark waits in the queue.
+  const current = status !== undefined && (pendingDigest === '' || status.digest === pendingDigest) ? status : undefined;
+  return {
+    studyId: study.ID,
+    studyInstanceUid: tags['StudyInstanceUID'] ?? '',
+    patientName: (patient['PatientName'] ?? '').replace(/\^+/g, ' ').trim(),
+    patientId: patient['PatientID'] ?? '',
+    accession: tags['AccessionNumber'] ?? '',
+    studyDate: tags['StudyDate'] ?? '',
+    modalities: tags['ModalitiesInStudy'] ?? '',
+    state: current?.state ?? 'queued',
+    attempts: current?.attempts ?? 0,
+    error: current?.error ?? '',
+    nextAttemptAt: current?.nextAttemptAt ?? '',
+    updatedAt: current?.updatedAt ?? seenAt.toISOString(),
+    markedAt: current?.createdAt ?? seenAt.toISOString(),
+    finishedAt: current?.finishedAt ?? '',
+    owner: current?.owner ?? '',
+    digest: current?.digest ?? pendingDigest,
+  };
+}
