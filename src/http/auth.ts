@@ -4,12 +4,20 @@
  * login sets. A request authenticated by the cookie that changes something, or opens a WebSocket,
  * must come from the sidecar's own origin (a browser sends cookies to cross-site requests too).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 
-/** Name of the cookie that carries the API token (HttpOnly, SameSite=Strict; set by the dashboard's login). */
-export const TOKEN_COOKIE = 'kv_token';
+/** Name of the dashboard's session cookie (HttpOnly, SameSite=Strict; set by its login). */
+export const SESSION_COOKIE = 'kv_session';
+
+/**
+ * The session cookie's value: an HMAC of the token, so the token itself never sits in the browser,
+ * every replica accepts the cookie without shared session state, and changing the token logs everyone out.
+ */
+export function sessionValue(token: string): string {
+  return createHmac('sha256', token).update('kidney-volumes dashboard session v1').digest('base64url');
+}
 
 /** Header in which Orthanc's Lua script sends the hook secret. */
 export const HOOK_TOKEN_HEADER = 'x-kv-hook-token';
@@ -17,12 +25,17 @@ export const HOOK_TOKEN_HEADER = 'x-kv-hook-token';
 /** Where a request's token came from. */
 export type TokenSource = 'bearer' | 'cookie';
 
-/** The token a request carries and where it came from; the Authorization header wins over the cookie. */
-export function tokenOf(request: IncomingMessage): { token: string; source: TokenSource } | undefined {
+/** Which of the accepted tokens the request holds, and how; the Authorization header wins over the cookie. */
+export function credentialOf(request: IncomingMessage, tokens: readonly string[]): { token: string; source: TokenSource } | undefined {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
-  if (bearer !== undefined) return { token: bearer, source: 'bearer' };
-  const cookie = cookieValue(request.headers.cookie ?? '', TOKEN_COOKIE);
-  return cookie !== undefined && cookie !== '' ? { token: cookie, source: 'cookie' } : undefined;
+  if (bearer !== undefined) {
+    const token = tokens.find((t) => sameSecret(bearer, t));
+    return token === undefined ? undefined : { token, source: 'bearer' };
+  }
+  const cookie = cookieValue(request.headers.cookie ?? '', SESSION_COOKIE);
+  if (cookie === undefined || cookie === '') return undefined;
+  const token = tokens.find((t) => sameSecret(cookie, sessionValue(t)));
+  return token === undefined ? undefined : { token, source: 'cookie' };
 }
 
 /** Compares a given secret with the expected one in constant time (no early exit that leaks a prefix). */
@@ -52,8 +65,8 @@ export function refusal(request: IncomingMessage, tokens: readonly (string | und
   if (accepted.length === 0) {
     return { status: 403, kind: 'forbidden', message: 'the API is disabled: set KV_API_TOKEN on the sidecar to enable it (only /health and /ready are open)' };
   }
-  const given = tokenOf(request);
-  if (given === undefined || !accepted.some((t) => sameSecret(given.token, t))) {
+  const given = credentialOf(request, accepted);
+  if (given === undefined) {
     return { status: 401, kind: 'unauthorized', message: 'a valid "Authorization: Bearer <KV_API_TOKEN>" header is required' };
   }
   const changes = request.method !== 'GET' && request.method !== 'HEAD';

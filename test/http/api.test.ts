@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createApp } from '../../src/http/app.js';
+import { sessionValue } from '../../src/http/auth.js';
 import { createLogger } from '../../src/log.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import type { StudyEvent } from '../../src/sidecar/events.js';
@@ -172,19 +173,19 @@ describe('the sidecar HTTP API', () => {
       expect((await errorOf(refused)).kind).toBe('unauthorized');
     }
     expect((await fetch(url(statusPath), { headers: AUTH })).status).toBe(200);
-    expect((await fetch(url(statusPath), { headers: { cookie: `other=1; kv_token=${TOKEN}` } })).status).toBe(200);
+    expect((await fetch(url(statusPath), { headers: { cookie: `other=1; kv_session=${sessionValue(TOKEN)}` } })).status).toBe(200);
     // The metrics token opens /metrics and nothing else.
     expect((await fetch(url('/metrics'), { headers: AUTH })).status).toBe(200);
     expect((await fetch(url(statusPath), { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(401);
     // A page elsewhere cannot use the cookie to change anything.
-    const crossSite = await fetch(url(`${statusPath}/retry`), { method: 'POST', headers: { cookie: `kv_token=${TOKEN}`, origin: 'https://evil.example' } });
+    const crossSite = await fetch(url(`${statusPath}/retry`), { method: 'POST', headers: { cookie: `kv_session=${sessionValue(TOKEN)}`, origin: 'https://evil.example' } });
     expect(crossSite.status).toBe(403);
 
     expect(await upgradeStatus({})).toBe(401);
     expect(await upgradeStatus({ authorization: 'Bearer wrong' })).toBe(401);
-    expect(await upgradeStatus({ cookie: `kv_token=${TOKEN}`, origin: 'https://evil.example' })).toBe(403);
+    expect(await upgradeStatus({ cookie: `kv_session=${sessionValue(TOKEN)}`, origin: 'https://evil.example' })).toBe(403);
     expect(await upgradeStatus({ ...AUTH, origin: 'https://evil.example' })).toBe(403);
-    expect(await upgradeStatus({ cookie: `kv_token=${TOKEN}`, origin: sidecar.url })).toBe(101);
+    expect(await upgradeStatus({ cookie: `kv_session=${sessionValue(TOKEN)}`, origin: sidecar.url })).toBe(101);
   });
 
   it('takes the Lua wake-up only with KV_HOOK_TOKEN in X-KV-Hook-Token, and never reads the study a caller names', async () => {

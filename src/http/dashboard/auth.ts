@@ -3,33 +3,19 @@
  * SameSite=Strict session cookie) or a client sending `Authorization: Bearer <KV_API_TOKEN>`.
  * State-changing requests carried by the cookie must also come from the dashboard's own origin.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-
-/** The session cookie's name. */
-export const SESSION_COOKIE = 'kv_session';
+import { credentialOf as sharedCredentialOf, SESSION_COOKIE, sessionValue } from '../auth.js';
 /** How long a login lasts in the browser. */
 const SESSION_MAX_AGE_MS = 12 * 60 * 60 * 1000;
 
 /** How a request proved it holds the token. */
 export type Credential = 'bearer' | 'cookie';
 
-/**
- * The cookie's value: an HMAC of the token, so the token itself never sits in the browser, every
- * replica accepts the cookie without shared session state, and changing the token logs everyone out.
- */
-export function sessionValue(token: string): string {
-  return createHmac('sha256', token).update('kidney-volumes dashboard session v1').digest('base64url');
-}
-
-/** How the request holds the token, or undefined when it does not. */
+/** How the request holds the token, or undefined when it does not (the API's one check, src/http/auth.ts). */
 export function credentialOf(request: Request, token: string | undefined): Credential | undefined {
   if (token === undefined || token === '') return undefined;
-  const bearer = /^Bearer (.+)$/i.exec(request.get('authorization') ?? '')?.[1];
-  if (bearer !== undefined && same(bearer, token)) return 'bearer';
-  const cookie = cookieOf(request, SESSION_COOKIE);
-  if (cookie !== undefined && same(cookie, sessionValue(token))) return 'cookie';
-  return undefined;
+  return sharedCredentialOf(request, [token])?.source;
 }
 
 /** True when the token given at login is the API token. */
