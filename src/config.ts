@@ -101,7 +101,7 @@ export const VARIABLES = {
   KV_SWEEP_INTERVAL_MS: 'interval of the sweep for pending studies the feed missed (default 600000)',
   KV_LABEL: 'study label that asks for processing on Orthanc 1.12+; outcome labels are <label>-done and <label>-failed (default kidney-volumes)',
   KV_LABEL_INTERVAL_MS: 'how often studies with KV_LABEL are looked for on Orthanc 1.12+ (labels are not in the changes feed; default 30000)',
-  KV_MAX_ATTEMPTS: 'attempts before a study with transient faults is failed (default 5)',
+  KV_MAX_ATTEMPTS: 'claims of a study before it is failed; transient faults and crashes both count (default 5)',
   KV_RETRY_BASE_MS: 'first delay before another attempt, doubling each time (default 2000)',
   KV_REPLICA_ID: "this sidecar's name in study claims (default the host name)",
   KV_LEASE_MS: 'how long a claim holds before another replica may take the study over (default 300000)',

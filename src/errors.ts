@@ -2,7 +2,7 @@
  * The project's errors: one base class with a structured payload, and the one place that maps
  * each kind of error to a CLI exit code and an HTTP status.
  */
-import { FhirServerError } from './fhir/errors.js';
+import { FhirBundleReadError, FhirInputError, FhirServerError } from './fhir/errors.js';
 
 /** Kinds of failure a user can act on differently. */
 export type ErrorKind =
@@ -32,7 +32,15 @@ export class KidneyVolumesError extends Error {
     super(message);
     this.name = 'KidneyVolumesError';
   }
+
+  /** Whether another attempt may succeed; by kind, refined by subclasses that know more (an HTTP status). */
+  get transient(): boolean {
+    return TRANSIENT_KINDS.has(this.kind);
+  }
 }
+
+/** Kinds that are transient whatever the details: the other side was away or busy. */
+const TRANSIENT_KINDS: ReadonlySet<ErrorKind> = new Set(['orthanc-unreachable', 'delivery']);
 
 /** A wrong command line. */
 export class UsageError extends KidneyVolumesError {
@@ -57,8 +65,13 @@ export class InvalidMeasurementsError extends KidneyVolumesError {
 
 /** Orthanc could not be reached at all. */
 export class OrthancUnreachableError extends KidneyVolumesError {
-  constructor(readonly url: string, readonly reason: string) {
+  /** `retryable` is false for faults another attempt cannot fix (an untrusted TLS certificate). */
+  constructor(readonly url: string, readonly reason: string, private readonly retryable = true) {
     super('orthanc-unreachable', `cannot connect to Orthanc at ${url} (${reason})`, { url, reason });
+  }
+
+  override get transient(): boolean {
+    return this.retryable;
   }
 }
 
@@ -76,6 +89,27 @@ export class OrthancHttpError extends KidneyVolumesError {
       path,
       status,
     });
+  }
+
+  override get transient(): boolean {
+    return transientHttpStatus(this.status);
+  }
+}
+
+/**
+ * Somebody else wrote first (a compare-and-set lost, a lease taken over): another attempt reads
+ * the new state and decides again, so it is transient, unlike other conflicts (an SR with our
+ * UID but other content), which stay until a person acts.
+ */
+export class RaceLostError extends KidneyVolumesError {
+  /** Makes the error; the message says what changed under us. */
+  constructor(message: string, details: Readonly<Record<string, unknown>> = {}) {
+    super('conflict', message, details);
+    this.name = 'RaceLostError';
+  }
+
+  override get transient(): boolean {
+    return true;
   }
 }
 
@@ -188,4 +222,52 @@ export function httpStatusFor(error: unknown): number {
 /** The message of any thrown value. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * How a failure is handled, decided here and nowhere else: `transient` faults (connection refused
+ * or reset, timeouts, 5xx, 409, a lost race) are retried; `permanent` ones (bad input or data,
+ * not found, refused credentials, a 4xx) fail at the first attempt with their own message; a `bug`
+ * (anything the code did not expect: a TypeError, a plain Error) fails at once, is logged with its
+ * stack, and is never retried, since running the same code again gives the same result.
+ */
+export type FailureClass = 'transient' | 'permanent' | 'bug';
+
+/** Network errors Node reports by code that another attempt may get past. */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EBUSY',
+  'EAGAIN',
+  'EMFILE',
+  'ENFILE',
+  'ENOSPC',
+]);
+
+/** File-system errors a person must fix (a folder missing or not writable). */
+const PERMANENT_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EROFS', 'EEXIST']);
+
+/** True for HTTP statuses worth another attempt: 408 timeout, 409 conflict, 425/429 too early or many, and 5xx. */
+export function transientHttpStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 425 || status === 429 || status >= 500;
+}
+
+/** The class of any thrown value; see FailureClass. */
+export function failureClass(error: unknown): FailureClass {
+  if (error instanceof KidneyVolumesError) return error.transient ? 'transient' : 'permanent';
+  if (error instanceof FhirServerError) return error.status === undefined || transientHttpStatus(error.status) ? 'transient' : 'permanent';
+  // The FHIR writer and reader refuse their input with typed errors of their own.
+  if (error instanceof FhirInputError || error instanceof FhirBundleReadError) return 'permanent';
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return 'transient';
+  if (typeof code === 'string' && PERMANENT_CODES.has(code)) return 'permanent';
+  return 'bug';
 }

@@ -126,7 +126,9 @@ async function finish(deps: MigrateDeps, studyId: string, applied: ApplyOutcome,
           ? `${origin}; ${result.reason}`
           : result.kind === 'busy'
             ? `${origin}; held by ${result.owner}, which writes the outputs`
-            : `${origin}; ${result.error}`;
+            : result.kind === 'gone'
+              ? `${origin}; the study no longer exists`
+              : `${origin}; ${result.error}`;
   return { studyId, outcome: 'marked', detail, state: result.kind };
 }
 

@@ -4,7 +4,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { StepOutcome } from '../pipeline/approaches.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { DeliveryFailure } from './errors.js';
-import type { RetryPolicy } from './retry.js';
+import type { RetryPolicy } from '../retry.js';
 
 /** Inputs of one delivery. */
 export interface DeliveryContext {
@@ -14,8 +14,8 @@ export interface DeliveryContext {
   readonly now: Date;
   /** The writer steps' outcomes of this run (the forward delivery sends what they stored). */
   readonly written: readonly StepOutcome[];
-  /** Attempts and backoff per destination; `permanent` is set by each delivery. */
-  readonly retry: Omit<RetryPolicy, 'permanent'>;
+  /** Attempts and backoff per destination; failureClass decides which failures are tried again. */
+  readonly retry: RetryPolicy;
 }
 
 /** What one delivery did: the outcome when every destination was served, else the failures. */

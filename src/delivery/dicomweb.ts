@@ -13,8 +13,8 @@ import { messageOf } from '../errors.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StepOutcome } from '../pipeline/approaches.js';
 import type { DeliveryContext, DeliveryResult } from './context.js';
-import type { DeliveryFailure } from './errors.js';
-import { attempt } from './retry.js';
+import { DeliveryAttemptError, type DeliveryFailure } from './errors.js';
+import { attempt } from '../retry.js';
 import type { DicomwebDestination } from './settings.js';
 
 /** Instances per STOW-RS request: bounds the memory a derived series takes in the sidecar. */
@@ -28,13 +28,13 @@ export interface StoredAt {
 }
 
 /** A STOW-RS answer that says some instances were not stored: nothing another attempt would change unless the archive says so. */
-export class StowRefusedError extends Error {
+export class StowRefusedError extends DeliveryAttemptError {
   /** Makes the error; `permanent` when the archive refused the data itself (4xx other than 408/429). */
   constructor(
     message: string,
     readonly permanent: boolean,
   ) {
-    super(message);
+    super(message, permanent);
     this.name = 'StowRefusedError';
   }
 }
@@ -47,7 +47,7 @@ export async function stowResults(context: DeliveryContext, destinations: readon
   for (const destination of destinations) {
     const instances = await instancesOf(context.client, context.written, destination.derived);
     if (instances.length === 0) continue;
-    const result = await attempt({ ...context.retry, permanent: (e) => e instanceof StowRefusedError && e.permanent }, () => stow(context.client, destination, instances));
+    const result = await attempt(context.retry, () => stow(context.client, destination, instances));
     if (result.ok) {
       stored.push({ destination: destination.name, instances: instances.length, attempts: result.attempts });
       delivered.push(`${instances.length} instance(s) stored at DICOMweb ${destination.name}`);
@@ -111,7 +111,7 @@ async function post(destination: DicomwebDestination, files: readonly Buffer[]):
   } catch (error) {
     // No answer at all (refused, reset, timeout): the archive may be back on the next attempt.
     const e = error as RequestError;
-    throw new Error(`no answer from ${destination.url}: ${e.code ?? ''} ${e.message}`.trim());
+    throw new DeliveryAttemptError(`no answer from ${destination.url}: ${e.code ?? ''} ${e.message}`.trim());
   }
   const failed = failedSops(body);
   if (status === 200 && failed === 0) return;

@@ -12,6 +12,18 @@ export interface DeliveryFailure {
 }
 
 /**
+ * One attempt at one destination failed: `rejected` when the receiver refuses this message as
+ * such (an HL7 AR), so another attempt cannot help; otherwise another attempt may succeed.
+ */
+export class DeliveryAttemptError extends KidneyVolumesError {
+  /** Makes the error; the message says what the receiver did or answered. */
+  constructor(message: string, rejected = false) {
+    super(rejected ? 'delivery-rejected' : 'delivery', message);
+    this.name = 'DeliveryAttemptError';
+  }
+}
+
+/**
  * A delivery failed after its own retries. The kind is `delivery` when another attempt may succeed
  * (receiver down, timeout, AE) and `delivery-rejected` when every failure is permanent.
  */

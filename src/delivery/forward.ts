@@ -6,8 +6,8 @@ import { messageOf, OrthancHttpError } from '../errors.js';
 import type { ModalityStoreResult } from '../orthanc/types.js';
 import type { StepOutcome } from '../pipeline/approaches.js';
 import type { DeliveryContext, DeliveryResult } from './context.js';
-import type { DeliveryFailure } from './errors.js';
-import { attempt } from './retry.js';
+import { DeliveryAttemptError, type DeliveryFailure } from './errors.js';
+import { attempt } from '../retry.js';
 import type { ForwardSettings } from './settings.js';
 
 /** What this run wrote that can be sent: Orthanc IDs to store, DICOM UIDs to report. */
@@ -36,7 +36,7 @@ export async function forwardResults(context: DeliveryContext, settings: Forward
   const sent: ForwardedTo[] = [];
   const failures: DeliveryFailure[] = [];
   for (const modality of settings.modalities) {
-    const result = await attempt({ ...context.retry, permanent: isPermanent }, () => store(context, modality, sendable.resources, settings.timeoutMs));
+    const result = await attempt(context.retry, () => store(context, modality, sendable.resources, settings.timeoutMs));
     if (result.ok) {
       sent.push({ modality, remoteAet: result.value.RemoteAet, instances: countOf(sendable), attempts: result.attempts });
     } else {
@@ -52,7 +52,7 @@ export async function forwardResults(context: DeliveryContext, settings: Forward
 async function store(context: DeliveryContext, modality: string, resources: readonly string[], timeoutMs: number): Promise<ModalityStoreResult> {
   const answer = await context.client.storeToModality(modality, resources, timeoutMs);
   // Orthanc only counts failures when asked to be permissive; checked anyway, so a partial store never passes as done.
-  if (answer.FailedInstancesCount > 0) throw new Error(`${answer.FailedInstancesCount} of ${answer.InstancesCount} instances were refused by ${answer.RemoteAet}`);
+  if (answer.FailedInstancesCount > 0) throw new DeliveryAttemptError(`${answer.FailedInstancesCount} of ${answer.InstancesCount} instances were refused by ${answer.RemoteAet}`);
   return answer;
 }
 
@@ -73,11 +73,6 @@ function sendableOf(written: readonly StepOutcome[], derived: boolean): Sendable
     }
   }
   return { resources, ...(srSopInstanceUid !== undefined ? { srSopInstanceUid } : {}), derivedSeries };
-}
-
-/** A modality Orthanc does not know, or a resource it no longer holds, will not appear by trying again. */
-function isPermanent(error: unknown): boolean {
-  return error instanceof OrthancHttpError && (error.status === 404 || error.status === 400);
 }
 
 function failureText(modality: string, error: unknown): string {

@@ -8,7 +8,7 @@ import { DeliveryError } from './errors.js';
 import { stowResults } from './dicomweb.js';
 import { forwardResults } from './forward.js';
 import { deliverHl7 } from './hl7/deliver.js';
-import { realSleep, type Sleep } from './retry.js';
+import { realSleep, type Sleep } from '../retry.js';
 import type { DeliverySettings } from './settings.js';
 
 /** Inputs of runDeliveries. */

@@ -32,12 +32,14 @@ const legacyTags = z.object({
   /** Where the creator sat, e.g. "(0011,0010)". */
   creator: z.string(),
 });
-const originSchema = z.discriminatedUnion('kind', [vendorSr, legacyTags]);
+/** The schema of a DicomOrigin (the status store checks it). */
+export const originSchema = z.discriminatedUnion('kind', [vendorSr, legacyTags]);
 
 /** The DICOM object a set of measurements was read from. */
 export type DicomOrigin = z.infer<typeof originSchema>;
 
-const noteSchema = z.object({
+/** The schema of an InputNote (the status store checks it). */
+export const noteSchema = z.object({
   source: z.enum(DICOM_SOURCES),
   sopInstanceUid: z.string(),
   seriesInstanceUid: z.string(),

@@ -1,9 +1,11 @@
 /**
  * The Orthanc REST client: the one module that knows Orthanc's URLs. Timeouts on every call;
- * retries with backoff on connection errors and 5xx for idempotent calls only.
+ * idempotent calls are retried with backoff through the one retry primitive (src/retry.ts), which
+ * retries only what failureClass calls transient (connection refused or reset, timeouts, 5xx).
  */
 import got, { type Got, type Method } from 'got';
-import { AmbiguousStudyError, NotFoundError, OrthancHttpError } from '../errors.js';
+import { AmbiguousStudyError, NotFoundError, OrthancHttpError, RaceLostError } from '../errors.js';
+import { withRetry } from '../retry.js';
 import { redactUrl } from '../config.js';
 import { toOrthancError } from './errors.js';
 import type {
@@ -46,7 +48,6 @@ interface CallOptions {
   readonly timeoutMs?: number;
 }
 
-const RETRY_STATUS = [500, 502, 503, 504];
 const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
 
 /** Typed access to the Orthanc REST API. */
@@ -54,11 +55,12 @@ export class OrthancClient {
   readonly baseUrl: string;
   private readonly http: Got;
   private readonly retries: number;
+  private readonly retryBaseMs: number;
 
   constructor(options: OrthancClientOptions) {
     this.baseUrl = redactUrl(options.url).replace(/\/+$/, '');
     this.retries = options.retries ?? 3;
-    const base = options.retryBaseDelayMs ?? 500;
+    this.retryBaseMs = options.retryBaseDelayMs ?? 500;
     this.http = got.extend({
       prefixUrl: this.baseUrl,
       ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
@@ -68,13 +70,8 @@ export class OrthancClient {
         ...(options.cert !== undefined ? { certificate: options.cert } : {}),
         ...(options.key !== undefined ? { key: options.key } : {}),
       },
-      retry: {
-        limit: 0,
-        methods: ['GET', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'POST'],
-        statusCodes: RETRY_STATUS,
-        calculateDelay: ({ attemptCount, computedValue }) =>
-          computedValue === 0 ? 0 : Math.min(base * 2 ** (attemptCount - 1), 10_000),
-      },
+      // got's own retries are off: retrying is decided in one place (see call).
+      retry: { limit: 0 },
       throwHttpErrors: true,
     });
   }
@@ -202,16 +199,17 @@ export class OrthancClient {
     });
   }
 
-  /** Sets study metadata whatever its current revision (for values only we write). */
+  /** Sets study metadata whatever its current revision (for values only we write): read, compare-and-set, again on a lost race. */
   async setStudyMetadata(id: string, name: string, value: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    await withRetry({ attempts: 5, baseMs: 20 }, async () => {
       const current = await this.studyMetadata(id, name);
       try {
-        return await this.putStudyMetadata(id, name, value, current?.etag);
+        await this.putStudyMetadata(id, name, value, current?.etag);
       } catch (error) {
-        if (!(error instanceof OrthancHttpError && error.status === 409) || attempt >= 5) throw error;
+        if (error instanceof OrthancHttpError && error.status === 409) throw new RaceLostError(`study metadata ${name} of study ${id} kept changing while it was being written; try again`, { studyId: id, name });
+        throw error;
       }
-    }
+    });
   }
 
   /** DELETE /studies/{id}/metadata/{name} at the given revision (or the current one); nothing when it is not set. */
@@ -310,12 +308,16 @@ export class OrthancClient {
     return JSON.parse(response.rawBody.toString('utf8')) as T;
   }
 
-  private async call(method: Method, path: string, options: CallOptions) {
+  private call(method: Method, path: string, options: CallOptions) {
+    // A call that is not idempotent (a compare-and-set, a modify) is tried once: the caller decides.
+    return withRetry({ attempts: options.idempotent ? this.retries + 1 : 1, baseMs: this.retryBaseMs, maxMs: 10_000 }, () => this.callOnce(method, path, options));
+  }
+
+  private async callOnce(method: Method, path: string, options: CallOptions) {
     try {
       return await this.http(path, {
         method,
         responseType: 'buffer',
-        retry: { limit: options.idempotent ? this.retries : 0 },
         ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
         ...(options.json !== undefined ? { json: options.json } : {}),
         ...(options.body !== undefined ? { body: options.body } : {}),

@@ -25,7 +25,8 @@ export function toOrthancError(error: unknown, baseUrl: string, method: string, 
     // TLS codes only for https: EPROTO over plain http would mean something else.
     const tls = baseUrl.startsWith('https://') ? tlsReason(error.code, error.message) : undefined;
     const reason = tls ?? (error.code === 'ETIMEDOUT' ? `no answer within ${timeoutOf(error)}` : REASONS[error.code] ?? error.code);
-    return new OrthancUnreachableError(baseUrl, reason);
+    // A TLS refusal (untrusted certificate, wrong key) stays until somebody changes a certificate.
+    return new OrthancUnreachableError(baseUrl, reason, tls === undefined);
   }
   return error instanceof Error ? error : new Error(String(error));
 }

@@ -1,15 +1,35 @@
-/** Bounded concurrency for work over many instances. */
+/** The one worker pool (p-limit): bounded concurrency for work over many instances or studies. */
+import pLimit, { type LimitFunction } from 'p-limit';
 
-/** Maps items with at most `limit` calls in flight; results keep the input order; the first failure rejects. */
+/** A pool that runs at most its limit of calls at once, the others waiting in call order. */
+export type Pool = LimitFunction;
+
+/** Makes a pool of at most `limit` calls in flight (at least one). */
+export function createPool(limit: number): Pool {
+  return pLimit(Math.max(1, Math.floor(limit)));
+}
+
+/**
+ * Maps items with at most `limit` calls in flight; results keep the input order. After a failure
+ * nothing new starts, and the calls in flight finish before the first failure is thrown, so that
+ * nothing keeps writing behind the caller's back.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+  const pool = createPool(limit);
+  let failure: { error: unknown } | undefined;
+  const results = await Promise.all(
+    items.map((item, index) =>
+      pool(async (): Promise<R | undefined> => {
+        if (failure) return undefined;
+        try {
+          return await fn(item, index);
+        } catch (error) {
+          failure ??= { error };
+          return undefined;
+        }
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+  return results as R[];
 }

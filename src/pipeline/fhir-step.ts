@@ -4,7 +4,7 @@
  * read back and checked against the measurements.
  */
 import type { Bundle, ImagingStudy } from '@medplum/fhirtypes';
-import { InvalidMeasurementsError, KidneyVolumesError, OrthancHttpError, StudyDataError } from '../errors.js';
+import { InvalidMeasurementsError, KidneyVolumesError, OrthancHttpError, RaceLostError, StudyDataError } from '../errors.js';
 import { buildKidneyVolumeBundle, type SrReference } from '../fhir/bundle.js';
 import { FhirBundleReadError, FhirInputError } from '../fhir/errors.js';
 import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../fhir/read.js';
@@ -169,7 +169,7 @@ async function write(context: StepContext): Promise<StepOutcome> {
     before = await readStored(client, facts);
     alreadyPresent = alreadyStored(before, expected, sr);
     if (!alreadyPresent) {
-      throw new KidneyVolumesError('conflict', `study metadata ${METADATA.fhir} of study ${facts.studyInstanceUid} changed while it was being written; trying again`);
+      throw new RaceLostError(`study metadata ${METADATA.fhir} of study ${facts.studyInstanceUid} changed while it was being written; trying again`);
     }
   }
   const stored = requireMeasurements(alreadyPresent ? before : await readStored(client, facts), facts, measurements);

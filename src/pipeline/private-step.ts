@@ -15,6 +15,7 @@ import { studyIdentity } from '../study/identity.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { isImageSeries, type InstanceFacts, type SeriesFacts, type StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
+import { mapLimit } from './concurrency.js';
 
 /** Instances in flight at once: enough to keep Orthanc busy, few enough that memory stays flat. */
 export const DEFAULT_PRIVATE_CONCURRENCY = 4;
@@ -91,7 +92,7 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
   }
   let done = 0;
   context.progress?.({ approach: 'private', done, total: jobs.length });
-  await forEachSettled(jobs, concurrency, async ({ plan, instance, sopInstanceUid }) => {
+  await mapLimit(jobs, concurrency, async ({ plan, instance, sopInstanceUid }) => {
     const copy = derivePrivateCopy(await client.instanceFile(instance.orthancId), {
       seriesInstanceUid: plan.seriesInstanceUid,
       sopInstanceUid,
@@ -185,27 +186,6 @@ function blockProblem(block: FoundKidneyBlock | undefined, wanted: KidneyBlockCo
   if (block.digest !== wanted.digest) return `digest ${block.digest}, expected ${wanted.digest}`;
   if (block.sourceSeriesInstanceUid !== wanted.sourceSeriesInstanceUid) return `source series ${block.sourceSeriesInstanceUid}, expected ${wanted.sourceSeriesInstanceUid}`;
   return undefined;
-}
-
-/**
- * Runs `fn` over items with at most `limit` in flight. After a failure it starts nothing new but
- * lets the calls in flight finish before rethrowing, so nothing keeps uploading behind the caller's back.
- */
-async function forEachSettled<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
 }
 
 /** Reports the derived series the study holds: complete only when every source image series has a full copy. */

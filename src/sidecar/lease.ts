@@ -3,39 +3,21 @@
  * compare-and-set (If-Match), renewed while the study is in hand, and given up for good the
  * first time a renewal loses or the lease runs too close to its end to start another write.
  */
-import { KidneyVolumesError, OrthancHttpError, messageOf } from '../errors.js';
+import { RaceLostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
-import type { StudyStatus } from './status.js';
+import { replaceStatus, type HeldStatus } from './status.js';
 
 /** Thrown between writes once the lease is gone, so the replica writes nothing more for the study. */
-export class LeaseLostError extends KidneyVolumesError {
+export class LeaseLostError extends RaceLostError {
   /** Makes the error; `reason` says how the lease was lost (renewal conflict, expiry). */
   constructor(
     readonly studyId: string,
     readonly reason: string,
   ) {
-    super('conflict', `the claim on study ${studyId} was lost (${reason}); another replica may hold it now`, { studyId, reason });
+    super(`the claim on study ${studyId} was lost (${reason}); another replica may hold it now`, { studyId, reason });
     this.name = 'LeaseLostError';
   }
-}
-
-/**
- * Writes a status with compare-and-set and answers its new ETag, or undefined when somebody else
- * wrote first. Orthanc 1.10 does not return the new ETag from PUT, so it is read back, and the
- * value is compared to make sure the ETag is that of our write.
- */
-export async function claimStatus(client: OrthancClient, studyId: string, status: StudyStatus, ifMatch: string | undefined): Promise<string | undefined> {
-  const text = JSON.stringify(status);
-  try {
-    await client.putStudyMetadata(studyId, METADATA.status, text, ifMatch);
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return undefined;
-    throw error;
-  }
-  const after = await client.studyMetadata(studyId, METADATA.status);
-  return after && after.value === text ? after.etag ?? '' : undefined;
 }
 
 /** What a lease needs. */
@@ -58,10 +40,9 @@ export class Lease {
   constructor(
     private readonly deps: LeaseDeps,
     readonly studyId: string,
-    private current: StudyStatus,
-    private etag: string,
+    private held: HeldStatus,
   ) {
-    this.until = Date.parse(current.leaseUntil ?? '') || 0;
+    this.until = Date.parse(held.status.leaseUntil ?? '') || 0;
     this.timer = setInterval(() => this.tick(), Math.max(100, Math.floor(deps.leaseMs / 3)));
     this.timer.unref();
   }
@@ -92,11 +73,11 @@ export class Lease {
   }
 
   /** Stops renewing and answers the status and ETag to replace with the outcome. */
-  async release(): Promise<{ status: StudyStatus; etag: string }> {
+  async release(): Promise<HeldStatus> {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.renewal;
-    return { status: this.current, etag: this.etag };
+    return this.held;
   }
 
   private tick(): void {
@@ -114,16 +95,15 @@ export class Lease {
   private async renew(): Promise<void> {
     if (this.lost || this.timer === undefined) return;
     const now = this.deps.now();
-    const next: StudyStatus = { ...this.current, updatedAt: now.toISOString(), leaseUntil: new Date(now.getTime() + this.deps.leaseMs).toISOString() };
+    const next = { ...this.held.status, updatedAt: now.toISOString(), leaseUntil: new Date(now.getTime() + this.deps.leaseMs).toISOString() };
     try {
-      const etag = await claimStatus(this.deps.client, this.studyId, next, this.etag);
-      if (etag === undefined) return this.lose('renewal conflict: the status was written by somebody else');
-      this.current = next;
-      this.etag = etag;
+      const written = await replaceStatus(this.deps.client, this.studyId, this.held, next);
+      if (written === undefined) return this.lose('renewal conflict: the status was written by somebody else');
+      this.held = written;
       this.until = now.getTime() + this.deps.leaseMs;
     } catch (error) {
       // Orthanc away: keep the lease while it lasts; check() stops the writes when it runs out.
-      this.deps.log.warn({ studyId: this.studyId, event: 'renew-failed', err: messageOf(error) }, 'could not renew the claim');
+      this.deps.log.warn({ studyId: this.studyId, event: 'renew-failed', err: error }, 'could not renew the claim');
     }
   }
 

@@ -2,14 +2,15 @@
  * What the sidecar does with one study: read the pending mark, decide whether there is work,
  * claim the study with a compare-and-set on its status (a lease other replicas respect until it
  * expires), run the writer steps (each idempotent, so a crash at any moment is repaired by running
- * again) while the lease holds, and record the outcome.
+ * again) while the lease holds, and record the outcome. The attempt is counted when the study is
+ * claimed, before any work, so a study that kills the process is failed after KV_MAX_ATTEMPTS
+ * claims instead of being claimed by every restart and every replica for ever.
  */
 import { createHash } from 'node:crypto';
-import { errorKind, messageOf, OrthancHttpError, type ErrorKind } from '../errors.js';
+import { errorKind, failureClass, messageOf, NotFoundError } from '../errors.js';
 import type { Measurement, MeasurementSet } from '../measurements/model.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import type { Revisioned } from '../orthanc/types.js';
 import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
 import { attach, PartialAttachError } from '../pipeline/attach.js';
 import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
@@ -17,9 +18,10 @@ import { originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
 import type { SidecarEvents } from './events.js';
-import { claimStatus, Lease, LeaseLostError } from './lease.js';
+import { Lease, LeaseLostError } from './lease.js';
 import type { ClaimOutcome, SidecarMetrics } from './metrics.js';
-import { outputsOf, parseStatus, type StatusMeasurement, type StudyStatus } from './status.js';
+import { backoffMs } from '../retry.js';
+import { outputsOf, readStatus, replaceStatus, statusOf, writeStatus, type HeldStatus, type StatusMeasurement, type StoredStatus, type StudyStatus } from './status.js';
 
 /** What processing needs. */
 export interface ProcessorDeps {
@@ -33,7 +35,7 @@ export interface ProcessorDeps {
   readonly owner: string;
   /** How long a claim holds before another replica may take the study over; renewed every third of it. */
   readonly leaseMs: number;
-  /** Attempts before a study with transient faults is failed. */
+  /** Claims of one version of a study's measurements before it is failed (transient faults and crashes both count). */
   readonly maxAttempts: number;
   /** First retry delay; doubles per attempt, at most 5 minutes. */
   readonly retryBaseMs: number;
@@ -44,6 +46,7 @@ export interface ProcessorDeps {
 /** What came of one check of a study. */
 export type ProcessResult =
   | { readonly kind: 'nothing'; readonly reason: string }
+  | { readonly kind: 'gone' }
   | { readonly kind: 'done'; readonly status: StudyStatus }
   | { readonly kind: 'failed'; readonly status: StudyStatus }
   | { readonly kind: 'retry'; readonly afterMs: number; readonly error: string }
@@ -51,22 +54,30 @@ export type ProcessResult =
   | { readonly kind: 'deleted'; readonly reason: string }
   | { readonly kind: 'busy'; readonly owner: string; readonly leaseUntil: string };
 
-/** Errors worth another attempt: Orthanc away or overloaded, a lost race, a bug that may pass. */
-const TRANSIENT: ReadonlySet<ErrorKind> = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth', 'conflict', 'internal', 'delivery']);
-
 /** Checks one study and processes its pending measurements when there is work. */
 export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number): Promise<ProcessResult> {
   const { client } = deps;
-  const pending = await client.studyMetadata(studyId, METADATA.pending);
+  let pending;
+  try {
+    pending = await client.studyMetadata(studyId, METADATA.pending);
+  } catch (error) {
+    // Deleted between the change that named it and this read: nothing to do, and nothing to write.
+    if (error instanceof NotFoundError) return gone(deps, studyId, seq);
+    throw error;
+  }
   if (pending === undefined) return { kind: 'nothing', reason: 'no pending measurements' };
-  const statusRevision = await client.studyMetadata(studyId, METADATA.status);
-  const current = statusRevision ? parseStatus(statusRevision.value) : undefined;
+  const stored = await readStatus(client, studyId);
+  if (stored.kind === 'unreadable') {
+    // Somebody else's write (a broken client): reported, then replaced by the next write of ours.
+    deps.log.warn({ studyId, event: 'status-unreadable', problem: stored.problem }, `${METADATA.status} is not a status (${stored.problem}); it will be replaced`);
+  }
+  const current = statusOf(stored);
 
   let set: MeasurementSet;
   try {
     set = parseMeasurementsJson(pending.value);
   } catch (error) {
-    return failInvalid(deps, studyId, pending.value, current, statusRevision, error);
+    return failInvalid(deps, studyId, pending.value, stored, error);
   }
   const grown = current?.state === 'done' && current.digest === set.digest ? await grownSinceDone(deps, studyId, current) : undefined;
   if (current && current.digest === set.digest && (current.state === 'done' || current.state === 'failed') && grown === undefined) {
@@ -84,6 +95,11 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   // through the feed, and acting on it would spend every attempt at once instead of backing off.
   const waitMs = sameVersion && current.state === 'processing' && current.nextAttemptAt ? Date.parse(current.nextAttemptAt) - now.getTime() : 0;
   if (waitMs > 0) return { kind: 'retry', afterMs: waitMs, error: current?.error ?? 'waiting for the next attempt' };
+  // A claim in processing that set no next attempt was never ended by its holder: the process died
+  // holding it (killed, out of memory), or lost its lease. Counted, and failed once it used them all.
+  const abandoned = sameVersion && current.state === 'processing' && current.nextAttemptAt === undefined;
+  const crashes = (sameVersion ? current.crashes ?? 0 : 0) + (abandoned ? 1 : 0);
+  if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, stored, current, crashes, seq);
   const attempts = (sameVersion ? current.attempts : 0) + 1;
   // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
   const origin = originFor(parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value), set.digest);
@@ -92,6 +108,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     digest: set.digest,
     measurements: set.measurements.map(statusMeasurement),
     attempts,
+    ...(crashes > 0 ? { crashes } : {}),
     createdAt: sameVersion ? current.createdAt : now.toISOString(),
     updatedAt: now.toISOString(),
     owner: deps.owner,
@@ -99,8 +116,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     ...(origin ? { origin } : {}),
     ...(current?.inputs ? { inputs: current.inputs } : {}),
   };
-  const etag = await claimStatus(client, studyId, claim, statusRevision?.etag);
-  if (etag === undefined) {
+  const claimed = await writeStatus(client, studyId, stored, claim);
+  if (claimed === undefined) {
     // Another replica (or a retry request) wrote the status between our read and our write.
     count(deps, 'lost');
     deps.log.info({ studyId, seq, event: 'lost', stage: 'claim' }, 'another writer claimed the study first');
@@ -110,12 +127,12 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   count(deps, outcome);
   deps.events.emit({ kind: 'processing', studyId, at: now.toISOString(), digest: set.digest, ...(seq !== undefined ? { seq } : {}) });
   deps.log.info(
-    { studyId, seq, digest: set.digest, attempt: attempts, event: outcome, ...(heldByOther ? { previousOwner: current.owner, expiredAt: current.leaseUntil } : {}) },
+    { studyId, seq, digest: set.digest, attempt: attempts, ...(crashes > 0 ? { crashes } : {}), event: outcome, ...(heldByOther ? { previousOwner: current.owner, expiredAt: current.leaseUntil } : {}) },
     heldByOther ? `took the study over from ${current.owner ?? ''}, whose claim expired` : 'processing study',
   );
 
   const started = Date.now();
-  const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claim, etag);
+  const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claimed);
   const progress: { step?: Progress } = {};
   try {
     const { outcomes, coverage } = await runSteps(deps, studyId, set, lease, progress, seq, origin);
@@ -123,7 +140,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     const finished = deps.now();
     const { outputs, writes } = outputsOf(outcomes, finished);
     const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes, coverage };
-    if (!(await finish(client, studyId, done, held.etag))) {
+    if ((await replaceStatus(client, studyId, held, done)) === undefined) {
       // A retry request or a takeover changed the status meanwhile: the outputs are written and
       // idempotent; the change it caused brings the study back, and the next check settles it.
       count(deps, 'lease-lost');
@@ -140,7 +157,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
       deps.log.warn({ studyId, event: 'lost', stage: 'renew', reason: error.reason, during: progress.step }, 'claim lost while processing; writing nothing more');
       return lookAgainAfter(lease, error.message);
     }
-    return handleFailure(deps, studyId, held.status, held.etag, error, started);
+    return handleFailure(deps, studyId, held, error, started);
   }
 }
 
@@ -202,8 +219,10 @@ function count(deps: ProcessorDeps, outcome: ClaimOutcome): void {
   deps.metrics?.claims.inc({ outcome });
 }
 
-async function handleFailure(deps: ProcessorDeps, studyId: string, claim: StudyStatus, etag: string, error: unknown, started: number): Promise<ProcessResult> {
+async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldStatus, error: unknown, started: number): Promise<ProcessResult> {
+  const claim = held.status;
   const kind = errorKind(error);
+  const failure = failureClass(error);
   const message = messageOf(error);
   const now = deps.now();
   if (kind === 'not-found' && !(await studyExists(deps.client, studyId))) {
@@ -214,38 +233,44 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, claim: StudyS
   }
   // What the approaches that worked wrote stays listed beside the failure of the others.
   const partial = error instanceof PartialAttachError ? outputsOf(error.written, now) : {};
-  if (TRANSIENT.has(kind) && claim.attempts < deps.maxAttempts) {
-    const afterMs = Math.min(deps.retryBaseMs * 2 ** (claim.attempts - 1), 300_000);
+  if (failure === 'transient' && claim.attempts < deps.maxAttempts) {
+    const afterMs = backoffMs(claim.attempts, deps.retryBaseMs, 300_000);
     const waiting: StudyStatus = { ...claim, ...partial, updatedAt: now.toISOString(), error: message, errorKind: kind, nextAttemptAt: new Date(now.getTime() + afterMs).toISOString() };
-    await finish(deps.client, studyId, waiting, etag).catch((e: unknown) => deps.log.warn({ studyId, err: messageOf(e) }, 'could not record the retry'));
+    await replaceStatus(deps.client, studyId, held, waiting).catch((e: unknown) => deps.log.warn({ studyId, err: e }, 'could not record the retry'));
     deps.events.emit({ kind: 'retrying', studyId, at: now.toISOString(), digest: claim.digest, message });
-    deps.log.warn({ studyId, attempt: claim.attempts, afterMs, kind, event: 'retrying' }, message);
+    deps.log.warn({ studyId, attempt: claim.attempts, afterMs, kind, failure, event: 'retrying', err: error }, message);
     return { kind: 'retry', afterMs, error: message };
   }
-  const failed: StudyStatus = {
-    ...withoutLease(claim),
-    ...partial,
-    state: 'failed',
-    updatedAt: now.toISOString(),
-    finishedAt: now.toISOString(),
-    error: TRANSIENT.has(kind) ? `${message} (gave up after ${claim.attempts} attempts; retry with "kidney-volumes retry ${studyId}")` : message,
-    errorKind: kind,
-  };
-  await finish(deps.client, studyId, failed, etag).catch((e: unknown) => deps.log.error({ studyId, err: messageOf(e) }, 'could not record the failure'));
-  deps.events.emit({ kind: 'failed', studyId, at: now.toISOString(), digest: claim.digest, message: failed.error ?? message, durationMs: Date.now() - started });
-  deps.log.error({ studyId, kind, event: 'failed' }, failed.error ?? message);
+  const text =
+    failure === 'transient'
+      ? `${message} (gave up after ${claim.attempts} attempts; retry with "kidney-volumes retry ${studyId}")`
+      : failure === 'bug'
+        ? `${message} (an unexpected error, not retried: its stack is in the sidecar's log)`
+        : message;
+  const failed: StudyStatus = { ...withoutLease(claim), ...partial, state: 'failed', updatedAt: now.toISOString(), finishedAt: now.toISOString(), error: text, errorKind: kind };
+  await replaceStatus(deps.client, studyId, held, failed).catch((e: unknown) => deps.log.error({ studyId, err: e }, 'could not record the failure'));
+  deps.events.emit({ kind: 'failed', studyId, at: now.toISOString(), digest: claim.digest, message: text, durationMs: Date.now() - started });
+  // The error goes to the log as an object, with its stack: for a bug that is where the cause is.
+  deps.log.error({ studyId, kind, failure, attempt: claim.attempts, event: 'failed', err: error }, text);
+  return { kind: 'failed', status: failed };
+}
+
+/** A study whose claims all ended with the process gone: failed without another try, saying so. */
+async function failCrashed(deps: ProcessorDeps, studyId: string, stored: StoredStatus, current: StudyStatus, crashes: number, seq: number | undefined): Promise<ProcessResult> {
+  const now = deps.now().toISOString();
+  const error =
+    `processing this study crashed the process ${crashes} times (claimed ${current.attempts} times, never finished; ` +
+    `out of memory or killed?), so it is not claimed again; find the cause in the logs, then "kidney-volumes retry ${studyId}"`;
+  const failed: StudyStatus = { ...withoutLease(current), crashes, state: 'failed', updatedAt: now, finishedAt: now, error, errorKind: 'internal' };
+  if ((await writeStatus(deps.client, studyId, stored, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  deps.events.emit({ kind: 'failed', studyId, at: now, digest: current.digest, message: error });
+  deps.log.error({ studyId, seq, attempts: current.attempts, crashes, event: 'poison' }, error);
   return { kind: 'failed', status: failed };
 }
 
 /** Invalid pending input fails this study alone, once per distinct input. */
-async function failInvalid(
-  deps: ProcessorDeps,
-  studyId: string,
-  raw: string,
-  current: StudyStatus | undefined,
-  revision: Revisioned | undefined,
-  error: unknown,
-): Promise<ProcessResult> {
+async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, stored: StoredStatus, error: unknown): Promise<ProcessResult> {
+  const current = statusOf(stored);
   const digest = createHash('sha256').update(raw).digest('hex');
   if (current && current.digest === digest && current.state === 'failed') return { kind: 'nothing', reason: 'already failed for this input' };
   const now = deps.now().toISOString();
@@ -260,26 +285,20 @@ async function failInvalid(
     error: `${METADATA.pending} is invalid: ${messageOf(error)}`,
     errorKind: errorKind(error),
   };
-  const etag = await claimStatus(deps.client, studyId, status, revision?.etag);
-  if (etag === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  if ((await writeStatus(deps.client, studyId, stored, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest, message: status.error ?? '' });
   deps.log.warn({ studyId, event: 'invalid-input' }, status.error);
   return { kind: 'failed', status };
 }
 
-/** Replaces our own claim; false when a retry request or a takeover came in between (409). */
-async function finish(client: OrthancClient, studyId: string, status: StudyStatus, etag: string): Promise<boolean> {
-  try {
-    await client.putStudyMetadata(studyId, METADATA.status, JSON.stringify(status), etag);
-    return true;
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return false;
-    throw error;
-  }
+/** A study deleted before it could be read: logged, and nothing written (writing would recreate nothing, but say nothing either). */
+function gone(deps: ProcessorDeps, studyId: string, seq: number | undefined): ProcessResult {
+  deps.log.info({ studyId, seq, event: 'gone' }, 'study no longer exists in Orthanc; nothing to do');
+  return { kind: 'gone' };
 }
 
 function withoutLease(status: StudyStatus): StudyStatus {
-  const { owner: _owner, leaseUntil: _lease, nextAttemptAt: _next, error: _error, errorKind: _kind, ...rest } = status;
+  const { owner: _owner, leaseUntil: _lease, nextAttemptAt: _next, error: _error, errorKind: _kind, version: _version, ...rest } = status;
   return rest;
 }
 

@@ -4,7 +4,7 @@
  * pending mark, so the normal processing path writes the SR, FHIR and private tags.
  */
 import { decodePart10 } from '../dicom/part10.js';
-import { errorKind, messageOf, OrthancHttpError } from '../errors.js';
+import { errorKind, failureClass, messageOf, OrthancHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -15,6 +15,7 @@ import { segmentationMark, type SegmentationMark } from '../segmentation/mark.js
 import { matchKidneys } from '../segmentation/match.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import { segmentationVolumes } from '../segmentation/volume.js';
+import { readStatus, writeStatus } from './status.js';
 
 /** What the trigger needs; the sidecar's own deps fit. */
 export interface SegmentationTriggerDeps {
@@ -29,9 +30,6 @@ export type SegmentationOutcome =
   | { readonly kind: 'no-kidney'; readonly reasons: readonly string[] }
   | { readonly kind: 'marked' | 'already-marked'; readonly studyId: string; readonly mark: SegmentationMark }
   | { readonly kind: 'kept-existing'; readonly studyId: string; readonly mark: SegmentationMark; readonly noted: boolean };
-
-/** Errors that mean "try this change again later" (Orthanc away or failing); anything else is about the SEG. */
-const TRANSIENT = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth']);
 
 /** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
 export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: string): Promise<SegmentationOutcome> {
@@ -79,7 +77,7 @@ async function measure(
       }
       reasons.push(`SEG ${volumes.sopInstanceUid} (segments ${labels}): ${match.notes.join('; ') || 'no segment is coded or labelled as the right or left kidney'}`);
     } catch (error) {
-      if (TRANSIENT.has(errorKind(error))) throw error;
+      if (failureClass(error) === 'transient') throw error;
       reasons.push(`instance ${instanceId} could not be measured: ${messageOf(error)}`);
     }
   }
@@ -130,28 +128,14 @@ function sameSegmentation(pending: string, mark: SegmentationMark): boolean {
  * status in processing belongs to a worker whose next write must not meet a changed revision.
  */
 async function noteOnStatus(client: OrthancClient, studyId: string, mark: SegmentationMark): Promise<boolean> {
-  const revision = await client.studyMetadata(studyId, METADATA.status);
-  if (!revision?.etag) return false;
-  let status: Record<string, unknown>;
-  try {
-    status = JSON.parse(revision.value) as Record<string, unknown>;
-  } catch {
-    return false;
-  }
-  if (status['state'] !== 'done' && status['state'] !== 'failed') return false;
+  const stored = await readStatus(client, studyId);
+  if (stored.kind !== 'readable' || (stored.status.state !== 'done' && stored.status.state !== 'failed')) return false;
   const note = {
     ...mark.segmentation,
     applied: false,
     reason: 'the study already had pending measurements, which win over a segmentation',
     measurements: mark.measurements.map((m) => ({ name: m.name, valueMl: m.value, anatomy: m.anatomy, source: m.source })),
   };
-  if (JSON.stringify(status['segmentation']) === JSON.stringify(note)) return true;
-  try {
-    await client.putStudyMetadata(studyId, METADATA.status, JSON.stringify({ ...status, segmentation: note }), revision.etag);
-    return true;
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return false;
-    throw error;
-  }
+  if (JSON.stringify(stored.status.segmentation) === JSON.stringify(note)) return true;
+  return (await writeStatus(client, studyId, stored, { ...stored.status, segmentation: note })) !== undefined;
 }
-

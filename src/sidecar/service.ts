@@ -1,16 +1,22 @@
 /**
  * The sidecar daemon: follows Orthanc's changes feed from a durable cursor, sweeps for pending
- * studies the feed cannot show, and processes each study through processStudy.
+ * studies the feed cannot show, and processes each study through processStudy. The feed reader
+ * and the workers run apart: a worker takes the next study as soon as it is free, whatever the
+ * others are doing, and the cursor advances to just before the earliest change whose study is not
+ * checked yet, so a restart after a crash reads again every change whose study was in hand.
  */
-import { errorKind, messageOf } from '../errors.js';
+import { errorKind, failureClass, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
+import type { OrthancChange } from '../orthanc/types.js';
+import { createPool, type Pool } from '../pipeline/concurrency.js';
+import { backoffMs } from '../retry.js';
+import type { SegmentationSettings } from '../segmentation/settings.js';
 import type { CursorStore } from './cursor.js';
 import type { SidecarEvents } from './events.js';
 import type { SidecarMetrics } from './metrics.js';
 import { processStudy, type ProcessorDeps } from './processor.js';
-import { StudyQueue } from './queue.js';
-import type { SegmentationSettings } from '../segmentation/settings.js';
+import { StudyQueue, type Taken } from './queue.js';
 import { onStableSeries } from './segmentation-trigger.js';
 import { OutcomeLabels, type LabelSettings } from '../orthanc/labels.js';
 import { Sweep } from './sweep.js';
@@ -21,6 +27,10 @@ import { onStableSeriesInputs } from './dicom-input-trigger.js';
 const TRIGGERS = new Set(['UpdatedMetadata', 'StableStudy']);
 /** Changes read per page. */
 const PAGE = 200;
+/** Studies waiting beyond which the feed is not read further until workers catch up. */
+const MAX_WAITING = 2000;
+/** Longest wait of the feed reader after repeated failures, and of a study whose checks keep failing. */
+const MAX_BACKOFF_MS = 30_000;
 
 /** Settings and I/O of the daemon. */
 export interface SidecarDeps {
@@ -48,11 +58,16 @@ export interface SidecarDeps {
 /** The running daemon. */
 export class Sidecar {
   private readonly queue = new StudyQueue();
+  private readonly pool: Pool;
+  private readonly concurrency: number;
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
-  /** Studies a worker is processing now: a change seen meanwhile (often our own status write) waits for it. */
-  private readonly inHand = new Set<string>();
-  private readonly recheck = new Set<string>();
+  /** Checks of a study that failed in a row before its claim (Orthanc away), for its backoff. */
+  private readonly checkFailures = new Map<string, number>();
+  /** The last change saved as handled. */
   private cursorSeq = -1;
+  /** The last change read (at or after cursorSeq: changes read whose studies are not checked yet lie between). */
+  private readSeq = -1;
   private stopping = false;
   private running: Promise<void> | undefined;
   private readonly sweeper: Sweep;
@@ -60,6 +75,8 @@ export class Sidecar {
   private orthancReachable = false;
 
   constructor(private readonly deps: SidecarDeps) {
+    this.concurrency = Math.max(1, deps.concurrency ?? 1);
+    this.pool = createPool(this.concurrency);
     const { labels } = deps;
     this.outcomeLabels = labels ? new OutcomeLabels(deps.client, labels, () => this.sweeper.orthancFeatures(), deps.log) : undefined;
     this.sweeper = new Sweep({
@@ -100,7 +117,7 @@ export class Sidecar {
     else this.queue.signal();
   }
 
-  /** Stops: finishes the study in hand, saves the cursor, and resolves. */
+  /** Stops: finishes the studies in hand, saves the cursor, and resolves. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.queue.signal();
@@ -109,26 +126,31 @@ export class Sidecar {
     await this.outcomeLabels?.flush();
   }
 
+  /** Reads the feed until stopped; the workers run beside it, started by pump(). */
   private async loop(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
       try {
         if (this.cursorSeq < 0) await this.loadCursor();
         await this.sweeper.turn();
-        const busy = await this.readFeed();
-        await this.drain();
+        // Back-pressure: with this many studies waiting, reading on would only grow the queue.
+        const more = this.queue.length < MAX_WAITING ? await this.readFeed() : false;
         this.orthancReachable = true;
         failures = 0;
-        if (!busy) await this.queue.wait(this.deps.pollIntervalMs);
+        if (!more) await this.queue.wait(this.deps.pollIntervalMs);
       } catch (error) {
         failures++;
         this.orthancReachable = errorKind(error) !== 'orthanc-unreachable' && errorKind(error) !== 'orthanc-auth';
-        const delay = Math.min(this.deps.pollIntervalMs * 2 ** Math.min(failures, 6), 30_000);
-        this.deps.log.error({ event: 'loop-error', kind: errorKind(error), retryInMs: delay }, messageOf(error));
+        const delay = backoffMs(failures + 1, this.deps.pollIntervalMs, MAX_BACKOFF_MS);
+        this.deps.log.error({ event: 'loop-error', kind: errorKind(error), failure: failureClass(error), retryInMs: delay, err: error }, messageOf(error));
         await this.queue.wait(delay);
       }
     }
-    this.deps.log.info({ event: 'stopped', cursor: this.cursorSeq }, 'sidecar stopped');
+    // Studies in hand finish (each is idempotent, but a finished one need not be redone); the ones
+    // still waiting keep the cursor before their changes.
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    this.advanceCursor();
+    this.deps.log.info({ event: 'stopped', cursor: this.cursorSeq, waiting: this.queue.length }, 'sidecar stopped');
   }
 
   private async loadCursor(): Promise<void> {
@@ -139,66 +161,91 @@ export class Sidecar {
       this.cursorSeq = this.deps.startFrom === 'beginning' ? 0 : await this.deps.client.lastChangeSeq();
       this.deps.cursor.save(this.cursorSeq, new Date());
     }
+    this.readSeq = this.cursorSeq;
     this.deps.metrics.cursor.set(this.cursorSeq);
     this.deps.log.info({ event: 'cursor', cursor: this.cursorSeq, first: saved === undefined }, 'following Orthanc changes');
   }
 
-  /** Reads one page of changes, processes the studies it names, then moves the cursor. Answers true when more pages wait. */
+  /** Reads one page of changes and queues the studies it names. Answers true when more pages wait. */
   private async readFeed(): Promise<boolean> {
-    const page = await this.deps.client.changes(this.cursorSeq, PAGE);
-    if (page.Last < this.cursorSeq) {
+    const page = await this.deps.client.changes(this.readSeq, PAGE);
+    if (page.Last < this.readSeq) {
       // Orthanc's log went backwards: its database was reset or restored. Start over from its
       // beginning and sweep, since the changes we missed are gone.
-      this.deps.log.warn({ event: 'log-reset', cursor: this.cursorSeq, last: page.Last }, "Orthanc's changes log went backwards; starting over");
+      this.deps.log.warn({ event: 'log-reset', cursor: this.readSeq, last: page.Last }, "Orthanc's changes log went backwards; starting over");
+      this.readSeq = 0;
       this.saveCursor(0);
       this.sweeper.restart();
       return true;
     }
     for (const change of page.Changes) {
+      if (this.stopping) return false;
       if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq);
       // A stable SEG series may turn into a pending mark (issue 8); its write comes back as UpdatedMetadata.
-      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') {
-        await onStableSeries(this.deps, change.ID);
-        // Other systems' SRs and the original tool's blocks (issue 16); their writes also come back as UpdatedMetadata.
-        if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, change.ID);
-      }
+      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') await this.stableSeries(change);
     }
-    await this.drain();
-    // Studies left in the queue by a stop are not done: keep the cursor before them.
-    if (this.stopping && this.queue.length > 0) return false;
-    if (page.Last !== this.cursorSeq) this.saveCursor(page.Last);
+    this.readSeq = Math.max(this.readSeq, page.Last);
+    this.advanceCursor();
     this.deps.metrics.lag.set(page.Done ? 0 : Math.max(0, page.Last - this.cursorSeq));
-    // Marks that came while the page was being processed are already in the log: read them now
+    // Marks that came while the page was being read are already in the log: read them now
     // rather than after a poll interval.
     return !page.Done || page.Changes.length > 0;
   }
 
-  /** Checks every study that waits, with at most `concurrency` in hand; resolves when the queue is empty. */
-  private async drain(): Promise<void> {
-    this.deps.metrics.queueLength.set(this.queue.length);
-    // After a failure (Orthanc away) no worker starts another study, but the ones in hand finish
-    // before the loop backs off, so two drains never overlap.
-    let failure: { error: unknown } | undefined;
-    const worker = async (): Promise<void> => {
-      for (let next = this.queue.take(); next && !this.stopping && !failure; next = this.queue.take()) {
+  /** A stable series: only Orthanc being away stops the feed (the page is read again); anything else is this series' alone. */
+  private async stableSeries(change: OrthancChange): Promise<void> {
+    try {
+      await onStableSeries(this.deps, change.ID);
+      // Other systems' SRs and the original tool's blocks (issue 16); their writes also come back as UpdatedMetadata.
+      if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, change.ID);
+    } catch (error) {
+      if (failureClass(error) === 'transient') throw error;
+      this.deps.log.error({ event: 'segmentation-error', seriesId: change.ID, seq: change.Seq, kind: errorKind(error), err: error }, messageOf(error));
+    }
+  }
+
+  /** Starts workers while there are free ones and studies no worker holds. */
+  private pump(): void {
+    while (!this.stopping && this.pool.activeCount + this.pool.pendingCount < this.concurrency) {
+      const next = this.queue.take();
+      if (next === undefined) break;
+      const work: Promise<void> = this.pool(() => this.work(next)).finally(() => {
+        this.inFlight.delete(work);
+        this.queue.done(next.studyId);
+        this.advanceCursor();
         this.deps.metrics.queueLength.set(this.queue.length);
-        if (this.inHand.has(next.studyId)) {
-          this.recheck.add(next.studyId);
-          continue;
-        }
-        this.inHand.add(next.studyId);
-        try {
-          await this.check(next.studyId, next.seq);
-        } catch (error) {
-          failure ??= { error };
-        } finally {
-          this.inHand.delete(next.studyId);
-          if (this.recheck.delete(next.studyId)) this.queue.add(next.studyId);
-        }
+        this.pump();
+      });
+      this.inFlight.add(work);
+    }
+    this.deps.metrics.queueLength.set(this.queue.length);
+  }
+
+  /**
+   * Checks one study, and keeps whatever goes wrong with it to that study: Orthanc away is tried
+   * again after a backoff of its own; anything else (a study deleted meanwhile, a bug) is logged,
+   * with the stack, and the study is left until a change brings it back. Never throws.
+   */
+  private async work(next: Taken): Promise<void> {
+    const { studyId, seq } = next;
+    try {
+      await this.check(studyId, seq);
+      this.checkFailures.delete(studyId);
+      this.orthancReachable = true;
+    } catch (error) {
+      const failure = failureClass(error);
+      if (errorKind(error) === 'orthanc-unreachable') this.orthancReachable = false;
+      if (failure === 'transient' && !this.stopping) {
+        const failures = (this.checkFailures.get(studyId) ?? 0) + 1;
+        this.checkFailures.set(studyId, failures);
+        const afterMs = backoffMs(failures, this.deps.pollIntervalMs, MAX_BACKOFF_MS);
+        this.deps.log.warn({ event: 'check-error', studyId, seq, kind: errorKind(error), failure, retryInMs: afterMs, err: error }, messageOf(error));
+        this.retryLater(studyId, afterMs);
+      } else {
+        this.checkFailures.delete(studyId);
+        this.deps.log.error({ event: 'check-error', studyId, seq, kind: errorKind(error), failure, err: error }, messageOf(error));
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, this.deps.concurrency ?? 1) }, worker));
-    if (failure) throw failure.error;
+    }
   }
 
   private async check(studyId: string, seq: number | undefined): Promise<void> {
@@ -210,25 +257,34 @@ export class Sidecar {
       const untilMs = Date.parse(result.leaseUntil);
       if (Number.isFinite(untilMs)) this.retryLater(studyId, Math.max(0, untilMs - Date.now()) + 100 + Math.floor(Math.random() * 400));
     }
-    if (result.kind === 'nothing' || result.kind === 'busy') {
-      this.deps.events.emit({ kind: 'skipped', studyId, at: new Date().toISOString(), message: result.kind === 'busy' ? `held by ${result.owner}` : result.reason });
+    if (result.kind === 'nothing' || result.kind === 'busy' || result.kind === 'gone') {
+      const message = result.kind === 'busy' ? `held by ${result.owner}` : result.kind === 'gone' ? 'study no longer exists' : result.reason;
+      this.deps.events.emit({ kind: 'skipped', studyId, at: new Date().toISOString(), message });
     }
   }
 
   private enqueue(studyId: string, seq?: number): void {
     this.queue.add(studyId, seq);
-    this.deps.metrics.queueLength.set(this.queue.length);
     this.deps.events.emit({ kind: 'queued', studyId, at: new Date().toISOString(), ...(seq !== undefined ? { seq } : {}) });
+    this.pump();
   }
 
   private retryLater(studyId: string, afterMs: number): void {
     clearTimeout(this.retryTimers.get(studyId));
     const timer = setTimeout(() => {
       this.retryTimers.delete(studyId);
-      this.enqueue(studyId);
+      if (!this.stopping) this.enqueue(studyId);
     }, afterMs);
     timer.unref();
     this.retryTimers.set(studyId, timer);
+  }
+
+  /** Saves the cursor just before the earliest change whose study is not checked yet, or at the last change read. */
+  private advanceCursor(): void {
+    if (this.readSeq < 0) return;
+    const low = this.queue.lowWater();
+    const target = low === undefined ? this.readSeq : Math.min(this.readSeq, low - 1);
+    if (target > this.cursorSeq) this.saveCursor(target);
   }
 
   private saveCursor(seq: number): void {

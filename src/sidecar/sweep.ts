@@ -14,9 +14,8 @@ import { parseMeasurementsJson } from '../measurements/parse.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import type { SidecarEvents } from './events.js';
-import { claimStatus } from './lease.js';
 import { onStableSeries } from './segmentation-trigger.js';
-import { parseStatus, type StudyStatus } from './status.js';
+import { parseStatus, readStatus, statusOf, writeStatus, type StudyStatus } from './status.js';
 
 /** The digest processing records for this pending text (of the raw text when it is invalid, as the processor does). */
 function digestOf(text: string): string {
@@ -163,15 +162,15 @@ export class Sweep {
   /** Records a failed status for a label request that cannot be answered (once per message). */
   private async fail(studyId: string, message: string): Promise<void> {
     const digest = createHash('sha256').update(`label:${message}`).digest('hex');
-    const revision = await this.deps.client.studyMetadata(studyId, METADATA.status);
-    const current = revision ? parseStatus(revision.value) : undefined;
+    const stored = await readStatus(this.deps.client, studyId);
+    const current = statusOf(stored);
     const at = new Date().toISOString();
     if (current?.state === 'failed' && current.digest === digest) {
       this.deps.reflect(studyId, 'failed');
       return;
     }
     const status: StudyStatus = { state: 'failed', digest, measurements: [], attempts: 1, createdAt: at, updatedAt: at, finishedAt: at, error: message, errorKind: 'usage' };
-    if ((await claimStatus(this.deps.client, studyId, status, revision?.etag)) === undefined) return;
+    if ((await writeStatus(this.deps.client, studyId, stored, status)) === undefined) return;
     this.deps.events.emit({ kind: 'failed', studyId, at, digest, message });
     this.deps.log.warn({ studyId, event: 'label-request-failed' }, message);
   }

@@ -142,7 +142,8 @@ describe('HL7 ORU^R01 over MLLP to a real listener', () => {
     await import('node:fs/promises').then((fs) => fs.writeFile(blocker, 'x'));
     const { run } = await deliver({ dir: join(blocker, 'sub'), mllp: { host: l.host, port: l.port } }, 1);
     const error = (await run.catch((e: unknown) => e)) as DeliveryError;
-    expect(error.kind).toBe('delivery');
+    // A path through a file (ENOTDIR) needs a person: permanent, so the study is not retried for it.
+    expect(error.kind).toBe('delivery-rejected');
     expect(error.message).toMatch(new RegExp(`^HL7 folder ${blocker}/sub: cannot write the message: .*ENOTDIR.*; delivered: HL7 sent to ${l.host}:${l.port} \\(ACK AA\\)$`));
     expect(l.received).toHaveLength(1);
   });

@@ -1,6 +1,7 @@
 // Faults a real Orthanc cannot be made to produce on demand: a 503 in the middle (nock), and a
 // dropped connection (a real server that closes the socket, as nock's replyWithError hangs got).
 import { createServer, type Server } from 'node:http';
+import { inspect } from 'node:util';
 import nock from 'nock';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrthancHttpError, OrthancUnreachableError } from '../../src/errors.js';
@@ -32,6 +33,13 @@ describe('retries', () => {
     const error = await client.system().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OrthancHttpError);
     expect((error as Error).message).toBe('503 Service Unavailable from Orthanc: database is locked');
+  });
+
+  it('does not retry a permanent refusal: a 400 fails at the first attempt with its own message', async () => {
+    // Only one reply is set up: a second attempt would find no interceptor and fail differently.
+    nock(BASE).get('/studies/abc').reply(400, { HttpError: 'Bad Request', Details: 'Bad file format' });
+    const error = await client.study('abc').catch((e: unknown) => e);
+    expect((error as Error).message).toBe('400 Bad Request from Orthanc: Bad file format');
   });
 
   it('does not retry a compare-and-set write (a retry could overwrite a newer revision)', async () => {
@@ -84,7 +92,12 @@ describe('dropped connections', () => {
       const error = await c.system().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OrthancUnreachableError);
       expect((error as Error).message).toBe(`cannot connect to Orthanc at ${url} (connection reset)`);
-      expect(JSON.stringify(error)).not.toContain('secret-pw');
+      // Everything the error holds, hidden properties and causes included: a got error kept as a
+      // cause would carry the request options, the password and its Basic header with them.
+      const everything = inspect(error, { depth: 10, showHidden: true });
+      expect(everything).toContain('connection reset');
+      expect(everything).not.toContain('secret-pw');
+      expect(everything).not.toContain(Buffer.from('u:secret-pw').toString('base64'));
       expect(hits()).toBe(3);
     } finally {
       server.close();

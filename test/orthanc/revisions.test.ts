@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrthancHttpError } from '../../src/errors.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
-import { claimStatus, Lease } from '../../src/sidecar/lease.js';
+import { Lease } from '../../src/sidecar/lease.js';
 import { createLogger } from '../../src/log.js';
-import type { StudyStatus } from '../../src/sidecar/status.js';
+import { writeStatus, type StoredStatus, type StudyStatus } from '../../src/sidecar/status.js';
+import type { OrthancClient } from '../../src/orthanc/client.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
 import { startPostgres, type TestPostgres } from '../scale/postgres.js';
@@ -33,9 +34,15 @@ afterAll(async () => {
 });
 
 /** A status as a replica writes it when it claims a study. */
+/** A claim written through the status store over the revision `etag` (create-only without one): its new ETag, or undefined when it lost. */
+async function claimStatus(client: OrthancClient, studyId: string, status: StudyStatus, etag: string | undefined): Promise<string | undefined> {
+  const before: StoredStatus = etag === undefined ? { kind: 'absent' } : { kind: 'unreadable', problem: 'not read here', etag };
+  return (await writeStatus(client, studyId, before, status))?.etag;
+}
+
 function claim(owner: string, at: Date): StudyStatus {
   const now = at.toISOString();
-  return { state: 'processing', digest: 'd', measurements: [], attempts: 1, createdAt: now, updatedAt: now, owner, leaseUntil: new Date(at.getTime() + 60_000).toISOString() };
+  return { state: 'processing', digest: 'd'.repeat(64), measurements: [], attempts: 1, createdAt: now, updatedAt: now, owner, leaseUntil: new Date(at.getTime() + 60_000).toISOString() };
 }
 
 /** The HTTP status of a failed call (0 when it did not fail). */
@@ -89,7 +96,7 @@ describe.each(['SQLite', 'PostgreSQL'])('metadata compare-and-set with the %s in
     const mine = claim('me', new Date());
     const etag = await claimStatus(client, study.orthancId, mine, undefined);
     expect(etag).toBeDefined();
-    const lease = new Lease({ client, log: createLogger('silent'), leaseMs: 600, now: () => new Date() }, study.orthancId, mine, etag ?? '');
+    const lease = new Lease({ client, log: createLogger('silent'), leaseMs: 600, now: () => new Date() }, study.orthancId, { status: mine, etag: etag ?? '' });
     await client.setStudyMetadata(study.orthancId, METADATA.status, JSON.stringify(claim('other', new Date())));
     const deadline = Date.now() + 5000;
     while (!lease.lost && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -45,7 +45,7 @@ async function status(studyId: string): Promise<StudyStatus | undefined> {
 /** Writes a processing claim of another replica, as if it held the study. */
 async function claimAs(studyId: string, owner: string, leaseUntil: Date): Promise<void> {
   const now = new Date().toISOString();
-  const claim: StudyStatus = { state: 'processing', digest: 'x', measurements: [], attempts: 1, createdAt: now, updatedAt: now, owner, leaseUntil: leaseUntil.toISOString() };
+  const claim: StudyStatus = { state: 'processing', digest: 'f'.repeat(64), measurements: [], attempts: 1, createdAt: now, updatedAt: now, owner, leaseUntil: leaseUntil.toISOString() };
   await orthanc.client.setStudyMetadata(studyId, METADATA.status, JSON.stringify(claim));
 }
 

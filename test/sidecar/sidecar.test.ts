@@ -99,7 +99,8 @@ describe('faults', () => {
     scope.on('request', () => uploads++);
     try {
       const events = new SidecarEvents();
-      const processor = testProcessor(orthanc.client, events, { approaches: ['sr'] });
+      // A first delay long enough that the early check below surely comes before it ends, even on a loaded machine.
+      const processor = testProcessor(orthanc.client, events, { approaches: ['sr'], retryBaseMs: 1000 });
       const first = await processStudy(processor, study.orthancId);
       expect(first.kind).toBe('retry');
       const waiting = await waitForState(orthanc.client, study.orthancId, ['processing']);

@@ -1,5 +1,6 @@
 /** Reading an HL7 v2 acknowledgment (v2.5.1 section 2.9.2, original mode) with node-hl7-client's parser. */
 import { Message } from 'node-hl7-client';
+import { DeliveryAttemptError } from '../errors.js';
 
 /** MSA-1 codes: original mode (AA, AE, AR) and enhanced mode (CA, CE, CR). */
 export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
@@ -13,8 +14,8 @@ export interface Ack {
   readonly text: string;
 }
 
-/** The reply is not an ACK we can read. */
-export class AckFormatError extends Error {
+/** The reply is not an ACK we can read (a garbled reply may come right the next time). */
+export class AckFormatError extends DeliveryAttemptError {
   /** Makes the error, quoting the start of the reply. */
   constructor(reply: string, why: string) {
     super(`the reply is not a readable HL7 ACK (${why}): "${reply.slice(0, 120).replace(/\r/g, '\\r')}"`);

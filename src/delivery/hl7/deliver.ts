@@ -8,18 +8,18 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageOf } from '../../errors.js';
 import type { DeliveryContext, DeliveryResult } from '../context.js';
-import type { DeliveryFailure } from '../errors.js';
-import { attempt } from '../retry.js';
+import { DeliveryAttemptError, type DeliveryFailure } from '../errors.js';
+import { attempt } from '../../retry.js';
 import type { Hl7Settings } from '../settings.js';
 import { parseAck, type Ack } from './ack.js';
 import { sendMllp } from './mllp.js';
 import { oruR01 } from './oru.js';
 
 /** The receiver answered with an ACK that is not AA. */
-export class AckRefusedError extends Error {
-  /** Makes the error; the message quotes MSA-1 and the receiver's texts. */
+export class AckRefusedError extends DeliveryAttemptError {
+  /** Makes the error; the message quotes MSA-1 and the receiver's texts. AR and CR are final: the receiver refuses this message as such. */
   constructor(readonly ack: Ack) {
-    super(`ACK ${ack.code}${ack.text !== '' ? `: ${ack.text}` : ' without a reason'}`);
+    super(`ACK ${ack.code}${ack.text !== '' ? `: ${ack.text}` : ' without a reason'}`, ack.code === 'AR' || ack.code === 'CR');
     this.name = 'AckRefusedError';
   }
 }
@@ -29,10 +29,10 @@ const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
 const HEX_DIGEST = /^[0-9a-f]{16,}$/;
 
 /** A study whose StudyInstanceUID cannot name a file: refused, never cleaned up into some other name. */
-export class UnsafeFileNameError extends Error {
-  /** Makes the error; the UID is quoted as JSON so control characters show. */
+export class UnsafeFileNameError extends DeliveryAttemptError {
+  /** Makes the error; the UID is quoted as JSON so control characters show. Permanent: no attempt would give it another name. */
   constructor(studyInstanceUid: string) {
-    super(`StudyInstanceUID ${JSON.stringify(studyInstanceUid.slice(0, 80))} is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file`);
+    super(`StudyInstanceUID ${JSON.stringify(studyInstanceUid.slice(0, 80))} is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file`, true);
     this.name = 'UnsafeFileNameError';
   }
 }
@@ -59,7 +59,7 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
     const { studyInstanceUid } = context.facts;
     const { digest } = context.measurements;
     // A name that cannot be built fails at once: no attempt would give it another.
-    const result = await attempt({ ...context.retry, permanent: (e) => e instanceof UnsafeFileNameError }, () => writeMessage(dir, hl7FileName(studyInstanceUid, digest), message.text));
+    const result = await attempt(context.retry, () => writeMessage(dir, hl7FileName(studyInstanceUid, digest), message.text));
     if (result.ok) {
       details['file'] = result.value;
       delivered.push(`HL7 written to ${result.value}`);
@@ -70,9 +70,9 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
   if (settings.mllp !== undefined) {
     const peer = `${settings.mllp.host}:${settings.mllp.port}`;
     const target = settings.mllp;
-    const result = await attempt({ ...context.retry, permanent: isFinalRefusal }, async () => {
+    const result = await attempt(context.retry, async () => {
       const ack = parseAck(await sendMllp(target, message.text, settings.timeoutMs));
-      if (ack.controlId !== message.controlId) throw new Error(`the ACK is for message ${ack.controlId || '(none)'}, not ${message.controlId}`);
+      if (ack.controlId !== message.controlId) throw new DeliveryAttemptError(`the ACK is for message ${ack.controlId || '(none)'}, not ${message.controlId}`);
       if (ack.code !== 'AA' && ack.code !== 'CA') throw new AckRefusedError(ack);
       return ack;
     });
@@ -85,11 +85,6 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
   }
   const summary = `ORU^R01 ${message.controlId} with ${context.measurements.measurements.length} OBX: ${delivered.join(', ')}`;
   return { outcome: { approach: 'hl7', summary, alreadyPresent: false, details }, delivered, failures };
-}
-
-/** AR and CR: the receiver will refuse this message however often it comes. */
-function isFinalRefusal(error: unknown): boolean {
-  return error instanceof AckRefusedError && (error.ack.code === 'AR' || error.ack.code === 'CR');
 }
 
 /** Writes beside the target and renames, so a folder watched by an interface engine never shows half a message. */

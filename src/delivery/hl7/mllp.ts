@@ -5,6 +5,7 @@
  * callback per connection: a message we gave up on could still go out later, behind our back.
  */
 import { connect } from 'node:net';
+import { DeliveryAttemptError } from '../errors.js';
 import type { MllpTarget } from '../settings.js';
 
 const START = 0x0b;
@@ -14,8 +15,8 @@ const END = Buffer.from([0x1c, 0x0d]);
 export type MllpFailure = 'refused' | 'timeout' | 'closed' | 'network';
 
 /** The exchange failed before an answer arrived. */
-export class MllpError extends Error {
-  /** Makes the error; the message names the peer and what happened. */
+export class MllpError extends DeliveryAttemptError {
+  /** Makes the error; the message names the peer and what happened. Each is worth another attempt. */
   constructor(
     readonly failure: MllpFailure,
     message: string,
