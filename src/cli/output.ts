@@ -6,18 +6,9 @@ import type { AttachReport } from '../pipeline/attach.js';
 import type { VerifyReport } from '../pipeline/verify.js';
 import { parseStatus } from '../sidecar/status.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
+import type { Output } from './io.js';
 
-/** Where output goes (passed in so tests and the menu can capture it). */
-export interface Output {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-/** The process's stdout and stderr. */
-export const processOutput: Output = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+export { processOutput, type Output } from './io.js';
 
 /** One line per measurement, aligned. */
 export function measurementLines(measurements: readonly Measurement[]): string[] {
