@@ -5,6 +5,7 @@
 import got, { type Got, type Method } from 'got';
 import { NotFoundError, OrthancHttpError } from '../errors.js';
 import { redactUrl } from '../config.js';
+import { DEFAULT_IDLE_MS, mayResend, orthancAgents, type Resend } from './connection.js';
 import { toOrthancError } from './errors.js';
 import type {
   LookupResult,
@@ -34,10 +35,14 @@ export interface OrthancClientOptions {
   readonly cert?: Buffer;
   /** PEM private key of the client certificate. */
   readonly key?: Buffer;
+  /** Idle keep-alive sockets close after this long; below Orthanc's KeepAliveTimeout (default 1 s). */
+  readonly keepAliveIdleMs?: number;
 }
 
 interface CallOptions {
   readonly idempotent: boolean;
+  /** A compare-and-set (If-Match, or create-only): sent again after a connection reset, since a repeat that had landed answers 409. */
+  readonly compareAndSet?: boolean;
   readonly json?: unknown;
   readonly body?: Buffer | string;
   readonly headers?: Record<string, string>;
@@ -61,6 +66,7 @@ export class OrthancClient {
     const base = options.retryBaseDelayMs ?? 500;
     this.http = got.extend({
       prefixUrl: this.baseUrl,
+      agent: orthancAgents(options.keepAliveIdleMs ?? DEFAULT_IDLE_MS),
       ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
       timeout: { request: options.timeoutMs ?? 30_000 },
       https: {
@@ -149,6 +155,7 @@ export class OrthancClient {
   async putStudyMetadata(id: string, name: string, value: string, ifMatch?: string): Promise<void> {
     await this.call('PUT', `studies/${id}/metadata/${name}`, {
       idempotent: false,
+      compareAndSet: true,
       body: value,
       headers: { 'content-type': 'text/plain; charset=utf-8', ...(ifMatch !== undefined ? { 'if-match': ifMatch } : {}) },
     });
@@ -172,6 +179,7 @@ export class OrthancClient {
     try {
       await this.call('DELETE', `studies/${id}/metadata/${name}`, {
         idempotent: false,
+        compareAndSet: etag !== undefined,
         ...(etag !== undefined ? { headers: { 'if-match': etag } } : {}),
       });
     } catch (error) {
@@ -255,19 +263,24 @@ export class OrthancClient {
   }
 
   private async call(method: Method, path: string, options: CallOptions) {
-    try {
-      return await this.http(path, {
-        method,
-        responseType: 'buffer',
-        retry: { limit: options.idempotent ? this.retries : 0 },
-        ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
-        ...(options.json !== undefined ? { json: options.json } : {}),
-        ...(options.body !== undefined ? { body: options.body } : {}),
-        ...(options.headers ? { headers: options.headers } : {}),
-        ...(options.searchParams ? { searchParams: options.searchParams } : {}),
-      });
-    } catch (error) {
-      throw toOrthancError(error, this.baseUrl, method, `/${path}`);
+    const resend: Resend = options.idempotent ? 'idempotent' : options.compareAndSet === true ? 'compare-and-set' : 'unsafe';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.http(path, {
+          method,
+          responseType: 'buffer',
+          retry: { limit: options.idempotent ? this.retries : 0 },
+          ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
+          ...(options.json !== undefined ? { json: options.json } : {}),
+          ...(options.body !== undefined ? { body: options.body } : {}),
+          ...(options.headers ? { headers: options.headers } : {}),
+          ...(options.searchParams ? { searchParams: options.searchParams } : {}),
+        });
+      } catch (error) {
+        // Idempotent calls have got's retries; the others are sent once more only when that is safe (see mayResend).
+        if (attempt === 1 && !options.idempotent && mayResend(error, resend)) continue;
+        throw toOrthancError(error, this.baseUrl, method, `/${path}`);
+      }
     }
   }
 }
