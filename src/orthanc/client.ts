@@ -120,6 +120,14 @@ export class OrthancClient {
     return this.found('series', id, this.json('GET', `series/${id}/instances`, { idempotent: true }));
   }
 
+  /**
+   * GET /series/{id}/shared-tags?simplify: the tags every instance of the series has with the same
+   * value, by keyword (one call per series instead of one per instance).
+   */
+  seriesSharedTags(id: string): Promise<SimplifiedTags> {
+    return this.found('series', id, this.json('GET', `series/${id}/shared-tags`, { idempotent: true, searchParams: { simplify: '' } }));
+  }
+
   /** GET /instances/{id}/simplified-tags: every tag by keyword, text in UTF-8. */
   instanceTags(id: string): Promise<SimplifiedTags> {
     return this.found('instance', id, this.json('GET', `instances/${id}/simplified-tags`, { idempotent: true }));
