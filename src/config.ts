@@ -31,6 +31,8 @@ export interface Config {
   readonly retries: number;
   readonly uidRoot?: string;
   readonly srSeriesNumber: number;
+  /** What the private-tag approach copies: every image (default) or one image per series. */
+  readonly privateScope: 'image' | 'series';
   /** Zone of the modalities' clocks for studies without TimezoneOffsetFromUTC: IANA name or ±HHMM. */
   readonly timeZone: string;
   /** True when KV_TIMEZONE is not set and timeZone is this machine's zone (TZ, else the system's): the sidecar warns. */
@@ -84,6 +86,7 @@ export const VARIABLES = {
   KV_SEGMENTATION: 'measure kidney volumes in DICOM SEGs pushed into studies: on or off (default on)',
   KV_SEGMENT_LABELS: 'segment labels meaning each kidney, "right:<label>,...;left:<label>,..." (default kidney_right, right kidney, ...)',
   KV_CONCURRENCY: 'studies one sidecar processes at once (default 4)',
+  KV_PRIVATE_SCOPE: 'what the private-tag approach copies: image (every image of each series, the default) or series (one derived image per series)',
   ...DELIVERY_VARIABLES,
   KV_CONFIG_FILE: 'optional JSON file with any of these variables as keys',
 } as const;
@@ -113,6 +116,7 @@ const schema = {
   KV_RETRY_BASE_MS: integer(10, 3_600_000),
   KV_LEASE_MS: integer(1000, 86_400_000),
   KV_CONCURRENCY: integer(1, 64),
+  KV_PRIVATE_SCOPE: z.enum(['image', 'series']),
   KV_REPLICA_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores'),
   KV_TIMEZONE: z.string().refine(isTimeZone, 'must be an IANA time zone name (Europe/Berlin) or an offset like +0100'),
 } as const;
@@ -168,6 +172,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     leaseMs: pick('KV_LEASE_MS', '300000'),
     segmentation: segmentationOf(source),
     concurrency: pick('KV_CONCURRENCY', '4'),
+    privateScope: pick('KV_PRIVATE_SCOPE', 'image'),
     ...deliveryOf(source),
   };
 }

@@ -19,6 +19,7 @@ export function settingsOf(config: Config): WriterSettings {
   return {
     srSeriesNumber: config.srSeriesNumber,
     timeZone: config.timeZone,
+    privateScope: config.privateScope,
     ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}),
     ...(config.delivery !== undefined ? { delivery: config.delivery } : {}),
   };

@@ -285,8 +285,8 @@ export class OrthancClient {
           ...(options.searchParams ? { searchParams: options.searchParams } : {}),
         });
       } catch (error) {
-        // Idempotent calls have got's retries; the others are sent once more only when that is safe (see mayResend).
-        if (attempt === 1 && !options.idempotent && mayResend(error, resend)) continue;
+        // Besides got's retries of idempotent calls: once more after a connection fault when that is safe (see mayResend).
+        if (attempt === 1 && mayResend(error, resend)) continue;
         throw toOrthancError(error, this.baseUrl, method, `/${path}`);
       }
     }

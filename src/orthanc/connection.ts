@@ -15,6 +15,13 @@ import { RequestError } from 'got';
 /** Idle keep-alive sockets are closed after this long: half of Orthanc's default KeepAliveTimeout of 1 s. */
 export const DEFAULT_IDLE_MS = 500;
 
+/**
+ * Connections one client keeps to Orthanc: the sidecar's 4 studies times the private step's 4
+ * uploads. More queue in the agent; 32 met resets on fresh connections from a busy Orthanc 1.10 in
+ * a 200-upload burst (every one of its HTTP threads held by a keep-alive connection).
+ */
+export const DEFAULT_MAX_SOCKETS = 16;
+
 /** Sockets to one Orthanc, per protocol, as got takes them. */
 export interface OrthancAgents {
   readonly http: http.Agent;
@@ -34,7 +41,7 @@ function keepSocketAlive(socket: Duplex & { setTimeout(ms: number): unknown; set
 }
 
 /** Keep-alive agents for one client; `maxSockets` bounds the connections it opens to Orthanc. */
-export function orthancAgents(idleMs = DEFAULT_IDLE_MS, maxSockets = 32): OrthancAgents {
+export function orthancAgents(idleMs = DEFAULT_IDLE_MS, maxSockets = DEFAULT_MAX_SOCKETS): OrthancAgents {
   const options = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
   class HttpAgent extends http.Agent {
     override keepSocketAlive(socket: Duplex): boolean {
@@ -58,11 +65,13 @@ const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
- * Whether a request that failed with this error may be sent once more, at once. A request never
- * (completely) written cannot have been acted on: always. One that may have reached Orthanc
- * (a reset after it was written, typically on a reused socket Orthanc closed just then): only
- * when a second sending is harmless, i.e. idempotent or compare-and-set (a repeated
- * compare-and-set that had landed answers 409, which its caller already handles).
+ * Whether a request that failed with this error may be sent once more, at once, whatever the
+ * retry budget (a stale socket is no fault of Orthanc's). A request never (completely) written
+ * cannot have been acted on: always. One written on a reused keep-alive socket that was then reset
+ * (Orthanc closed it in that instant, or our event loop stalled past its keep-alive timeout)
+ * may have reached Orthanc: only when a second sending is harmless, i.e. idempotent or
+ * compare-and-set (a repeated compare-and-set that had landed answers 409, which its caller
+ * handles). Resets on fresh sockets are left to the caller's retries.
  */
 export function mayResend(error: unknown, resend: Resend): boolean {
   if (!(error instanceof RequestError) || error.response !== undefined) return false;
@@ -70,5 +79,5 @@ export function mayResend(error: unknown, resend: Resend): boolean {
   if (!CONNECTION_LOST.has(error.code)) return false;
   // http-timer sets `upload` on the request's 'finish': the whole request was handed to the socket.
   if (error.timings?.upload === undefined) return true;
-  return resend !== 'unsafe';
+  return error.request?.reusedSocket === true && resend !== 'unsafe';
 }

@@ -28,6 +28,7 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
         sopInstanceUid: i.MainDicomTags['SOPInstanceUID'] ?? '',
         sopClassUid: sharedSopClass ?? (await client.instanceMetadata(i.ID, 'SopClassUid')) ?? '',
         ...(Number.isFinite(number) && i.MainDicomTags['InstanceNumber'] !== undefined ? { instanceNumber: number } : {}),
+        ...(typeof i.FileSize === 'number' ? { fileSize: i.FileSize } : {}),
       };
     });
     facts.sort((a, b) => (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0));
