@@ -43,8 +43,14 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): vo
   if (pending !== undefined) io.out(`  pending mark: ${pending.length > 200 ? `${pending.slice(0, 200)}…` : pending}`);
   if (status !== undefined) io.out(`  sidecar status: ${statusLine(status)}`);
   if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
-  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${s.summary}`);
+  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${s.summary}${storageNote(s.details['storedBytes'])}`);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
+}
+
+/** What an output occupies in Orthanc's storage, e.g. " (52.4 MB in Orthanc)"; nothing when unknown or none. */
+function storageNote(bytes: unknown): string {
+  if (typeof bytes !== 'number' || bytes <= 0) return '';
+  return bytes >= 1e6 ? ` (${(bytes / 1e6).toFixed(1)} MB in Orthanc)` : ` (${(bytes / 1e3).toFixed(1)} kB in Orthanc)`;
 }
 
 /** One line for the sidecar's status: state, attempts, when, and the error a person can act on. */

@@ -17,8 +17,8 @@ export const DEFAULT_IDLE_MS = 500;
 
 /**
  * Connections one client keeps to Orthanc: the sidecar's 4 studies times the private step's 4
- * uploads. More queue in the agent; 32 met resets on fresh connections from a busy Orthanc 1.10 in
- * a 200-upload burst (every one of its HTTP threads held by a keep-alive connection).
+ * uploads; more requests queue in the agent. With 32, a loaded Orthanc 1.10 reset some fresh
+ * connections in a burst of 200 uploads (cause not found); 8 and 16 did not.
  */
 export const DEFAULT_MAX_SOCKETS = 16;
 

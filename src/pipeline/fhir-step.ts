@@ -160,7 +160,8 @@ async function write(context: StepContext): Promise<StepOutcome> {
     approach: 'fhir',
     summary: `Bundle ${bundleIdentifier} with ${count} Observation(s) in study metadata ${METADATA.fhir} (${bytes} bytes)`,
     alreadyPresent,
-    details: { observations: count, bytes, bundleIdentifier },
+    // storedBytes/addedBytes as the other steps report them (issue 17); `bytes` kept for readers of the status.
+    details: { observations: count, bytes, storedBytes: bytes, addedBytes: alreadyPresent ? 0 : bytes, bundleIdentifier },
   };
   bundles.set(outcome, bundle);
   return outcome;
