@@ -35,6 +35,8 @@ export interface Config {
   readonly retries: number;
   readonly uidRoot?: string;
   readonly srSeriesNumber: number;
+  /** What the private-tag approach copies: every image (default) or one image per series. */
+  readonly privateScope: 'image' | 'series';
   /** Zone of the modalities' clocks for studies without TimezoneOffsetFromUTC: IANA name or ±HHMM. */
   readonly timeZone: string;
   /** True when KV_TIMEZONE is not set and timeZone is this machine's zone (TZ, else the system's): the sidecar warns. */
@@ -110,6 +112,7 @@ export const VARIABLES = {
   KV_CONCURRENCY: 'studies one sidecar processes at once (default 4)',
   KV_VENDOR_SR: "read kidney volumes from other systems' TID 1500 SRs pushed into studies: on or off (default on)",
   KV_LEGACY_TAGS: "read kidney volumes from the original tool's KidneyVolInfo private tags in images: on or off (default on)",
+  KV_PRIVATE_SCOPE: 'what the private-tag approach copies: image (every image of each series, the default) or series (one derived image per series)',
   ...DELIVERY_VARIABLES,
   KV_CONFIG_FILE: 'optional JSON file with any of these variables as keys',
 } as const;
@@ -140,6 +143,7 @@ const schema = {
   KV_RETRY_BASE_MS: integer(10, 3_600_000),
   KV_LEASE_MS: integer(1000, 86_400_000),
   KV_CONCURRENCY: integer(1, 64),
+  KV_PRIVATE_SCOPE: z.enum(['image', 'series']),
   KV_REPLICA_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores'),
   // An IP address or a host name: listen() resolves it, and a wrong one fails there naming the variable.
   KV_HTTP_HOST: z.string().regex(/^[\w.:-]{1,253}$/, 'must be an address such as 127.0.0.1, 0.0.0.0 or ::'),
@@ -203,6 +207,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     segmentation: segmentationOf(source),
     inputs: { vendorSr: switchOf(source, 'KV_VENDOR_SR'), legacyTags: switchOf(source, 'KV_LEGACY_TAGS'), ownDeviceObserverUids: ownDeviceObserverUids(uidRoot !== undefined ? checkUidRoot(uidRoot) : undefined) },
     concurrency: pick('KV_CONCURRENCY', '4'),
+    privateScope: pick('KV_PRIVATE_SCOPE', 'image'),
     ...deliveryOf(source),
     orthancPublicUrl: (source['KV_ORTHANC_PUBLIC_URL'] ?? source['ORTHANC_URL'] ?? 'http://localhost:8042').replace(/\/+$/, ''),
     dashboardOrigins: (source['KV_DASHBOARD_ORIGINS'] ?? '').split(',').map((o) => o.trim()).filter((o) => o !== ''),

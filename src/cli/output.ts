@@ -9,18 +9,9 @@ import { describeOrigin } from '../inputs/origin.js';
 import { parseStatus } from '../sidecar/status.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
 import { currentLines, dicomDateTimeText, instantText, verifyJson } from './verify-view.js';
+import type { Output } from './io.js';
 
-/** Where output goes (passed in so tests and the menu can capture it). */
-export interface Output {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-/** The process's stdout and stderr. */
-export const processOutput: Output = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+export { processOutput, type Output } from './io.js';
 
 /** One line per measurement, aligned. */
 export function measurementLines(measurements: readonly Measurement[]): string[] {
@@ -63,7 +54,7 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): nu
   if (status !== undefined) io.out(`  sidecar status: ${statusLine(status)}`);
   for (const line of inputLines(status)) io.out(line);
   if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
-  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${dicomDateTimeText(s.summary)}`);
+  for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${dicomDateTimeText(s.summary)}${storageNote(s.details['storedBytes'])}`);
   for (const line of currentLines(report)) io.out(line);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
   io.out(report.ok ? 'ok: every expected output is there and complete' : `NOT OK: ${report.problems.length} output(s) missing or incomplete (exit ${code})`);
@@ -78,6 +69,12 @@ function inputLines(text: string | undefined): string[] {
     ...(status.origin ? [`  measurements from: ${describeOrigin(status.origin)}`] : []),
     ...(status.inputs ?? []).map((n) => `  DICOM input ${n.outcome}: ${n.reason}`),
   ];
+}
+
+/** What an output occupies in Orthanc's storage, e.g. " (52.4 MB in Orthanc)"; nothing when unknown or none. */
+function storageNote(bytes: unknown): string {
+  if (typeof bytes !== 'number' || bytes <= 0) return '';
+  return bytes >= 1e6 ? ` (${(bytes / 1e6).toFixed(1)} MB in Orthanc)` : ` (${(bytes / 1e3).toFixed(1)} kB in Orthanc)`;
 }
 
 /** One line for the sidecar's status: state, attempts, when, and the error a person can act on. */

@@ -1,21 +1,14 @@
-/** The kidney-volumes command line: attach, verify, sidecar, and the interactive menu. */
+/**
+ * The kidney-volumes command line: attach, verify, sidecar, and the interactive menu. Each command
+ * imports its modules when it runs, so that `--version`, `--help` and a usage error load only
+ * commander (issue 17: the sidecar, express, the menu and the writers cost start-up time and memory).
+ */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { checkSidecarFolders, loadConfig, type Config } from '../config.js';
 import { EXIT_CODES, UsageError } from '../errors.js';
-import { OrthancClient } from '../orthanc/client.js';
-import { parseApproaches, type WriterSettings } from '../pipeline/approaches.js';
-import { requestRetry } from '../sidecar/retry.js';
-import { runSidecar } from '../sidecar/run.js';
-import { attach } from '../pipeline/attach.js';
-import { verify } from '../pipeline/verify.js';
-import { checkBatchOptions, runBatch } from './batch.js';
-import { readBatchFile } from './batch-file.js';
-import { checkFhirDelivery, deliverFhir, type FhirDeliveryOptions } from './fhir-delivery.js';
-import { measurementsFromOptions, once, type MeasurementOptions } from './measurement-options.js';
-import { printAttach, printError, printVerify, processOutput, type Output } from './output.js';
-import { runMenu } from './menu.js';
-import { progressReporter } from './progress.js';
+import type { FhirDeliveryOptions } from './fhir-delivery.js';
+import { processOutput, type Output } from './io.js';
+import { once, type MeasurementOptions } from './measurement-options.js';
 
 /** Options of attach as commander parses them. */
 interface AttachOptions extends MeasurementOptions, FhirDeliveryOptions {
@@ -24,17 +17,6 @@ interface AttachOptions extends MeasurementOptions, FhirDeliveryOptions {
   readonly batch?: string;
 }
 
-
-/** A client for the configured Orthanc. */
-export function clientFor(config: Config): OrthancClient {
-  return new OrthancClient({
-    url: config.orthancUrl,
-    ...(config.orthancUsername !== undefined ? { username: config.orthancUsername, password: config.orthancPassword ?? '' } : {}),
-    timeoutMs: config.requestTimeoutMs,
-    retries: config.retries,
-    ...config.orthancTls,
-  });
-}
 
 /** Runs the CLI with the given arguments (without node and script); answers the exit code. */
 export async function runCli(argv: readonly string[], io: Output = processOutput, env = process.env): Promise<number> {
@@ -62,22 +44,30 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .option('--fhir-server <base-url>', 'also post the Bundle to this FHIR server as a transaction (token from KV_FHIR_TOKEN)')
     .option('--json', 'print a machine-readable summary')
     .action(async (study: string | undefined, options: AttachOptions) => {
+      const { parseApproaches } = await import('../pipeline/approaches.js');
+      const { contextOf } = await import('./context.js');
       if (options.batch !== undefined) {
+        const [{ checkBatchOptions, runBatch }, { readBatchFile }] = await Promise.all([import('./batch.js'), import('./batch-file.js')]);
         checkBatchOptions(study, options);
         const [file, approaches] = [readBatchFile(options.batch), parseApproaches(options.approach)];
-        const config = loadConfig(env);
-        const deps = { client: clientFor(config), settings: settingsOf(config), now: () => new Date(), io, json };
-        exitCode = await runBatch(deps, file, approaches);
+        const { client, settings } = contextOf(env);
+        exitCode = await runBatch({ client, settings, now: () => new Date(), io, json }, file, approaches);
         return;
       }
       if (study === undefined) throw new UsageError('attach needs a <study> (Orthanc study ID or StudyInstanceUID), or --batch <file>');
+      const [{ measurementsFromOptions }, { checkFhirDelivery, deliverFhir }, { attach }, { printAttach }, { progressReporter }] = await Promise.all([
+        import('./measurement-options.js'),
+        import('./fhir-delivery.js'),
+        import('../pipeline/attach.js'),
+        import('./output.js'),
+        import('./progress.js'),
+      ]);
       const measurements = measurementsFromOptions(options);
       const approaches = parseApproaches(options.approach);
       checkFhirDelivery(options, approaches);
-      const config = loadConfig(env);
-      const client = clientFor(config);
+      const { config, client, settings } = contextOf(env);
       const report = await attach(
-        { client, settings: settingsOf(config), now: () => new Date(), progress: progressReporter(io) },
+        { client, settings, now: () => new Date(), progress: progressReporter(io) },
         study,
         measurements,
         approaches,
@@ -92,9 +82,14 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .addOption(new Option('--approach <approach>', 'outputs that must be there: sr, fhir, private or all (or a comma list)').default('all'))
     .option('--json', 'print a machine-readable summary')
     .action(async (study: string, options: { approach: string }) => {
+      const [{ contextOf }, { verify }, { printVerify }, { parseApproaches }] = await Promise.all([
+        import('./context.js'),
+        import('../pipeline/verify.js'),
+        import('./output.js'),
+        import('../pipeline/approaches.js'),
+      ]);
       const expected = parseApproaches(options.approach);
-      const client = clientFor(loadConfig(env));
-      exitCode = printVerify(await verify(client, study, expected), json, io);
+      exitCode = printVerify(await verify(contextOf(env).client, study, expected), json, io);
     });
 
   program
@@ -102,9 +97,10 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .description('follow Orthanc and attach pending measurements automatically, with the HTTP API')
     .option('--from-beginning', "on a first start, read Orthanc's changes log from its beginning instead of its current head")
     .action(async (options: { fromBeginning?: boolean }) => {
-      const config = loadConfig(env);
+      const [{ contextOf }, { runSidecar }, { checkSidecarFolders }] = await Promise.all([import('./context.js'), import('../sidecar/run.js'), import('../config.js')]);
+      const { config, client, settings } = contextOf(env);
       checkSidecarFolders(config);
-      await runSidecar(config, clientFor(config), settingsOf(config), { fromBeginning: options.fromBeginning === true });
+      await runSidecar(config, client, settings, { fromBeginning: options.fromBeginning === true });
     });
 
   program
@@ -113,7 +109,8 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
     .option('--json', 'print a machine-readable summary')
     .action(async (study: string) => {
-      const client = clientFor(loadConfig(env));
+      const [{ contextOf }, { requestRetry }] = await Promise.all([import('./context.js'), import('../sidecar/retry.js')]);
+      const client = contextOf(env).client;
       const studyId = await client.resolveStudy(study);
       const { previous } = await requestRetry(client, studyId, new Date());
       if (json) io.out(JSON.stringify({ ok: true, command: 'retry', studyId, previous }));
@@ -128,9 +125,9 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .option('--mark-only', 'only write the pending marks; the running sidecar writes the outputs')
     .option('--json', 'print a machine-readable summary')
     .action(async (studies: string[], options: { all?: boolean; markOnly?: boolean }) => {
-      const { runMigrate } = await import('./migrate.js');
-      const config = loadConfig(env);
-      const deps = { client: clientFor(config), settings: settingsOf(config), approaches: config.approaches, leaseMs: config.leaseMs, now: () => new Date(), io, json, markOnly: options.markOnly === true };
+      const [{ contextOf }, { runMigrate }] = await Promise.all([import('./context.js'), import('./migrate.js')]);
+      const { config, client, settings } = contextOf(env);
+      const deps = { client, settings, approaches: config.approaches, leaseMs: config.leaseMs, now: () => new Date(), io, json, markOnly: options.markOnly === true };
       exitCode = await runMigrate(deps, studies, options.all === true);
     });
 
@@ -138,8 +135,9 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .command('menu', { hidden: true })
     .description('interactive menu (the default in a terminal)')
     .action(async () => {
-      const config = loadConfig(env);
-      exitCode = await runMenu({ client: clientFor(config), settings: settingsOf(config), io });
+      const [{ contextOf }, { runMenu }] = await Promise.all([import('./context.js'), import('./menu.js')]);
+      const { client, settings } = contextOf(env);
+      exitCode = await runMenu({ client, settings, io });
     });
 
   try {
@@ -153,17 +151,9 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
     }
+    const { printError } = await import('./output.js');
     return printError(error, json, io);
   }
-}
-
-function settingsOf(config: Config): WriterSettings {
-  return {
-    srSeriesNumber: config.srSeriesNumber,
-    timeZone: config.timeZone,
-    ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}),
-    ...(config.delivery !== undefined ? { delivery: config.delivery } : {}),
-  };
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -1,7 +1,7 @@
 /**
  * Reads back a Bundle written by `buildKidneyVolumeBundle` and checks that it still says what the
  * writer meant: the shape, the links between entries and the codes. Schema validation is separate
- * (`validateFhirResource`), so reading stays cheap.
+ * (`structuralIssues` before storing; the full R4 validation in the tests), so reading stays cheap.
  */
 import type { Bundle, BundleEntry, Identifier, ImagingStudy, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { SCT } from '../dicom/codes.js';

@@ -42,6 +42,9 @@ async function vendorReport(context: StepContext, origin: Extract<DicomOrigin, {
     orthancInstanceId: instance.orthancId,
     orthancSeriesId: series.orthancId,
     measurementCount: measurements.measurements.length,
+    // The report is another system's: it adds nothing to what our outputs cost in storage.
+    storedBytes: 0,
+    addedBytes: 0,
   };
   return {
     approach: 'sr',

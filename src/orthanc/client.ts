@@ -7,6 +7,7 @@ import got, { type Got, type Method } from 'got';
 import { AmbiguousStudyError, NotFoundError, OrthancHttpError, RaceLostError } from '../errors.js';
 import { withRetry } from '../retry.js';
 import { redactUrl } from '../config.js';
+import { DEFAULT_IDLE_MS, mayResend, orthancAgents, type Resend } from './connection.js';
 import { toOrthancError } from './errors.js';
 import type {
   LookupResult,
@@ -36,10 +37,14 @@ export interface OrthancClientOptions {
   readonly cert?: Buffer;
   /** PEM private key of the client certificate. */
   readonly key?: Buffer;
+  /** Idle keep-alive sockets close after this long; below Orthanc's KeepAliveTimeout (default 1 s). */
+  readonly keepAliveIdleMs?: number;
 }
 
 interface CallOptions {
   readonly idempotent: boolean;
+  /** A compare-and-set (If-Match, or create-only): sent again after a connection reset, since a repeat that had landed answers 409. */
+  readonly compareAndSet?: boolean;
   readonly json?: unknown;
   readonly body?: Buffer | string;
   readonly headers?: Record<string, string>;
@@ -63,6 +68,7 @@ export class OrthancClient {
     this.retryBaseMs = options.retryBaseDelayMs ?? 500;
     this.http = got.extend({
       prefixUrl: this.baseUrl,
+      agent: orthancAgents(options.keepAliveIdleMs ?? DEFAULT_IDLE_MS),
       ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
       timeout: { request: options.timeoutMs ?? 30_000 },
       https: {
@@ -159,6 +165,14 @@ export class OrthancClient {
     return this.found('series', id, this.json('GET', `series/${id}/instances`, { idempotent: true }));
   }
 
+  /**
+   * GET /series/{id}/shared-tags?simplify: the tags every instance of the series has with the same
+   * value, by keyword (one call per series instead of one per instance).
+   */
+  seriesSharedTags(id: string): Promise<SimplifiedTags> {
+    return this.found('series', id, this.json('GET', `series/${id}/shared-tags`, { idempotent: true, searchParams: { simplify: '' } }));
+  }
+
   /** GET /instances/{id}/simplified-tags: every tag by keyword, text in UTF-8. */
   instanceTags(id: string): Promise<SimplifiedTags> {
     return this.found('instance', id, this.json('GET', `instances/${id}/simplified-tags`, { idempotent: true }));
@@ -194,6 +208,7 @@ export class OrthancClient {
   async putStudyMetadata(id: string, name: string, value: string, ifMatch?: string): Promise<void> {
     await this.call('PUT', `studies/${id}/metadata/${name}`, {
       idempotent: false,
+      compareAndSet: true,
       body: value,
       headers: { 'content-type': 'text/plain; charset=utf-8', ...(ifMatch !== undefined ? { 'if-match': ifMatch } : {}) },
     });
@@ -218,6 +233,7 @@ export class OrthancClient {
     try {
       await this.call('DELETE', `studies/${id}/metadata/${name}`, {
         idempotent: false,
+        compareAndSet: etag !== undefined,
         ...(etag !== undefined ? { headers: { 'if-match': etag } } : {}),
       });
     } catch (error) {
@@ -314,18 +330,23 @@ export class OrthancClient {
   }
 
   private async callOnce(method: Method, path: string, options: CallOptions) {
-    try {
-      return await this.http(path, {
-        method,
-        responseType: 'buffer',
-        ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
-        ...(options.json !== undefined ? { json: options.json } : {}),
-        ...(options.body !== undefined ? { body: options.body } : {}),
-        ...(options.headers ? { headers: options.headers } : {}),
-        ...(options.searchParams ? { searchParams: options.searchParams } : {}),
-      });
-    } catch (error) {
-      throw toOrthancError(error, this.baseUrl, method, `/${path}`);
+    const resend: Resend = options.idempotent ? 'idempotent' : options.compareAndSet === true ? 'compare-and-set' : 'unsafe';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.http(path, {
+          method,
+          responseType: 'buffer',
+          ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
+          ...(options.json !== undefined ? { json: options.json } : {}),
+          ...(options.body !== undefined ? { body: options.body } : {}),
+          ...(options.headers ? { headers: options.headers } : {}),
+          ...(options.searchParams ? { searchParams: options.searchParams } : {}),
+        });
+      } catch (error) {
+        // Once more at once after a connection fault when that is safe (see mayResend); the retry primitive does the rest.
+        if (attempt === 1 && mayResend(error, resend)) continue;
+        throw toOrthancError(error, this.baseUrl, method, `/${path}`);
+      }
     }
   }
 }

@@ -39,6 +39,12 @@ export interface WriterSettings {
   readonly timeZone?: string;
   /** Where the results are sent after they are written (forward, HL7); none when absent. */
   readonly delivery?: DeliverySettings;
+  /**
+   * What the private-tag approach copies: every image of each series (default; the study grows by
+   * its own size), or one derived image per series (small, for sites that only need the tags to
+   * travel with the series).
+   */
+  readonly privateScope?: 'image' | 'series';
 }
 
 /** Progress of long work, for a progress bar or a log line. */

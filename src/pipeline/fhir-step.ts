@@ -9,7 +9,7 @@ import { buildKidneyVolumeBundle, type SrReference } from '../fhir/bundle.js';
 import { FhirBundleReadError, FhirInputError } from '../fhir/errors.js';
 import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../fhir/read.js';
 import { serializeResource } from '../fhir/serialize.js';
-import { formatIssues, validateFhirResource } from '../fhir/validate.js';
+import { formatStructuralIssues, structuralIssues } from '../fhir/self-check.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
@@ -59,7 +59,11 @@ function srOf(earlier: readonly StepOutcome[]): SrReference | undefined {
   return { seriesInstanceUid, sopInstanceUid, sopClassUid };
 }
 
-/** Builds the Bundle and refuses one that is not valid FHIR R4: storing it would only move the failure to every reader. */
+/**
+ * Builds the Bundle and refuses one that breaks FHIR R4's structure: storing it would only move the
+ * failure to every reader. The builder is pure, and the tests validate each of its branches against
+ * the full R4 StructureDefinitions; this check is the cheap guard against what slips through.
+ */
 function validBundle(context: StepContext, sr: SrReference | undefined): Bundle {
   const { facts, measurements } = context;
   // The study's own offset says when it was acquired better than any setting of ours.
@@ -70,9 +74,9 @@ function validBundle(context: StepContext, sr: SrReference | undefined): Bundle 
     ...(timeZone !== undefined ? { timeZone } : {}),
     ...(context.origin ? { sources: [sourceReference(context.origin)] } : {}),
   });
-  const errors = validateFhirResource(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  const errors = structuralIssues(bundle);
   if (errors.length > 0) {
-    throw new KidneyVolumesError('internal', `the FHIR Bundle for study ${facts.studyInstanceUid} is not valid FHIR R4, so it was not stored:\n${formatIssues(errors)}`, {
+    throw new KidneyVolumesError('internal', `the FHIR Bundle for study ${facts.studyInstanceUid} is not valid FHIR R4, so it was not stored:\n${formatStructuralIssues(errors)}`, {
       approach: 'fhir',
       issues: errors,
     });
@@ -180,7 +184,8 @@ async function write(context: StepContext): Promise<StepOutcome> {
     approach: 'fhir',
     summary: `Bundle ${bundleIdentifier} with ${count} Observation(s) in study metadata ${METADATA.fhir} (${bytes} bytes)`,
     alreadyPresent,
-    details: { observations: count, bytes, bundleIdentifier },
+    // storedBytes/addedBytes as the other steps report them (issue 17); `bytes` kept for readers of the status.
+    details: { observations: count, bytes, storedBytes: bytes, addedBytes: alreadyPresent ? 0 : bytes, bundleIdentifier },
   };
   bundles.set(outcome, bundle);
   return outcome;

@@ -16,6 +16,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import { isImageSeries, type InstanceFacts, type SeriesFacts, type StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
 import { mapLimit } from './concurrency.js';
+import { fileBytes, type ByteBudget } from './byte-budget.js';
 
 /** Instances in flight at once: enough to keep Orthanc busy, few enough that memory stays flat. */
 export const DEFAULT_PRIVATE_CONCURRENCY = 4;
@@ -23,14 +24,23 @@ export const DEFAULT_PRIVATE_CONCURRENCY = 4;
 /** Tuning for the private step. */
 export interface PrivateStepOptions {
   readonly concurrency?: number;
+  /** Bounds the bytes of source and copy held at once (default: the process's budget). */
+  readonly budget?: ByteBudget;
 }
+
+/** Source first images kept between finding the sources and verifying the copies, up to this many bytes in all. */
+const FIRST_IMAGES_BYTES = 16 * 1024 * 1024;
+/** What to reserve for a file whose size Orthanc did not report. */
+const UNKNOWN_FILE_BYTES = 1024 * 1024;
 
 /** One source series and the copy it should have. */
 interface SeriesPlan {
   readonly source: SeriesFacts;
   readonly seriesInstanceUid: string;
   readonly content: KidneyBlockContent;
-  /** Derived SOP Instance UID for each source instance, in the source's order. */
+  /** The source instances copied: all of them, or the first one with scope "series". */
+  readonly instances: readonly InstanceFacts[];
+  /** Derived SOP Instance UID for each copied instance, in the same order. */
   readonly sopInstanceUids: readonly string[];
 }
 
@@ -41,6 +51,8 @@ export interface VerifiedCopy {
   readonly orthancId: string;
   readonly instances: number;
   readonly uploaded: number;
+  /** Bytes the copies occupy in Orthanc (their files' sizes). */
+  readonly storedBytes: number;
   /** Creator slot found on read-back, e.g. "(0011,0011)". */
   readonly creatorSlot: string;
 }
@@ -48,9 +60,10 @@ export interface VerifiedCopy {
 /** The private step with the given tuning. */
 export function createPrivateStep(options: PrivateStepOptions = {}): Step {
   const concurrency = options.concurrency ?? DEFAULT_PRIVATE_CONCURRENCY;
+  const budget = options.budget ?? fileBytes;
   return {
     approach: 'private',
-    write: (context) => writeCopies(context, concurrency),
+    write: (context) => writeCopies(context, concurrency, budget),
     inspect: inspectCopies,
   };
 }
@@ -58,10 +71,11 @@ export function createPrivateStep(options: PrivateStepOptions = {}): Step {
 /** The private step as registered in STEPS. */
 export const privateStep: Step = createPrivateStep();
 
-async function writeCopies(context: StepContext, concurrency: number): Promise<StepOutcome> {
+async function writeCopies(context: StepContext, concurrency: number, budget: ByteBudget): Promise<StepOutcome> {
   const { client, facts, measurements } = context;
   const root = context.settings.uidRoot;
-  const sources = await sourceSeries(client, facts);
+  const scope = context.settings.privateScope ?? 'image';
+  const { sources, firstImages } = await sourceSeries(client, facts);
   if (sources.length === 0) {
     throw new StudyDataError(
       `study ${facts.studyInstanceUid} has no image series to copy the private tags into (only ${facts.series.map((s) => s.modality || '?').join(', ') || 'no series'}); ` +
@@ -71,12 +85,15 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
   }
   const plans = sources.map((source): SeriesPlan => {
     // The Orthanc study is part of the identity: the same source series stored under two PatientIDs gets two copies.
-    const seriesInstanceUid = stableUid(root, 'private-series', ...studyIdentity(facts), source.seriesInstanceUid, measurements.digest);
+    // Each scope has its own derived series: switching scope adds a series instead of mixing two into one.
+    const seriesInstanceUid = stableUid(root, scope === 'series' ? 'private-series-one' : 'private-series', ...studyIdentity(facts), source.seriesInstanceUid, measurements.digest);
+    const instances = scope === 'series' ? source.instances.slice(0, 1) : source.instances;
     return {
       source,
       seriesInstanceUid,
       content: blockContent(measurements, source.seriesInstanceUid),
-      sopInstanceUids: source.instances.map((i) => stableUid(root, 'private-instance', seriesInstanceUid, i.sopInstanceUid)),
+      instances,
+      sopInstanceUids: instances.map((i) => stableUid(root, 'private-instance', seriesInstanceUid, i.sopInstanceUid)),
     };
   });
   // Skip what an earlier (maybe interrupted) run stored: the same UIDs would only answer AlreadyStored.
@@ -84,7 +101,7 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
   const uploaded = new Map<SeriesPlan, number>();
   for (const plan of plans) {
     const stored = new Set((await storedSeries(client, facts, plan.seriesInstanceUid))?.sopInstanceUids);
-    plan.source.instances.forEach((instance, i) => {
+    plan.instances.forEach((instance, i) => {
       const sopInstanceUid = plan.sopInstanceUids[i] as string;
       if (!stored.has(sopInstanceUid)) jobs.push({ plan, instance, sopInstanceUid });
     });
@@ -92,46 +109,76 @@ async function writeCopies(context: StepContext, concurrency: number): Promise<S
   }
   let done = 0;
   context.progress?.({ approach: 'private', done, total: jobs.length });
+  let addedBytes = 0;
   await mapLimit(jobs, concurrency, async ({ plan, instance, sopInstanceUid }) => {
-    const copy = derivePrivateCopy(await client.instanceFile(instance.orthancId), {
-      seriesInstanceUid: plan.seriesInstanceUid,
-      sopInstanceUid,
-      content: plan.content,
-    });
-    const result = await context.uploads.upload(copy.bytes, sopInstanceUid);
-    if (result.ParentStudy !== facts.orthancId) {
-      throw new PrivateTagsError(`copy of ${instance.sopInstanceUid} landed in study ${result.ParentStudy}, expected ${facts.orthancId}`, { instance: result.ID });
+    // The source and its copy are in memory together: reserve both before downloading.
+    const release = await budget.reserve(2 * (instance.fileSize ?? UNKNOWN_FILE_BYTES));
+    try {
+      const source = firstImages.get(instance.orthancId) ?? (await client.instanceFile(instance.orthancId));
+      const copy = derivePrivateCopy(source, { seriesInstanceUid: plan.seriesInstanceUid, sopInstanceUid, content: plan.content });
+      const result = await context.uploads.upload(copy.bytes, sopInstanceUid);
+      if (result.ParentStudy !== facts.orthancId) {
+        throw new PrivateTagsError(`copy of ${instance.sopInstanceUid} landed in study ${result.ParentStudy}, expected ${facts.orthancId}`, { instance: result.ID });
+      }
+      addedBytes += copy.bytes.length;
+    } finally {
+      release();
     }
     uploaded.set(plan, (uploaded.get(plan) ?? 0) + 1);
     context.progress?.({ approach: 'private', done: ++done, total: jobs.length });
   });
   const verified: VerifiedCopy[] = [];
-  for (const plan of plans) verified.push(await verifyCopy(client, facts, plan, uploaded.get(plan) ?? 0));
+  for (const plan of plans) verified.push(await verifyCopy(client, facts, plan, uploaded.get(plan) ?? 0, firstImages));
   const images = verified.reduce((n, v) => n + v.instances, 0);
   return {
     approach: 'private',
     summary:
-      `${verified.length} derived series (${images} images) with private block ${KIDNEY_CREATOR}: ` +
+      `${verified.length} derived series (${images} images${scope === 'series' ? ', one per series' : ''}) with private block ${KIDNEY_CREATOR}: ` +
       verified.map((v) => `${v.seriesInstanceUid} from ${v.sourceSeriesInstanceUid} at ${v.creatorSlot}`).join(', '),
     alreadyPresent: jobs.length === 0,
-    details: { creator: KIDNEY_CREATOR, lines: plans[0]?.content.lines ?? [], series: verified },
+    details: {
+      creator: KIDNEY_CREATOR,
+      scope,
+      lines: plans[0]?.content.lines ?? [],
+      series: verified,
+      // What this run added to Orthanc's storage, and what the copies occupy in all.
+      addedBytes,
+      storedBytes: verified.reduce((n, v) => n + v.storedBytes, 0),
+    },
     outputSeries: verified.map((v) => v.orthancId),
   };
 }
 
-/** Image series that are not copies we made (recognised by description, or by our block in their first image). */
-async function sourceSeries(client: OrthancClient, facts: StudyFacts): Promise<SeriesFacts[]> {
+/**
+ * Image series that are not copies we made (recognised by description, or by our block in their
+ * first image), with the first images read for that kept by Orthanc ID (up to FIRST_IMAGES_BYTES):
+ * the copy of that image and the read-back comparison use them instead of downloading them again.
+ */
+async function sourceSeries(client: OrthancClient, facts: StudyFacts): Promise<{ sources: SeriesFacts[]; firstImages: Map<string, Buffer> }> {
   const sources: SeriesFacts[] = [];
+  const firstImages = new Map<string, Buffer>();
+  let kept = 0;
   for (const series of facts.series.filter(isImageSeries)) {
-    if ((await ownBlockOf(client, series)) === undefined) sources.push(series);
+    const first = series.instances[0];
+    const bytes = first ? await client.instanceFile(first.orthancId) : undefined;
+    if (ownBlockIn(series, bytes) !== undefined) continue;
+    sources.push(series);
+    if (first && bytes && kept + bytes.length <= FIRST_IMAGES_BYTES) {
+      firstImages.set(first.orthancId, bytes);
+      kept += bytes.length;
+    }
   }
-  return sources;
+  return { sources, firstImages };
 }
 
 /** Our block in the series' first image; a series described as a copy counts as ours even without one. */
 async function ownBlockOf(client: OrthancClient, series: SeriesFacts): Promise<FoundKidneyBlock | 'described' | undefined> {
   const first = series.instances[0];
-  const block = first ? readKidneyBlock(await client.instanceFile(first.orthancId)) : undefined;
+  return ownBlockIn(series, first ? await client.instanceFile(first.orthancId) : undefined);
+}
+
+function ownBlockIn(series: SeriesFacts, firstImage: Buffer | undefined): FoundKidneyBlock | 'described' | undefined {
+  const block = firstImage ? readKidneyBlock(firstImage) : undefined;
   return block ?? (series.seriesDescription?.endsWith(DESCRIPTION_SUFFIX.trim()) ? 'described' : undefined);
 }
 
@@ -143,7 +190,7 @@ async function storedSeries(
   client: OrthancClient,
   facts: StudyFacts,
   seriesInstanceUid: string,
-): Promise<{ id: string; sopInstanceUids: string[]; ids: Map<string, string> } | undefined> {
+): Promise<{ id: string; sopInstanceUids: string[]; ids: Map<string, string>; bytes: number } | undefined> {
   let match: { ID: string } | undefined;
   for (const candidate of (await client.lookup(seriesInstanceUid)).filter((r) => r.Type === 'Series')) {
     if ((await client.series(candidate.ID)).ParentStudy === facts.orthancId) match = candidate;
@@ -151,11 +198,11 @@ async function storedSeries(
   if (!match) return undefined;
   const instances = await client.seriesInstances(match.ID);
   const ids = new Map(instances.map((i) => [i.MainDicomTags['SOPInstanceUID'] ?? '', i.ID]));
-  return { id: match.ID, sopInstanceUids: [...ids.keys()], ids };
+  return { id: match.ID, sopInstanceUids: [...ids.keys()], ids, bytes: instances.reduce((n, i) => n + (i.FileSize ?? 0), 0) };
 }
 
 /** Checks that Orthanc holds exactly the expected copies, and reads the first one back to find our block by creator. */
-async function verifyCopy(client: OrthancClient, facts: StudyFacts, plan: SeriesPlan, uploaded: number): Promise<VerifiedCopy> {
+async function verifyCopy(client: OrthancClient, facts: StudyFacts, plan: SeriesPlan, uploaded: number, firstImages: ReadonlyMap<string, Buffer>): Promise<VerifiedCopy> {
   const details = { sourceSeriesInstanceUid: plan.source.seriesInstanceUid, seriesInstanceUid: plan.seriesInstanceUid };
   const stored = await storedSeries(client, facts, plan.seriesInstanceUid);
   const expected = new Set(plan.sopInstanceUids);
@@ -171,11 +218,12 @@ async function verifyCopy(client: OrthancClient, facts: StudyFacts, plan: Series
   const firstId = stored.ids.get(plan.sopInstanceUids[0] as string) as string;
   const copy = await client.instanceFile(firstId);
   const block = readKidneyBlock(copy);
-  const differences = compareWithSource(await client.instanceFile((plan.source.instances[0] as InstanceFacts).orthancId), copy);
+  const sourceId = (plan.instances[0] as InstanceFacts).orthancId;
+  const differences = compareWithSource(firstImages.get(sourceId) ?? (await client.instanceFile(sourceId)), copy);
   const problem = blockProblem(block, plan.content) ?? (onlyIntendedChanges(differences) ? undefined : `differs from its source: ${JSON.stringify(differences)}`);
   if (problem) throw new PrivateTagsError(`read-back of ${firstId} in derived series ${plan.seriesInstanceUid}: ${problem}`, details);
   const slot = (block as FoundKidneyBlock).slot.toString(16).toUpperCase().padStart(4, '0');
-  return { ...details, orthancId: stored.id, instances: expected.size, uploaded, creatorSlot: `(0011,${slot})` };
+  return { ...details, orthancId: stored.id, instances: expected.size, uploaded, storedBytes: stored.bytes, creatorSlot: `(0011,${slot})` };
 }
 
 /** What differs between the block read back and the one we meant to write, or undefined when they agree. */
@@ -201,7 +249,9 @@ async function inspectCopies(client: OrthancClient, facts: StudyFacts): Promise<
     const block = own === 'described' ? undefined : own;
     copies.push({ series, block, source: facts.series.find((s) => s.seriesInstanceUid === block?.sourceSeriesInstanceUid) });
   }
-  const complete = (c: (typeof copies)[number]): boolean => c.block !== undefined && c.source !== undefined && c.series.instances.length === c.source.instances.length;
+  // A copy of every image, or the single derived image of scope "series" (KV_PRIVATE_SCOPE).
+  const complete = (c: (typeof copies)[number]): boolean =>
+    c.block !== undefined && c.source !== undefined && (c.series.instances.length === c.source.instances.length || c.series.instances.length === 1);
   const incomplete = copies.filter((c) => !complete(c));
   const uncovered = sources.filter((s) => !copies.some((c) => complete(c) && c.source === s));
   const found = copies.length > 0 && incomplete.length === 0 && uncovered.length === 0;
@@ -218,6 +268,8 @@ async function inspectCopies(client: OrthancClient, facts: StudyFacts): Promise<
     summary,
     details: {
       creator: KIDNEY_CREATOR,
+      // Bytes the derived series occupy in Orthanc (issue 17: the private approach costs storage).
+      storedBytes: copies.reduce((n, c) => n + c.series.instances.reduce((m, i) => m + (i.fileSize ?? 0), 0), 0),
       series: copies.map((c) => ({
         seriesInstanceUid: c.series.seriesInstanceUid,
         sourceSeriesInstanceUid: c.block?.sourceSeriesInstanceUid,

@@ -1,4 +1,8 @@
-/** Reads a study's facts from Orthanc once, for the writers. */
+/**
+ * Reads a study's facts from Orthanc once, for the writers: a few calls per series, not one per
+ * instance (issue 17). The SOP class comes from the series' shared tags; only a series whose
+ * instances differ in SOP class costs one metadata read per instance.
+ */
 import type { OrthancClient } from '../orthanc/client.js';
 import type { SimplifiedTags } from '../orthanc/types.js';
 import type { InstanceFacts, SeriesFacts, StudyFacts } from '../study/facts.js';
@@ -15,14 +19,16 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
   const seriesList = await client.studySeries(studyId);
   const series: SeriesFacts[] = [];
   for (const s of seriesList) {
-    const instances = await client.seriesInstances(s.ID);
+    const [instances, shared] = await Promise.all([client.seriesInstances(s.ID), client.seriesSharedTags(s.ID)]);
+    const sharedSopClass = nonEmpty(shared['SOPClassUID']);
     const facts = await mapLimit(instances, LOOKUP_CONCURRENCY, async (i): Promise<InstanceFacts> => {
       const number = Number(i.MainDicomTags['InstanceNumber']);
       return {
         orthancId: i.ID,
         sopInstanceUid: i.MainDicomTags['SOPInstanceUID'] ?? '',
-        sopClassUid: (await client.instanceMetadata(i.ID, 'SopClassUid')) ?? '',
+        sopClassUid: sharedSopClass ?? (await client.instanceMetadata(i.ID, 'SopClassUid')) ?? '',
         ...(Number.isFinite(number) && i.MainDicomTags['InstanceNumber'] !== undefined ? { instanceNumber: number } : {}),
+        ...(typeof i.FileSize === 'number' ? { fileSize: i.FileSize } : {}),
       };
     });
     facts.sort((a, b) => (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0));

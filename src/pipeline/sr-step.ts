@@ -29,6 +29,9 @@ export interface SrOutcomeDetails {
   readonly orthancInstanceId: string;
   readonly orthancSeriesId: string;
   readonly measurementCount: number;
+  /** Size of the SR file in Orthanc, and what this run added (0 when it was there already). */
+  readonly storedBytes: number;
+  readonly addedBytes: number;
 }
 
 /** One measurement of a stored report, as `verify` shows it. */
@@ -68,6 +71,7 @@ interface Stored {
   readonly orthancInstanceId: string;
   readonly orthancSeriesId: string;
   readonly dataset: NaturalDataset;
+  readonly bytes: number;
 }
 
 async function writeReport(context: StepContext): Promise<StepOutcome> {
@@ -81,8 +85,7 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
   let stored: Stored;
   let alreadyPresent: boolean;
   if (holder && existing) {
-    const dataset = await download(client, existing.orthancId);
-    stored = { orthancInstanceId: existing.orthancId, orthancSeriesId: holder.orthancId, dataset };
+    stored = { orthancInstanceId: existing.orthancId, orthancSeriesId: holder.orthancId, ...(await download(client, existing.orthancId)) };
     alreadyPresent = true;
   } else {
     // Not in the study (a copy filed elsewhere does not count): store it. A copy that arrived after
@@ -105,7 +108,7 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
     });
     const answer = await context.uploads.upload(report.bytes, uids.sopInstanceUid);
     requireSameStudy(facts, answer.ParentStudy, answer.ID);
-    stored = { orthancInstanceId: answer.ID, orthancSeriesId: answer.ParentSeries, dataset: await download(client, answer.ID) };
+    stored = { orthancInstanceId: answer.ID, orthancSeriesId: answer.ParentSeries, ...(await download(client, answer.ID)) };
     alreadyPresent = answer.Status === 'AlreadyStored';
   }
   checkStored(stored, facts, measurements, uids);
@@ -117,6 +120,8 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
     orthancInstanceId: stored.orthancInstanceId,
     orthancSeriesId: stored.orthancSeriesId,
     measurementCount: measurements.measurements.length,
+    storedBytes: stored.bytes,
+    addedBytes: alreadyPresent ? 0 : stored.bytes,
   };
   return {
     approach: 'sr',
@@ -271,8 +276,9 @@ function describeReport(report: StoredReport): string {
   return report.measurements.map((m) => `${m.name} ${m.valueMl} ${m.unit}${m.findingSite ? ` [${m.findingSite}]` : ''}`).join(', ');
 }
 
-async function download(client: OrthancClient, instanceId: string): Promise<NaturalDataset> {
-  return decodePart10(await client.instanceFile(instanceId)).dataset;
+async function download(client: OrthancClient, instanceId: string): Promise<{ dataset: NaturalDataset; bytes: number }> {
+  const file = await client.instanceFile(instanceId);
+  return { dataset: decodePart10(file).dataset, bytes: file.length };
 }
 
 /** A single string value of a naturalized element (dcmjs gives some as one-element arrays). */

@@ -20,6 +20,12 @@ export class SidecarMetrics {
   readonly queueLength = new Gauge({ name: 'kidney_volumes_queue_length', help: 'Studies waiting to be checked', registers: [this.registry] });
   readonly lag = new Gauge({ name: 'kidney_volumes_changes_lag', help: "Changes between the cursor and Orthanc's head", registers: [this.registry] });
   readonly cursor = new Gauge({ name: 'kidney_volumes_changes_cursor', help: 'Last change sequence number handled', registers: [this.registry] });
+  readonly outputBytes = new Counter({
+    name: 'kidney_volumes_output_bytes_total',
+    help: "Bytes the outputs added to Orthanc's storage, by approach (the private-tag copies cost the most)",
+    labelNames: ['approach'] as const,
+    registers: [this.registry],
+  });
   readonly duration = new Histogram({
     name: 'kidney_volumes_processing_seconds',
     help: 'Time from claiming a study to done or failed',

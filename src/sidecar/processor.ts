@@ -40,7 +40,7 @@ export interface ProcessorDeps {
   /** First retry delay; doubles per attempt, at most 5 minutes. */
   readonly retryBaseMs: number;
   /** Where claim outcomes are counted (absent in tests that do not look). */
-  readonly metrics?: Pick<SidecarMetrics, 'claims'>;
+  readonly metrics?: Pick<SidecarMetrics, 'claims' | 'outputBytes'>;
 }
 
 /** What came of one check of a study. */
@@ -139,6 +139,10 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     const held = await lease.release();
     const finished = deps.now();
     const { outputs, writes } = outputsOf(outcomes, finished);
+    for (const o of outcomes) {
+      const added = o.details['addedBytes'];
+      if (typeof added === 'number' && added > 0) deps.metrics?.outputBytes.inc({ approach: o.approach }, added);
+    }
     const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes, coverage };
     if ((await replaceStatus(client, studyId, held, done)) === undefined) {
       // A retry request or a takeover changed the status meanwhile: the outputs are written and

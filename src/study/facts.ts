@@ -21,6 +21,8 @@ export interface InstanceFacts {
   readonly sopClassUid: string;
   readonly sopInstanceUid: string;
   readonly instanceNumber?: number;
+  /** Size of the stored file in bytes, as Orthanc reports it; for memory budgets. */
+  readonly fileSize?: number;
 }
 
 /** One series of the study. */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measurementsFromOptions } from '../../src/cli/measurement-options.js';
 import { EXIT_CODES } from '../../src/errors.js';
 import { observationUuid } from '../../src/fhir/identity.js';
-import { validateFhirResource } from '../../src/fhir/validate.js';
+import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';

@@ -2,8 +2,9 @@ import type { Bundle, ImagingStudy, Observation, Patient, Resource } from '@medp
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKidneyVolumeBundle, type KidneyVolumeBundleOptions } from '../../src/fhir/bundle.js';
 import { FhirInputError } from '../../src/fhir/errors.js';
+import { formatStructuralIssues, structuralIssues } from '../../src/fhir/self-check.js';
 import { serializeResource } from '../../src/fhir/serialize.js';
-import { formatIssues, loadFhirDefinitions, validateFhirResource } from '../../src/fhir/validate.js';
+import { formatIssues, loadFhirDefinitions, validateFhirResource } from '../helpers/fhir-validate.js';
 import type { MeasurementSet } from '../../src/measurements/model.js';
 import type { StudyFacts } from '../../src/study/facts.js';
 import { KIDNEYS, NOW, SR, STUDY_UID, measurementSet, studyFacts, volume } from './fixtures.js';
@@ -80,6 +81,52 @@ describe('buildKidneyVolumeBundle output validates against the R4 StructureDefin
     const text = formatIssues(validateFhirResource(broken));
     expect(text).toMatch(/error Observation.status: Missing required property/);
     expect(text).toMatch(/must have a time zone/);
+  });
+});
+
+describe('the production self-check (structuralIssues) agrees with the full validator on our Bundles', () => {
+  beforeAll(() => loadFhirDefinitions(), 60_000);
+  const bundle = (): Bundle => buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW, sr: SR });
+
+  for (const [name, v] of Object.entries(VARIANTS)) {
+    it(`${name}: passes the self-check`, () => {
+      expect(formatStructuralIssues(structuralIssues(buildKidneyVolumeBundle(v.facts, v.set, v.options)))).toBe('');
+    });
+  }
+
+  /** Breakages a builder bug could cause: each must fail both the full validator and the self-check. */
+  const BROKEN: Record<string, (b: Bundle) => void> = {
+    'an Observation without status': (b) => delete (observationsOf(b)[0] as Partial<Observation>).status,
+    'an ImagingStudy without subject': (b) => delete (studyOf(b) as Partial<ImagingStudy>).subject,
+    'a zone-less dateTime': (b) => void ((observationsOf(b)[0] as Observation).effectiveDateTime = '2024-01-15T09:30:12'),
+    'a Bundle without type': (b) => delete (b as Partial<Bundle>).type,
+  };
+  for (const [name, breakIt] of Object.entries(BROKEN)) {
+    it(`${name}: rejected by both`, () => {
+      const broken = bundle();
+      breakIt(broken);
+      expect(validateFhirResource(broken).filter((i) => i.severity === 'error')).not.toEqual([]);
+      expect(structuralIssues(broken)).not.toEqual([]);
+    });
+  }
+
+  // R4's JSON format forbids empty values (2.6.2); medplum lets them pass, the self-check does not.
+  it('an empty string and an empty array are rejected by the self-check', () => {
+    const broken = bundle();
+    (studyOf(broken) as ImagingStudy).description = '';
+    (observationsOf(broken)[0] as Observation).category = [];
+    const text = formatStructuralIssues(structuralIssues(broken));
+    expect(text).toMatch(/entry\[1\]\.resource\.description: empty values are not allowed/);
+    expect(text).toMatch(/entry\[2\]\.resource\.category: empty values are not allowed/);
+  });
+
+  it('a reference to no entry and a repeated fullUrl are rejected by the self-check', () => {
+    const broken = bundle();
+    (observationsOf(broken)[0] as Observation).subject = { reference: 'urn:uuid:00000000-0000-4000-8000-000000000000' };
+    (broken.entry as { fullUrl?: string }[])[3]!.fullUrl = broken.entry?.[2]?.fullUrl as string;
+    const text = formatStructuralIssues(structuralIssues(broken));
+    expect(text).toMatch(/subject\.reference: urn:uuid:00000000-0000-4000-8000-000000000000 is not the fullUrl of an entry/);
+    expect(text).toMatch(/entry\[3\]\.fullUrl: .* appears twice/);
   });
 });
 

@@ -7,7 +7,7 @@ import { buildKidneyVolumeBundle } from '../../src/fhir/bundle.js';
 import { FhirServerError } from '../../src/fhir/errors.js';
 import { serializeResource } from '../../src/fhir/serialize.js';
 import { postTransaction, toTransaction } from '../../src/fhir/transaction.js';
-import { formatIssues, loadFhirDefinitions, validateFhirResource } from '../../src/fhir/validate.js';
+import { formatIssues, loadFhirDefinitions, validateFhirResource } from '../helpers/fhir-validate.js';
 import { KIDNEYS, NOW, SR, STUDY_UID, studyFacts } from './fixtures.js';
 
 const BASE = 'http://fhir.test';

@@ -11,7 +11,7 @@ import type { Bundle, ImagingStudy, Observation } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
 import { SR_SERIES_DESCRIPTION } from '../../src/dicom/sr/document.js';
-import { validateFhirResource } from '../../src/fhir/validate.js';
+import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { parseInputs } from '../../src/inputs/origin.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import type { StudyStatus } from '../../src/sidecar/status.js';

@@ -1,7 +1,7 @@
 import type { Bundle, ImagingStudy, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKidneyVolumeBundle } from '../../src/fhir/read.js';
-import { validateFhirResource } from '../../src/fhir/validate.js';
+import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';

@@ -21,7 +21,7 @@ import type { UploadResult } from '../../src/orthanc/types.js';
 import type { StepContext } from '../../src/pipeline/approaches.js';
 import { createPrivateStep, privateStep } from '../../src/pipeline/private-step.js';
 import { readStudyFacts } from '../../src/pipeline/read-facts.js';
-import { buildStudy, ctStudy, type FixtureSeries } from '../fixtures/studies.js';
+import { buildStudy, ctStudy, uploadStudy, type FixtureSeries } from '../fixtures/studies.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
 import { dciodvfy } from '../dicom/validators.js';
 
@@ -192,3 +192,51 @@ async function uploadQuickly(spec: ReturnType<typeof ctStudy>): Promise<string> 
   const results = await Promise.all(built.files.map((f) => orthanc.client.upload(f)));
   return results[0]?.ParentStudy ?? '';
 }
+
+/** A client that counts whole-file downloads by Orthanc instance ID. */
+class DownloadCounter extends OrthancClient {
+  readonly downloads = new Map<string, number>();
+  override instanceFile(id: string): Promise<Buffer> {
+    this.downloads.set(id, (this.downloads.get(id) ?? 0) + 1);
+    return super.instanceFile(id);
+  }
+}
+
+describe('round trips and storage of the private step (issue 17)', () => {
+  const counting = (): DownloadCounter => new DownloadCounter({ url: orthanc.url, username: orthanc.username, password: orthanc.password });
+
+  it('downloads each source image once (the first one too) and records the bytes the copies added', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(4));
+    const client = counting();
+    const ctx = await context(study.orthancId, client);
+    const outcome = await privateStep.write(ctx);
+    const sources = ctx.facts.series[0]?.instances.map((i) => i.orthancId) ?? [];
+    expect(sources.map((id) => client.downloads.get(id))).toEqual([1, 1, 1, 1]);
+    const copies = (await orthanc.client.studySeries(study.orthancId)).find((s) => s.ID !== ctx.facts.series[0]?.orthancId);
+    const copyBytes = (await orthanc.client.seriesInstances(copies?.ID as string)).reduce((n, i) => n + (i.FileSize ?? 0), 0);
+    expect(copyBytes).toBeGreaterThan(0);
+    expect(outcome.details['storedBytes']).toBe(copyBytes);
+    expect(outcome.details['addedBytes']).toBe(copyBytes);
+    // A second run adds nothing and still reports what the copies occupy.
+    const again = await privateStep.write(await context(study.orthancId));
+    expect(again.details['addedBytes']).toBe(0);
+    expect(again.details['storedBytes']).toBe(copyBytes);
+    expect((await privateStep.inspect(orthanc.client, await readStudyFacts(orthanc.client, study.orthancId))).details['storedBytes']).toBe(copyBytes);
+  });
+
+  it('with scope "series" stores one derived image per series, which verify reports as complete', async () => {
+    const study = await uploadStudy(orthanc.client, { ...ctStudy(1), series: [{ modality: 'CT', images: 5, description: 'Five' }, { modality: 'MR', images: 3, description: 'Three' }] });
+    const ctx = { ...(await context(study.orthancId)), settings: { srSeriesNumber: 9999, privateScope: 'series' as const } };
+    const outcome = await privateStep.write(ctx);
+    expect(outcome.summary).toMatch(/^2 derived series \(2 images, one per series\)/);
+    const after = await readStudyFacts(orthanc.client, study.orthancId);
+    const derived = after.series.filter((s) => !ctx.facts.series.some((f) => f.orthancId === s.orthancId));
+    expect(derived.map((s) => s.instances.length)).toEqual([1, 1]);
+    for (const s of derived) expect(readKidneyBlock(await orthanc.client.instanceFile(s.instances[0]?.orthancId as string))?.lines).toEqual(LINES);
+    const stored = await privateStep.inspect(orthanc.client, after);
+    expect(stored.found).toBe(true);
+    // Idempotent in this scope too, and the originals stay as they were.
+    expect((await privateStep.write({ ...ctx, facts: after })).alreadyPresent).toBe(true);
+    expect(after.series.filter((s) => ctx.facts.series.some((f) => f.orthancId === s.orthancId)).map((s) => s.instances.length)).toEqual([5, 3]);
+  });
+});

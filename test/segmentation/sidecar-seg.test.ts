@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
-import { validateFhirResource } from '../../src/fhir/validate.js';
+import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { createLogger } from '../../src/log.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { onStableSeries } from '../../src/sidecar/segmentation-trigger.js';

