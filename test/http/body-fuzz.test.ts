@@ -308,8 +308,8 @@ describe('POST /dashboard/login under arbitrary bodies', () => {
     { weight: 1, arbitrary: fc.record({ bytes: fc.uint8Array({ maxLength: 300 }), contentType: contentTypeArb }) },
   );
 
-  // The login reads application/json only; ASCII-compatible charsets decode the token the same.
-  const LOGIN_TYPES = UTF8_TYPES.filter((t) => !t.includes('fhir')).concat('application/json; charset=latin1', 'application/json; charset=koi8-r');
+  // The login reads application/json only, and (like every express.json) in a UTF charset only.
+  const LOGIN_TYPES = UTF8_TYPES.filter((t) => !t.includes('fhir'));
 
   it('logs in only a JSON body whose own "token" is the API token, and refuses the rest with a 4xx JSON error', async () => {
     await fc.assert(
@@ -330,4 +330,74 @@ describe('POST /dashboard/login under arbitrary bodies', () => {
     );
     await expectAlive();
   }, 600_000);
+});
+
+// ---- Named regression tests: the cases the properties above found or were written to reach ----
+
+describe('regressions found by the body fuzzing', () => {
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const json = (text: string, contentType = 'application/json'): Body => ({ bytes: utf8(text), contentType });
+
+  it('refuses a login in an ASCII-compatible non-UTF charset with 415, as the mark route does (found by the login property)', async () => {
+    // The property first assumed koi8-r would decode the ASCII token; express.json reads UTF-8/16/32 only.
+    for (const path of ['/dashboard/login', `/studies/${studyId}/kidney-volumes`]) {
+      const response = await send(path, json(`{"token":"${TOKEN}"}`, 'application/json; charset=koi8-r'), { origin: base, ...auth });
+      expect(response.status).toBe(415);
+      await expectRefusal(response, path);
+      expect(response.headers.get('set-cookie')).toBeNull();
+    }
+    expect(await pendingMark()).toBeUndefined();
+  });
+
+  it('refuses measurements nested 3000 objects deep (just under the size limit) with 422, without a stack overflow', async () => {
+    const response = await send(`/studies/${studyId}/kidney-volumes`, json(`${'{"Right Kidney":'.repeat(3000)}"125 ml"${'}'.repeat(3000)}`), auth);
+    expect(response.status).toBe(422);
+    expect((await expectRefusal(response, 'deep')).kind).toBe('invalid-measurements');
+    expect(await pendingMark()).toBeUndefined();
+    await expectAlive();
+  });
+
+  it('keeps "__proto__" a plain measurement name: the mark holds it exactly, and no prototype is polluted', async () => {
+    try {
+      const text = '{"__proto__":"125 ml"}';
+      const response = await send(`/studies/${studyId}/kidney-volumes`, json(text), auth);
+      expect(response.status).toBe(202);
+      const answer = (await response.json()) as { measurements: { name: string; valueMl: string }[] };
+      expect(answer.measurements.map((m) => [m.name, m.valueMl])).toEqual([['__proto__', '125']]);
+      expect(await pendingMark()).toBe(text);
+      await clearMark();
+      for (const bad of ['{"__proto__":{"polluted":"125 ml"}}', '{"constructor":{"prototype":{"polluted":"1 ml"}}}', '{"measurements":[{"name":"x","value":"1","unit":"ml","__proto__":{"polluted":1}}]}']) {
+        const refused = await send(`/studies/${studyId}/kidney-volumes`, json(bad), auth);
+        expect(refused.status, bad).toBe(422);
+        await expectRefusal(refused, bad);
+        expect(await pendingMark()).toBeUndefined();
+      }
+      expect((Object.prototype as Record<string, unknown>)['polluted']).toBeUndefined();
+    } finally {
+      await clearMark();
+    }
+  });
+
+  it('refuses a number with an almost-unit such as "12 toString" (422) and marks nothing', async () => {
+    for (const value of ['12 toString', '12 constructor', '12 __proto__', '12 ml ml']) {
+      const response = await send(`/studies/${studyId}/kidney-volumes`, json(JSON.stringify({ 'Right Kidney': value })), auth);
+      expect(response.status, value).toBe(422);
+      const error = await expectRefusal(response, value);
+      expect(error.kind).toBe('invalid-measurements');
+      expect(error.message).toContain('"Right Kidney"');
+      expect(await pendingMark()).toBeUndefined();
+    }
+  });
+
+  it('stores a body with a repeated key as the value JSON.parse keeps (the last), the same the API answered', async () => {
+    try {
+      const response = await send(`/studies/${studyId}/kidney-volumes`, json('{"Right Kidney":"999 ml","Right Kidney":"125 ml"}'), auth);
+      expect(response.status).toBe(202);
+      const answer = (await response.json()) as { measurements: { valueMl: string }[] };
+      expect(answer.measurements.map((m) => m.valueMl)).toEqual(['125']);
+      expect(await pendingMark()).toBe('{"Right Kidney":"125 ml"}');
+    } finally {
+      await clearMark();
+    }
+  });
 });
