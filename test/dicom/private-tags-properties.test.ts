@@ -190,7 +190,7 @@ function privateGroupArb(group: number): fc.Arbitrary<El[]> {
 }
 
 type Group11 = 'none' | 'ge' | 'crowded' | 'random';
-const group11Arb: fc.Arbitrary<{ kind: Group11; elements: El[] }> = fc.constantFrom<Group11>('none', 'ge', 'crowded', 'random').chain((kind) => {
+const group11Arb: fc.Arbitrary<{ kind: Group11; elements: El[] }> = fc.constantFrom<Group11>('none', 'ge', 'crowded', 'random').chain((kind): fc.Arbitrary<{ kind: Group11; elements: El[] }> => {
   if (kind === 'none') return fc.constant({ kind, elements: [] as El[] });
   if (kind === 'ge') {
     const ss = Buffer.alloc(2);
