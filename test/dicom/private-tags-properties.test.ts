@@ -214,6 +214,8 @@ interface Case {
   readonly seriesNumber: string | undefined;
   readonly description: string | undefined;
   readonly derivation: string | undefined;
+  /** ReferencedSOPInstanceUIDs of a SourceImageSequence the source already has. */
+  readonly priorSources: readonly string[];
   readonly dataset: El[];
   readonly measurements: MeasurementSet;
   readonly copySeriesUid: string;
@@ -239,6 +241,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     seriesNumber: fc.option(fc.integer({ min: -100, max: 99999 }).map(String), { nil: undefined }),
     description: fc.option(textArb(1, 64), { nil: undefined }),
     derivation: fc.option(textArb(1, 200), { nil: undefined }),
+    priorSources: fc.option(fc.record({ uids: fc.array(uidArb, { minLength: 1, maxLength: 2 }), undefinedLength: fc.boolean() }), { nil: undefined }),
     patientName: textArb(0, 31),
     pixels: fc.uint8Array({ minLength: 2, maxLength: 64 }),
     group11: group11Arb,
@@ -263,7 +266,14 @@ const caseArb: fc.Arbitrary<Case> = fc
     if (r.seriesNumber !== undefined) dataset.push({ group: 0x0020, element: 0x0011, vr: 'IS', value: text(r.seriesNumber) });
     if (r.description !== undefined) dataset.push({ group: 0x0008, element: 0x103e, vr: 'LO', value: text(r.description) });
     if (r.derivation !== undefined) dataset.push({ group: 0x0008, element: 0x2111, vr: 'ST', value: text(r.derivation) });
-    return { syntax: r.syntax, sopClass: r.sopClass, sopInstance: r.sopInstance, seriesUid: r.seriesUid, seriesNumber: r.seriesNumber, description: r.description, derivation: r.derivation, dataset, measurements: r.measurements, copySeriesUid: r.copySeriesUid, copySopUid: r.copySopUid };
+    if (r.priorSources !== undefined) {
+      const items = r.priorSources.uids.map((uid) => [
+        { group: 0x0008, element: 0x1150, vr: 'UI', value: text(r.sopClass, 'UI') },
+        { group: 0x0008, element: 0x1155, vr: 'UI', value: text(uid, 'UI') },
+      ]);
+      dataset.push({ group: 0x0008, element: 0x2112, vr: 'SQ', items, undefinedLength: r.priorSources.undefinedLength });
+    }
+    return { syntax: r.syntax, sopClass: r.sopClass, sopInstance: r.sopInstance, seriesUid: r.seriesUid, seriesNumber: r.seriesNumber, description: r.description, derivation: r.derivation, priorSources: r.priorSources?.uids ?? [], dataset, measurements: r.measurements, copySeriesUid: r.copySeriesUid, copySopUid: r.copySopUid };
   });
 
 // ---------------------------------------------------------------- dcmdump, element by element
@@ -340,7 +350,8 @@ function checkCase(c: Case): void {
   expect(derivation).toContain(`Copy of series ${c.seriesUid} with kidney volumes`);
   const reference = after.get('data|(0008,2112)') ?? '';
   expect(reference).toContain(`(0008,1150) UI [${c.sopClass}]`);
-  expect(reference).toContain(`(0008,1155) UI [${c.sopInstance}]`);
+  // Ours is appended after the items the source already had, in their order.
+  expect([...reference.matchAll(/\(0008,1155\) UI \[([^\]]*)\]/g)].map((m) => m[1])).toEqual([...c.priorSources, c.sopInstance]);
   expect(reference).toContain('(0028,135a) CS [YES]');
 
   // Our block: nothing but it in its slot, where dcmdump finds it too, and it reads back.
