@@ -20,6 +20,8 @@ import type { MeasurementSet } from '../../src/measurements/model.js';
 
 const RUNS = Number(process.env['KV_FUZZ_RUNS'] ?? 25);
 const PARAMS = { seed: 20261129, numRuns: RUNS } as const;
+/** Each case spawns dcmdump twice; a longer search (KV_FUZZ_RUNS) gets a proportionate timeout. */
+const TIMEOUT_MS = Math.max(120_000, RUNS * 4_000);
 
 const work = mkdtempSync(join(tmpdir(), 'kv-private-props-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -369,7 +371,7 @@ function checkCase(c: Case): void {
 describe('the private-tag splice on random Part-10 files', () => {
   it('changes nothing but our block and the documented derived attributes', () => {
     fc.assert(fc.property(caseArb, checkCase), PARAMS);
-  }, 120_000);
+  }, TIMEOUT_MS);
 
   it('the test writer itself produces files dcmdump reads without complaint', () => {
     fc.assert(
