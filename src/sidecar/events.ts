@@ -44,7 +44,8 @@ export class StateChanges {
     const last = this.last.get(studyId);
     const held = this.held.get(studyId);
     if (kind === 'queued') {
-      if (held !== undefined || last === 'queued') return [];
+      // A study in hand is looked at again when its worker is done: nothing changed for a watcher.
+      if (held !== undefined || last === 'queued' || last === 'processing') return [];
       if (last !== undefined && RESTING.has(last)) {
         this.held.set(studyId, event);
         return [];
@@ -58,6 +59,8 @@ export class StateChanges {
       return this.pass([held, event]);
     }
     if (last === kind && REPEATABLE_NOISE.has(kind)) return [];
+    // "Nothing to do" only means something right after a `queued` a watcher saw.
+    if (kind === 'skipped' && last !== undefined && last !== 'queued') return [];
     return this.pass([event]);
   }
 
