@@ -10,6 +10,9 @@ import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { freePort, orthanc112, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
+
+/** The Lua wake-up's shared secret, in Orthanc's environment and the sidecar's (as the compose file sets both). */
+const HOOK_TOKEN = 'compose-hook-token';
 import { waitForState } from '../sidecar/harness.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -34,7 +37,7 @@ beforeAll(async () => {
     {
       binary: orthanc112().binary,
       // Where the compose file points the Lua script at the sidecar.
-      env: { KV_SIDECAR_URL: `http://127.0.0.1:${sidecarPort}` },
+      env: { KV_SIDECAR_URL: `http://127.0.0.1:${sidecarPort}`, KV_HOOK_TOKEN: HOOK_TOKEN },
       configFolder: ({ folder, httpPort, dicomPort }) => {
         const files: Record<string, string> = {};
         for (const [source, target] of mounted) {
@@ -52,7 +55,7 @@ beforeAll(async () => {
     },
   );
   // A poll interval far longer than the test: a study processed at once was woken by the Lua script.
-  sidecar = await runSidecar({ env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '600000', KV_SWEEP_INTERVAL_MS: '600000', KV_APPROACHES: 'sr,fhir' }, port: sidecarPort });
+  sidecar = await runSidecar({ env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '600000', KV_SWEEP_INTERVAL_MS: '600000', KV_APPROACHES: 'sr,fhir', KV_HOOK_TOKEN: HOOK_TOKEN }, port: sidecarPort });
 }, 120_000);
 afterAll(async () => {
   await sidecar?.stop();

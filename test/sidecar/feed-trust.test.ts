@@ -156,13 +156,13 @@ describe('item 13: one study deleted before its first read does not stop the oth
     const ahead = await uploadStudy(orthanc.client, { ...ctStudy(80), series: [{ modality: 'CT', images: 80, rows: 128, columns: 128 }] });
     const doomed = await uploadStudy(orthanc.client, ctStudy(1));
     const after = await uploadStudy(orthanc.client, ctStudy(1));
-    const sidecar = await runSidecar({ env: env({ KV_CONCURRENCY: '1' }) });
+    const sidecar = await runSidecar({ env: env({ KV_CONCURRENCY: '1', KV_HOOK_TOKEN: 'trust-hook' }) });
     try {
       await orthanc.client.setStudyMetadata(ahead.orthancId, METADATA.pending, VOLUMES);
       await waitFor(async () => (await statusOf(ahead.orthancId))?.state === 'processing', 60_000, 'the first study claimed');
       await orthanc.client.setStudyMetadata(doomed.orthancId, METADATA.pending, VOLUMES);
       // The feed has read the mark and the study waits behind the one in hand (one worker)...
-      await waitFor(async () => /^kidney_volumes_queue_length [1-9]/m.test(await (await fetch(`${sidecar.url}/metrics`)).text()), 30_000, 'the study queued');
+      await waitFor(async () => /^kidney_volumes_queue_length [1-9]/m.test(await (await fetch(`${sidecar.url}/metrics`, { headers: sidecar.auth })).text()), 30_000, 'the study queued');
       // ...when it is deleted. Orthanc also deletes its change rows, so only the queue knows it.
       const deleted = await fetch(`${orthanc.url}/studies/${doomed.orthancId}`, {
         method: 'DELETE',
@@ -170,7 +170,7 @@ describe('item 13: one study deleted before its first read does not stop the oth
       });
       expect(deleted.status).toBe(200);
       // The Lua callback path too: a wake-up for a study that no longer exists.
-      expect((await fetch(`${sidecar.url}/hooks/orthanc`, { method: 'POST', body: doomed.orthancId })).status).toBe(204);
+      expect((await fetch(`${sidecar.url}/hooks/orthanc`, { method: 'POST', headers: { 'x-kv-hook-token': 'trust-hook' }, body: doomed.orthancId })).status).toBe(204);
       const before = await orthanc.client.lastChangeSeq();
       await orthanc.client.setStudyMetadata(after.orthancId, METADATA.pending, VOLUMES);
       const afterSeq = await markSeq(after.orthancId, before);
