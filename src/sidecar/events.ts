@@ -17,6 +17,20 @@ export interface StudyEvent {
   readonly durationMs?: number;
 }
 
+/**
+ * How far a processing study's current step is (private copies written of all to write): its
+ * own kind, apart from the state events, so that state changes stay one event each.
+ */
+export interface ProgressEvent {
+  readonly kind: 'progress';
+  readonly studyId: string;
+  readonly at: string;
+  /** The step (approach) at work, e.g. `private`. */
+  readonly approach: string;
+  readonly done: number;
+  readonly total: number;
+}
+
 /** States after which a study rests until something new comes (a new mark, a retry). */
 const RESTING: ReadonlySet<StudyEventKind> = new Set(['done', 'failed', 'skipped']);
 
@@ -77,10 +91,68 @@ export class StateChanges {
   }
 }
 
+/**
+ * Thins a study's progress reports (one per image copied) to what a watcher can use: the first,
+ * then at most one per study per interval, and always the last (done = total, or the latest
+ * report held back, sent when the interval ends), so a page never freezes on a stale count.
+ */
+export class ProgressThrottle {
+  private readonly lastSent = new Map<string, number>();
+  private readonly pending = new Map<string, { event: ProgressEvent; timer: ReturnType<typeof setTimeout> }>();
+
+  /** send receives the reports let through; now is the clock (ms), replaceable in tests. */
+  constructor(
+    private readonly send: (event: ProgressEvent) => void,
+    private readonly intervalMs = 500,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Takes one report: sends it now, holds it for the end of the interval, or replaces a held one. */
+  accept(event: ProgressEvent): void {
+    const { studyId } = event;
+    const held = this.pending.get(studyId);
+    const sentAt = this.lastSent.get(studyId);
+    const now = this.now();
+    const last = event.done >= event.total;
+    if (last || sentAt === undefined || now - sentAt >= this.intervalMs) {
+      if (held !== undefined) clearTimeout(held.timer);
+      this.pending.delete(studyId);
+      this.pass(event, now);
+      return;
+    }
+    if (held !== undefined) {
+      this.pending.set(studyId, { event, timer: held.timer });
+      return;
+    }
+    const timer = setTimeout(() => {
+      const latest = this.pending.get(studyId);
+      this.pending.delete(studyId);
+      if (latest !== undefined) this.pass(latest.event, this.now());
+    }, this.intervalMs - (now - sentAt));
+    // A held report must not keep a stopping process alive.
+    timer.unref?.();
+    this.pending.set(studyId, { event, timer });
+  }
+
+  /** Forgets a study whose run ended (done, failed...): a held report would only say something stale. */
+  end(studyId: string): void {
+    const held = this.pending.get(studyId);
+    if (held !== undefined) clearTimeout(held.timer);
+    this.pending.delete(studyId);
+    this.lastSent.delete(studyId);
+  }
+
+  private pass(event: ProgressEvent, now: number): void {
+    this.lastSent.set(event.studyId, now);
+    this.send(event);
+  }
+}
+
 /** A typed emitter of study events: every raw event (logs, metrics), and one per state change (watchers). */
 export class SidecarEvents {
   private readonly emitter = new EventEmitter();
   private readonly changes = new StateChanges();
+  private readonly progressReports = new ProgressThrottle((event) => this.emitter.emit('progress', event));
 
   constructor() {
     // Every WebSocket client is one listener; a busy API must not trip Node's leak warning.
@@ -89,8 +161,20 @@ export class SidecarEvents {
 
   /** Announces an event to every listener. */
   emit(event: StudyEvent): void {
+    if (event.kind !== 'processing') this.progressReports.end(event.studyId);
     this.emitter.emit('event', event);
     for (const change of this.changes.accept(event)) this.emitter.emit('change', change);
+  }
+
+  /** Announces how far a processing study is, thinned by ProgressThrottle (one per study per 500 ms, and the last). */
+  progress(event: ProgressEvent): void {
+    this.progressReports.accept(event);
+  }
+
+  /** Listens to the thinned progress reports; answers a function that stops listening. */
+  subscribeProgress(listener: (event: ProgressEvent) => void): () => void {
+    this.emitter.on('progress', listener);
+    return () => this.emitter.off('progress', listener);
   }
 
   /** Listens to one event per state change of a study (see StateChanges); answers a function that stops listening. */
