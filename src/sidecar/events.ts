@@ -42,7 +42,7 @@ const REPEATABLE_NOISE: ReadonlySet<StudyEventKind> = new Set(['queued', 'skippe
  * WebSocket, the dashboard) wants them. The raw stream repeats itself: one mark reaches the sidecar
  * through the API, the Lua hook and the feed (three `queued`), and the sidecar's own status writes
  * come back through the feed as `queued` then `skipped` ("already done"). So a repeated kind is
- * dropped, and a `queued` for a resting study (done, failed, skipped) is held back until the next
+ * dropped, and a `queued` for a processing or resting study (done, failed, skipped) is held back until the next
  * event shows whether anything happens: `processing` or a failure lets both through, `skipped` drops both.
  */
 export class StateChanges {
@@ -59,10 +59,17 @@ export class StateChanges {
     const held = this.held.get(studyId);
     if (kind === 'queued') {
       if (held !== undefined || last === 'queued') return [];
-      if (last !== undefined && RESTING.has(last)) {
+      // While a study is processed, its own uploads (private copies, the SR) come back through the
+      // feed as `queued` too: held like one for a resting study.
+      if (last !== undefined && (RESTING.has(last) || last === 'processing')) {
         this.held.set(studyId, event);
         return [];
       }
+      return this.pass([event]);
+    }
+    if (held !== undefined && last === 'processing' && kind !== 'processing' && kind !== 'skipped') {
+      // The run ended (done, failed, retrying...): pass that; the held `queued` waits for what
+      // comes after it, as for any resting study.
       return this.pass([event]);
     }
     if (held !== undefined) {
