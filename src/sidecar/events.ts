@@ -79,6 +79,9 @@ export class StateChanges {
       return this.pass([held, event]);
     }
     if (last === kind && REPEATABLE_NOISE.has(kind)) return [];
+    // "Looked at, nothing to do" for a study already at rest (its `queued` was dropped or consumed
+    // while it was processed): it stays where it was.
+    if (kind === 'skipped' && last !== undefined && RESTING.has(last)) return [];
     return this.pass([event]);
   }
 

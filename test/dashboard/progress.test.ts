@@ -1,7 +1,7 @@
 // A processing study's progress in the dashboard, in a real browser (Debian's chromium driven by
-// playwright-core) against the real sidecar process and a real Orthanc: a study of 80 images is
+// playwright-core) against the real sidecar process and a real Orthanc: a study of 150 images is
 // marked with the private approach while the page is open, and its row shows the copies' count
-// ("processing — private 40/80") through the /events WebSocket before it turns done.
+// ("processing — private 40/150") through the /events WebSocket before it turns done.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { waitForState } from '../sidecar/harness.js';
 const TOKEN = `dash-${Math.random().toString(36).slice(2)}`;
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = new URL('../../artifacts/dashboard/', import.meta.url).pathname;
-const IMAGES = 80;
+const IMAGES = 150;
 const VOLUMES = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 

@@ -25,6 +25,10 @@ describe('one event per state change', () => {
     expect(through(['queued', 'processing', 'queued', 'queued', 'done', 'queued', 'skipped'])).toEqual(['queued', 'processing', 'done']);
   });
 
+  it('own uploads looked at while the study is processed, the last look after done', () => {
+    expect(through(['queued', 'processing', 'queued', 'queued', 'skipped', 'done', 'skipped'])).toEqual(['queued', 'processing', 'done']);
+  });
+
   it('a new mark while processing: done, then queued and processing again', () => {
     expect(through(['queued', 'processing', 'queued', 'done', 'processing', 'done'])).toEqual(['queued', 'processing', 'done', 'queued', 'processing', 'done']);
   });

@@ -132,11 +132,11 @@ export function studiesView(root) {
   return {
     onEvent: (event) => {
       if (event.kind === 'progress') {
-        // Several a second while a study is copied: drawn in place, nothing fetched.
-        const row = shown.get(event.studyId);
-        if (row === undefined) return;
+        // Several a second while a study is copied: drawn in place, nothing fetched. Kept for a row
+        // not shown yet (a study just marked appears at the next page load), until its next state event.
         progressOf.set(event.studyId, { approach: String(event.approach ?? ''), done: Number(event.done ?? 0), total: Number(event.total ?? 0) });
-        redraw(row);
+        const row = shown.get(event.studyId);
+        if (row !== undefined) redraw(row);
         return;
       }
       if (event.kind !== 'processing') progressOf.delete(event.studyId);
