@@ -1,7 +1,7 @@
-/** Live events over WebSocket (path /events): one JSON object per state change of a study. */
+/** Live events over WebSocket (path /events): one JSON object per state change of a study, and thinned `progress` reports. */
 import type { Server } from 'node:http';
 import { WebSocketServer } from 'ws';
-import type { SidecarEvents } from '../sidecar/events.js';
+import type { ProgressEvent, SidecarEvents, StudyEvent } from '../sidecar/events.js';
 import { refusal } from './auth.js';
 
 /**
@@ -20,9 +20,15 @@ export function attachEventSocket(server: Server, events: SidecarEvents, apiToke
     },
   });
   wss.on('connection', (socket) => {
-    const stop = events.subscribeChanges((event) => {
+    const send = (event: StudyEvent | ProgressEvent): void => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
-    });
+    };
+    const stopChanges = events.subscribeChanges(send);
+    const stopProgress = events.subscribeProgress(send);
+    const stop = (): void => {
+      stopChanges();
+      stopProgress();
+    };
     socket.on('close', stop);
     socket.on('error', stop);
   });

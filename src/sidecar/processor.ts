@@ -187,6 +187,7 @@ async function runSteps(
       progress: (p) => {
         progress.step = p;
         lease.check();
+        deps.events.progress({ kind: 'progress', studyId, at: deps.now().toISOString(), approach: p.approach, done: p.done, total: p.total });
       },
       beforeStep: () => lease.check(),
       onWrite: (outcome) => deps.log.info({ studyId, seq, approach: outcome.approach, event: 'write', alreadyPresent: outcome.alreadyPresent }, outcome.summary),

@@ -78,7 +78,14 @@ afterAll(async () => {
 
 const url = (path: string) => `${sidecar.url}${path}`;
 const wsUrl = () => `${sidecar.url.replace(/^http/, 'ws')}/events`;
-const mine = () => events.filter((e) => e.studyId === study.orthancId).map((e) => e.kind);
+/** This study's state events, one per change (its `progress` reports are their own kind, checked apart). */
+const mine = () => events.filter((e) => e.studyId === study.orthancId && (e.kind as string) !== 'progress').map((e) => e.kind);
+/** This study's progress reports over the socket, as "approach done/total". */
+const progressOf = () =>
+  events
+    .filter((e) => e.studyId === study.orthancId && (e.kind as string) === 'progress')
+    .map((e) => e as unknown as { approach: string; done: number; total: number })
+    .map((p) => `${p.approach} ${p.done}/${p.total}`);
 const markPath = () => `/studies/${study.studyInstanceUid}/kidney-volumes`;
 
 function post(path: string, body: string, token?: string): Promise<Response> {
@@ -282,6 +289,9 @@ describe('the sidecar HTTP API', () => {
     // The sidecar's own status writes come back through the feed after done: they are no state change.
     await new Promise((r) => setTimeout(r, 1500));
     expect(mine()).toEqual(['queued', 'processing', 'done']);
+    // Each step's last report always goes out (the private copies of the study's images, the SR).
+    expect(progressOf()).toContain('sr 1/1');
+    expect(progressOf().some((p) => /^private (\d+)\/\1$/.test(p))).toBe(true);
     expect(await seriesCounts(orthanc.client, study.orthancId)).toEqual({ srInstances: 1, series: 3, instances: 5 });
   });
 

@@ -20,6 +20,19 @@ describe('one event per state change', () => {
     expect(through(['queued', 'processing', 'retrying', 'queued', 'queued', 'processing', 'done'])).toEqual(['queued', 'processing', 'retrying', 'queued', 'processing', 'done']);
   });
 
+  it('a study whose own uploads come back through the feed while it is processed (private copies)', () => {
+    // Seen in test/dashboard/progress.test.ts: queued, processing, queued, done, skipped reached the page.
+    expect(through(['queued', 'processing', 'queued', 'queued', 'done', 'queued', 'skipped'])).toEqual(['queued', 'processing', 'done']);
+  });
+
+  it('own uploads looked at while the study is processed, the last look after done', () => {
+    expect(through(['queued', 'processing', 'queued', 'queued', 'skipped', 'done', 'skipped'])).toEqual(['queued', 'processing', 'done']);
+  });
+
+  it('a new mark while processing: done, then queued and processing again', () => {
+    expect(through(['queued', 'processing', 'queued', 'done', 'processing', 'done'])).toEqual(['queued', 'processing', 'done', 'queued', 'processing', 'done']);
+  });
+
   it('a study without a mark: looked at once (queued, skipped), then silent', () => {
     expect(through(['queued', 'skipped', 'queued', 'skipped', 'queued', 'skipped'])).toEqual(['queued', 'skipped']);
   });

@@ -8,6 +8,8 @@ import { ago, badge, dicomDate, h, localTime } from './dom.js';
  *   studyDate: string, modalities: string, state: string, attempts: number, error: string, nextAttemptAt: string,
  *   updatedAt: string, markedAt: string, finishedAt: string, owner: string }} StudyRow
  * @typedef {{ rows: StudyRow[], total: number, page: number, pageSize: number, counts: Record<string, number> }} ListPage
+ * @typedef {{ approach: string, done: number, total: number }} StepProgress
+ * @typedef {{ kind: string, studyId: string, approach?: string, done?: number, total?: number }} LiveEvent
  */
 
 const STATES = ['queued', 'processing', 'done', 'failed', 'deleted'];
@@ -19,7 +21,7 @@ const query = { state: '', q: '', page: 1 };
 /**
  * Renders the list into `root`; answers a handler for live events.
  * @param {HTMLElement} root
- * @returns {{ onEvent: (event: { kind: string, studyId: string }) => void, reload: () => void }}
+ * @returns {{ onEvent: (event: LiveEvent) => void, reload: () => void }}
  */
 export function studiesView(root) {
   const filters = h('div', { class: 'filters', role: 'group', 'aria-label': 'Filter by state' });
@@ -37,6 +39,16 @@ export function studiesView(root) {
 
   /** @type {Map<string, StudyRow>} */
   const shown = new Map();
+  // The sidecar's progress reports for studies in hand, kept so that a row redrawn (its own refetch,
+  // a page load) still shows how far its study is; a state event other than processing ends it.
+  /** @type {Map<string, StepProgress>} */
+  const progressOf = new Map();
+  const redraw = (/** @type {StudyRow} */ row) => {
+    const old = tbody.querySelectorAll(`tr[data-study="${CSS.escape(row.studyId)}"]`);
+    if (old.length === 0) return;
+    old[0]?.before(...rowElements(row, progressOf.get(row.studyId)));
+    old.forEach((e) => e.remove());
+  };
   let generation = 0;
 
   const load = async () => {
@@ -51,7 +63,7 @@ export function studiesView(root) {
     shown.clear();
     tbody.replaceChildren(...page.rows.flatMap((row) => {
       shown.set(row.studyId, row);
-      return rowElements(row);
+      return rowElements(row, progressOf.get(row.studyId));
     }));
     empty.hidden = page.rows.length > 0;
     renderPager(page);
@@ -109,12 +121,9 @@ export function studiesView(root) {
     try {
       /** @type {StudyRow} */
       const row = await api(`/dashboard/api/studies/${studyId}/row`);
-      const old = tbody.querySelectorAll(`tr[data-study="${CSS.escape(studyId)}"]`);
-      if (old.length === 0) return;
-      const fresh = rowElements(row);
-      old[0]?.before(...fresh);
-      old.forEach((e) => e.remove());
+      if (!shown.has(studyId)) return;
       shown.set(studyId, row);
+      redraw(row);
     } catch {
       // A study without marks (the feed names every study it sees): nothing to show.
     }
@@ -122,6 +131,15 @@ export function studiesView(root) {
   void load();
   return {
     onEvent: (event) => {
+      if (event.kind === 'progress') {
+        // Several a second while a study is copied: drawn in place, nothing fetched. Kept for a row
+        // not shown yet (a study just marked appears at the next page load), until its next state event.
+        progressOf.set(event.studyId, { approach: String(event.approach ?? ''), done: Number(event.done ?? 0), total: Number(event.total ?? 0) });
+        const row = shown.get(event.studyId);
+        if (row !== undefined) redraw(row);
+        return;
+      }
+      if (event.kind !== 'processing') progressOf.delete(event.studyId);
       if (shown.has(event.studyId)) {
         clearTimeout(rowTimers.get(event.studyId));
         rowTimers.set(event.studyId, window.setTimeout(() => void refreshRow(event.studyId), 150));
@@ -138,15 +156,21 @@ export function studiesView(root) {
 }
 
 /**
- * A study's table row, and for an error a second row with the message in full.
+ * A study's table row, and for an error a second row with the message in full. A study the
+ * sidecar reports progress for is in hand even when the index (fed from the changes feed, a
+ * moment behind) still says queued: it shows as processing, with its step's count.
  * @param {StudyRow} row
+ * @param {StepProgress | undefined} progress
  * @returns {HTMLElement[]}
  */
-function rowElements(row) {
+function rowElements(row, progress) {
   const link = h('a', { href: `#/study/${row.studyId}` }, [row.patientName || '(no name)']);
-  const state = h('td', { 'data-label': 'State' }, [badge(row.state)]);
+  const inHand = progress !== undefined && (row.state === 'queued' || row.state === 'processing');
+  const shownState = inHand ? 'processing' : row.state;
+  const state = h('td', { 'data-label': 'State' }, [badge(shownState)]);
+  if (inHand) state.append(h('small', { class: 'progress', 'data-progress': `${progress.done}/${progress.total}` }, [` — ${progress.approach} ${progress.done}/${progress.total}`]));
   if (row.state === 'processing' && row.nextAttemptAt) state.append(h('small', { class: 'hint' }, [` next attempt ${localTime(row.nextAttemptAt)}`]));
-  const main = h('tr', { 'data-study': row.studyId, 'data-state': row.state, class: row.error ? 'has-error' : undefined }, [
+  const main = h('tr', { 'data-study': row.studyId, 'data-state': shownState, class: row.error ? 'has-error' : undefined }, [
     h('td', { 'data-label': 'Patient', class: 'patient' }, [link]),
     h('td', { 'data-label': 'Patient ID' }, [row.patientId]),
     h('td', { 'data-label': 'Accession' }, [row.accession]),

@@ -27,8 +27,9 @@ export function studyView(root, studyId) {
   };
   void load();
   return {
-    onEvent: (/** @type {{ studyId: string }} */ event) => {
-      if (event.studyId !== studyId) return;
+    onEvent: (/** @type {{ kind: string, studyId: string }} */ event) => {
+      // Progress reports come twice a second while the study is in hand: the page reloads on state changes only.
+      if (event.studyId !== studyId || event.kind === 'progress') return;
       clearTimeout(timer);
       timer = window.setTimeout(() => void load(), 300);
     },
