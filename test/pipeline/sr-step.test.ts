@@ -166,8 +166,11 @@ describe.each(CASES)('SR step against a real Orthanc: $label', (c) => {
     expect(outcome.alreadyPresent).toBe(false);
     expect(outcome.summary).toMatch(new RegExp(`^SR 2\\.25\\.\\d+ in series 2\\.25\\.\\d+ \\(${n} measurements?\\)$`));
     expect(Object.keys(outcome.details).sort()).toEqual(
-      ['measurementCount', 'orthancInstanceId', 'orthancSeriesId', 'seriesInstanceUid', 'sopClassUid', 'sopInstanceUid'].sort(),
+      ['addedBytes', 'measurementCount', 'orthancInstanceId', 'orthancSeriesId', 'seriesInstanceUid', 'sopClassUid', 'sopInstanceUid', 'storedBytes'].sort(),
     );
+    // A new SR adds its own size to Orthanc's storage.
+    expect(outcome.details['addedBytes']).toBe(outcome.details['storedBytes']);
+    expect(outcome.details['storedBytes']).toBeGreaterThan(0);
     expect(outcome.details).toMatchObject({
       ...measurementReportUids(await readStudyFacts(orthanc.client, source.orthancId), measurements.digest),
       sopClassUid: SrSopClass.EnhancedSR,
@@ -233,7 +236,8 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     const first = await attach(deps(), source.studyInstanceUid, buildSet(KIDNEYS), ['sr']);
     const again = await attach(deps(new Date(2024, 4, 8)), source.studyInstanceUid, buildSet(KIDNEYS), ['sr']);
     expect(first.outcomes[0]?.alreadyPresent).toBe(false);
-    expect(again.outcomes[0]).toMatchObject({ alreadyPresent: true, summary: first.outcomes[0]?.summary, details: first.outcomes[0]?.details });
+    // The second run finds the same SR and adds nothing to Orthanc's storage.
+    expect(again.outcomes[0]).toMatchObject({ alreadyPresent: true, summary: first.outcomes[0]?.summary, details: { ...first.outcomes[0]?.details, addedBytes: 0 } });
     expect(await reportInstances(source.orthancId)).toHaveLength(1);
 
     const changed = [{ name: 'Right Kidney', value: '126 mL' }, KIDNEYS[1] as MeasurementInput, TOTAL];
