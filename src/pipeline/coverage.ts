@@ -37,6 +37,12 @@ export function readCoverage(value: unknown): StudyCoverage | undefined {
 }
 
 /**
+ * Modalities of series that carry no images to copy or reference: a SEG, another system's SR, a key
+ * object or a presentation state pushed into a done study is not growth (a SEG has its own trigger).
+ */
+const NOT_IMAGES: ReadonlySet<string> = new Set(['SEG', 'SR', 'KO', 'PR', 'RTSTRUCT', 'RTPLAN', 'DOC']);
+
+/**
  * How the study grew since the run that left `coverage`: instances added to a series it read, or
  * a series that is neither one it read nor one it wrote. Undefined when it did not grow.
  */
@@ -45,7 +51,7 @@ export async function growthSince(client: OrthancClient, studyId: string, covera
   const ours = new Set(coverage.outputs);
   const changes: string[] = [];
   for (const series of await client.studySeries(studyId)) {
-    if (ours.has(series.ID)) continue;
+    if (ours.has(series.ID) || NOT_IMAGES.has(series.MainDicomTags['Modality'] ?? '')) continue;
     const before = seen.get(series.ID);
     if (before === undefined) changes.push(`new series ${series.ID} (${series.Instances.length} instances)`);
     else if (series.Instances.length > before) changes.push(`${series.Instances.length - before} new instance(s) in series ${series.ID}`);
