@@ -78,6 +78,8 @@ afterAll(async () => {
 
 describe('a processing study in the dashboard', () => {
   it('shows the private copies counting up in the row, live, before it turns done', async () => {
+    // Logged out at the start, so that a second try (CI retries once) finds the login form again.
+    await page.context().clearCookies();
     await page.goto(sidecar.url);
     await page.locator('#login-form').waitFor();
     await page.fill('#token', TOKEN);
