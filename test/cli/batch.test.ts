@@ -10,22 +10,21 @@ import { METADATA } from '../../src/pipeline/metadata.js';
 import type { BatchSummary } from '../../src/cli/batch.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
 import { CLI, runCli } from '../helpers/cli.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 type Uploaded = BuiltStudy & { orthancId: string };
 
-let orthanc: TestOrthanc;
 let folder: string;
 const studies: Uploaded[] = [];
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   folder = mkdtempSync(join(tmpdir(), 'kv-batch-'));
   for (let i = 0; i < 5; i++) studies.push(await uploadStudy(orthanc.client, ctStudy(2, { name: `Batch^Patient${i}` })));
 }, 60_000);
 
 afterAll(async () => {
-  await orthanc?.stop();
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
 

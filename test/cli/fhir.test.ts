@@ -11,7 +11,7 @@ import { observationUuid } from '../../src/fhir/identity.js';
 import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 /** One request the fake FHIR server received. */
 interface Received {
@@ -24,14 +24,13 @@ interface Received {
 /** How the FHIR server answers a transaction: HTTP status and body. */
 type Answer = (transaction: Bundle) => { status: number; body: unknown };
 
-let orthanc: TestOrthanc;
 let server: Server;
 let fhirBase: string;
 const received: Received[] = [];
 let answer: Answer = () => ({ status: 500, body: 'no answer set' });
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   // A real HTTP server stands in for the FHIR server: the CLI is a separate process, so the
   // request goes over the wire exactly as it would to HAPI or Medplum.
   server = createServer((req, res) => {
@@ -49,7 +48,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve));
-  await orthanc?.stop();
 });
 
 /** A transaction-response with one entry per request entry, each with the given status. */

@@ -1,22 +1,16 @@
 // The interactive menu in a real terminal: the CLI runs under script(1), which gives it a
 // pseudo-terminal, and the test types the answers as a person would, against a real Orthanc.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { CLI } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 const DOWN = '\x1b[B';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 /** Runs the CLI with no arguments in a pseudo-terminal, typing each answer once the screen shows its prompt. */
 function runInTerminal(env: Record<string, string>, script: readonly [RegExp, string][]): Promise<{ code: number | null; screen: string; steps: number }> {

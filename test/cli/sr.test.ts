@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { SR_SERIES_DESCRIPTION } from '../../src/dicom/sr/document.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 /** The built CLI: these tests run the real process, as an operator would. */
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -15,7 +15,6 @@ interface Run {
   readonly stderr: string;
 }
 
-let orthanc: TestOrthanc;
 let study: BuiltStudy & { orthancId: string };
 
 function cli(...args: string[]): Promise<Run> {
@@ -28,15 +27,12 @@ function cli(...args: string[]): Promise<Run> {
   });
 }
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first with "npx tsc -p tsconfig.json"`);
-  orthanc = await startOrthanc();
   study = await uploadStudy(orthanc.client, ctStudy(2));
 }, 60_000);
 
-afterAll(async () => {
-  await orthanc?.stop();
-});
 
 describe('kidney-volumes attach --approach sr and verify, as a process', () => {
   let sopInstanceUid = '';

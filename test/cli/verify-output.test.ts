@@ -1,17 +1,16 @@
 // What verify prints for a study written twice (once by the CLI, then by the real sidecar with new
 // volumes): dates as dates, nested JSON, and which version of each output is current.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
 let study: BuiltStudy & { orthancId: string };
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   study = await uploadStudy(orthanc.client, ctStudy(2, { name: 'Verify^Versions' }));
   const first = await runCli(['attach', study.studyInstanceUid, '--right', '100', '--left', '110'], orthanc.env);
   if (first.code !== 0) throw new Error(first.stderr);
@@ -25,9 +24,6 @@ beforeAll(async () => {
   } finally {
     await sidecar.stop();
   }
-});
-afterAll(async () => {
-  await orthanc?.stop();
 });
 
 describe('verify output', () => {

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startMllpListener, type MllpListener } from '../delivery/mllp-listener.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
@@ -20,7 +21,6 @@ const VOLUMES = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 m
 /** The launch flags: nothing phones home, nothing is downloaded, no GPU on a CI machine. */
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 let listener: MllpListener | undefined;
 let context: BrowserContext;
@@ -49,10 +49,10 @@ async function shot(name: string): Promise<string> {
   return path;
 }
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run "apt-get install chromium" or "bash .ci/run"`);
   mkdirSync(SHOTS, { recursive: true });
-  orthanc = await startOrthanc();
   const mllpPort = await freePort();
   for (const [key, name, id] of [
     ['failing', 'Failing^Fiona', 'PID-FAIL'],
@@ -101,7 +101,6 @@ afterAll(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
   await sidecar?.stop();
   await listener?.stop();
-  await orthanc?.stop();
 });
 
 describe('the dashboard in a browser', () => {

@@ -11,20 +11,18 @@ import { parseMeasurementsJson } from '../../src/measurements/parse.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import type { StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { waitFor } from '../helpers/sidecar-process.js';
 
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 const log = createLogger('silent');
 
-let orthanc: TestOrthanc;
 let dir: string;
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   dir = mkdtempSync(join(tmpdir(), 'kv-index-feed-'));
 });
 afterAll(async () => {
-  await orthanc?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

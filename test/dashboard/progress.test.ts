@@ -9,7 +9,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
@@ -20,7 +20,6 @@ const IMAGES = 150;
 const VOLUMES = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 let context: BrowserContext;
 let page: Page;
@@ -43,10 +42,10 @@ async function mark(studyUid: string): Promise<void> {
   expect(response.status).toBe(202);
 }
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run "apt-get install chromium" or "bash .ci/run"`);
   mkdirSync(SHOTS, { recursive: true });
-  orthanc = await startOrthanc();
   const warm = await uploadStudy(orthanc.client, ctStudy(1, { name: 'Warm^Wendy', id: 'PID-WARM' }));
   warmId = warm.orthancId;
   warmUid = warm.studyInstanceUid;
@@ -73,7 +72,6 @@ afterAll(async () => {
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 describe('a processing study in the dashboard', () => {

@@ -3,7 +3,7 @@
 // 1.10, the Debian 13 root's for 1.12). What arrives must be byte-identical to what was stored.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { DeliveryError } from '../../src/delivery/errors.js';
 import type { DeliverySettings, DicomwebDestination } from '../../src/delivery/settings.js';
 import { deliverySettingsOf } from '../../src/delivery/config.js';
@@ -12,23 +12,16 @@ import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { freePort, orthancPlugin, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort, orthancPlugin, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 const SET = buildSet([
   { name: 'Right Kidney', value: '125 mL' },
   { name: 'Left Kidney', value: '132 mL' },
 ]);
 
-let orthanc: TestOrthanc;
-let archive: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-  archive = await startOrthanc({ Plugins: [orthancPlugin('libOrthancDicomWeb.so', 'orthanc-dicomweb')], DicomWeb: { Enable: true, Root: '/dicom-web/' } });
-}, 90_000);
-afterAll(async () => {
-  await orthanc?.stop();
-  await archive?.stop();
-});
+const orthanc = useOrthanc();
+const archive = useOrthanc(() => ({ Plugins: [orthancPlugin('libOrthancDicomWeb.so', 'orthanc-dicomweb')], DicomWeb: { Enable: true, Root: '/dicom-web/' } }));
 
 function destination(extra: Partial<DicomwebDestination> = {}): DicomwebDestination {
   return { name: 'archive', url: `${archive.url}/dicom-web`, username: archive.username, password: archive.password, derived: false, timeoutMs: 30_000, ...extra };

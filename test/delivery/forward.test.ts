@@ -11,7 +11,8 @@ import { attach } from '../../src/pipeline/attach.js';
 import { outputsOf } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { startMllpListener, type MllpListener } from './mllp-listener.js';
 import { startStoreScp, type StoreScp } from './storescp.js';
 
@@ -20,7 +21,6 @@ const SET = buildSet([
   { name: 'Left Kidney', value: '132 mL' },
 ]);
 
-let orthanc: TestOrthanc;
 let pacs: StoreScp;
 let ris: MllpListener;
 const folders: string[] = [];
@@ -28,12 +28,11 @@ const folders: string[] = [];
 beforeAll(async () => {
   pacs = await startStoreScp('STORESCP');
   ris = await startMllpListener(() => ({ code: 'AA' }));
-  // DOWN names a port nobody listens on: a PACS that is switched off.
-  orthanc = await startOrthanc({ DicomModalities: { PACS1: [pacs.aet, '127.0.0.1', pacs.port], DOWN: ['NOBODY', '127.0.0.1', await freePort()] } });
 }, 60_000);
+// DOWN names a port nobody listens on: a PACS that is switched off.
+const orthanc = useOrthanc(async () => ({ DicomModalities: { PACS1: [pacs.aet, '127.0.0.1', pacs.port], DOWN: ['NOBODY', '127.0.0.1', await freePort()] } }));
 
 afterAll(async () => {
-  await orthanc?.stop();
   await pacs?.stop();
   await ris?.stop();
   for (const f of folders) rmSync(f, { recursive: true, force: true });

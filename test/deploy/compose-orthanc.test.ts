@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { freePort, orthanc112, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort, orthanc112 } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 
 /** The Lua wake-up's shared secret, in Orthanc's environment and the sidecar's (as the compose file sets both). */
@@ -26,40 +27,41 @@ function composeMounts(): Map<string, string> {
   return mounts;
 }
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 let mounted: Map<string, string>;
+let sidecarPort: number;
 beforeAll(async () => {
   mounted = composeMounts();
-  const sidecarPort = await freePort();
-  orthanc = await startOrthanc(
-    {},
-    {
-      binary: orthanc112().binary,
-      // Where the compose file points the Lua script at the sidecar.
-      env: { KV_SIDECAR_URL: `http://127.0.0.1:${sidecarPort}`, KV_HOOK_TOKEN: HOOK_TOKEN },
-      configFolder: ({ folder, httpPort, dicomPort }) => {
-        const files: Record<string, string> = {};
-        for (const [source, target] of mounted) {
-          if (!target.endsWith('.json')) continue;
-          let text = readFileSync(join(ROOT, source), 'utf8');
-          // Only paths (container paths become the throwaway folder) and ports change.
-          for (const [otherSource, otherTarget] of mounted) text = text.replaceAll(otherTarget, join(ROOT, otherSource));
-          const json = JSON.parse(text.replaceAll('/var/lib/orthanc/db', join(folder, 'db'))) as Record<string, unknown>;
-          if ('HttpPort' in json) json['HttpPort'] = httpPort;
-          if ('DicomPort' in json) json['DicomPort'] = dicomPort;
-          files[target.slice('/etc/orthanc/'.length)] = JSON.stringify(json, null, 2);
-        }
-        return files;
-      },
+  sidecarPort = await freePort();
+});
+const orthanc = useOrthanc(
+  {},
+  () => ({
+    binary: orthanc112().binary,
+    // Where the compose file points the Lua script at the sidecar.
+    env: { KV_SIDECAR_URL: `http://127.0.0.1:${sidecarPort}`, KV_HOOK_TOKEN: HOOK_TOKEN },
+    configFolder: ({ folder, httpPort, dicomPort }) => {
+      const files: Record<string, string> = {};
+      for (const [source, target] of mounted) {
+        if (!target.endsWith('.json')) continue;
+        let text = readFileSync(join(ROOT, source), 'utf8');
+        // Only paths (container paths become the throwaway folder) and ports change.
+        for (const [otherSource, otherTarget] of mounted) text = text.replaceAll(otherTarget, join(ROOT, otherSource));
+        const json = JSON.parse(text.replaceAll('/var/lib/orthanc/db', join(folder, 'db'))) as Record<string, unknown>;
+        if ('HttpPort' in json) json['HttpPort'] = httpPort;
+        if ('DicomPort' in json) json['DicomPort'] = dicomPort;
+        files[target.slice('/etc/orthanc/'.length)] = JSON.stringify(json, null, 2);
+      }
+      return files;
     },
-  );
+  }),
+);
+beforeAll(async () => {
   // A poll interval far longer than the test: a study processed at once was woken by the Lua script.
   sidecar = await runSidecar({ env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '600000', KV_SWEEP_INTERVAL_MS: '600000', KV_APPROACHES: 'sr,fhir', KV_HOOK_TOKEN: HOOK_TOKEN }, port: sidecarPort });
-}, 120_000);
+}, 60_000);
 afterAll(async () => {
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 describe("the compose file's Orthanc configuration on Orthanc 1.12", () => {

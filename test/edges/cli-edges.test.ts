@@ -4,24 +4,18 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodePart10 } from '../../src/dicom/part10.js';
 import { newUid } from '../../src/dicom/uids.js';
 import { EXIT_CODES } from '../../src/errors.js';
 import { encodePart10 } from '../../src/dicom/part10.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { seriesCounts } from '../sidecar/harness.js';
 import { dciodvfy, dsrdump } from '../dicom/validators.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 /** The stored SR's dataset (the study's only SR instance). */
 async function srOf(studyId: string): Promise<Record<string, unknown>> {

@@ -1,25 +1,19 @@
 // Issue 12, items 6 (HTTP), 7, 8, 10 and 14 through the real sidecar process and a real Orthanc:
 // two patients sharing a StudyInstanceUID both processed, an empty PatientID, a study deleted
 // while being written, a done study that grows.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import type { OrthancClient } from '../../src/orthanc/client.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, waitFor } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
 const MARK = '{"Right Kidney": "125 ml", "Left Kidney": "132 ml"}';
 const TOKEN = 'edge-token';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc({ StableAge: 1 });
 
 function env(replica: string): Record<string, string> {
   return { ...orthanc.env, KV_POLL_INTERVAL_MS: '200', KV_REPLICA_ID: replica, KV_API_TOKEN: TOKEN, KV_MAX_ATTEMPTS: '3' };

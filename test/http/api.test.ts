@@ -17,7 +17,8 @@ import type { StudyEvent } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import type { StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { seriesCounts } from '../sidecar/harness.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
@@ -41,14 +42,13 @@ interface StatusBody {
   readonly status: StudyStatus | null;
 }
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 let study: BuiltStudy & { orthancId: string };
 let socket: WebSocket;
 const events: StudyEvent[] = [];
 
+const orthanc = useOrthanc({ RegisteredUsers: { kidney: 'kidney-volumes', [SIDECAR_USER]: SIDECAR_PASSWORD } });
 beforeAll(async () => {
-  orthanc = await startOrthanc({ RegisteredUsers: { kidney: 'kidney-volumes', [SIDECAR_USER]: SIDECAR_PASSWORD } });
   study = await uploadStudy(orthanc.client, ctStudy(2));
   sidecar = await runSidecar({
     env: {
@@ -73,7 +73,6 @@ beforeAll(async () => {
 afterAll(async () => {
   socket?.terminate();
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 const url = (path: string) => `${sidecar.url}${path}`;

@@ -21,7 +21,7 @@ import { MAX_PAYLOAD_BYTES, parseMeasurementsObject } from '../../src/measuremen
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 // Each run is a few HTTP round trips to the sidecar and Orthanc: a smaller default than the pure parser's.
 const RUNS = Number(process.env['KV_FUZZ_RUNS'] ?? 60);
@@ -37,7 +37,6 @@ interface Body {
   readonly contentType: string | undefined;
 }
 
-let orthanc: TestOrthanc;
 let server: Server;
 let base: string;
 let stateDir: string;
@@ -46,8 +45,8 @@ let index: StudyIndex;
 let studyId: string;
 let studyUid: string;
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   const study = await uploadStudy(orthanc.client, ctStudy(1));
   studyId = study.orthancId;
   studyUid = study.studyInstanceUid;
@@ -69,7 +68,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (server) await new Promise((r) => server.close(r));
   index?.close();
-  await orthanc?.stop();
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 

@@ -3,10 +3,11 @@ import { connect, createServer, type Server } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar } from '../helpers/sidecar-process.js';
 
 /** A state folder that exists (the sidecar never creates one silently). */
@@ -33,13 +34,7 @@ function reachable(host: string, port: number): Promise<boolean> {
   });
 }
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 describe('where the sidecar listens', () => {
   it('listens on 127.0.0.1 only by default, and on every interface with KV_HTTP_HOST=0.0.0.0', async () => {

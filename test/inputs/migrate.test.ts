@@ -14,20 +14,18 @@ import { legacySeries } from '../fixtures/legacy-images.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { part10, uid, vendorSrDataset } from '../fixtures/vendor-sr.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 
+const orthanc = useOrthanc({ StableAge: 1 });
 beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
   sidecar = await runSidecar({ env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '250', KV_LEGACY_TAGS: 'off', KV_VENDOR_SR: 'off' } });
 }, 60_000);
 afterAll(async () => {
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 describe('the DICOM input switches', () => {

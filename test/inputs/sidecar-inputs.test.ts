@@ -20,20 +20,18 @@ import { legacySeries, type LegacySeriesSpec } from '../fixtures/legacy-images.j
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { part10, uid, vendorSrDataset, type FixtureReport } from '../fixtures/vendor-sr.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, waitFor, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 
+const orthanc = useOrthanc({ StableAge: 1 });
 beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
   sidecar = await runSidecar({ env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '250', KV_REPLICA_ID: 'inputs' } });
 }, 60_000);
 afterAll(async () => {
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 /** A CT study in Orthanc, and a function that pushes a report of another system into it. */

@@ -1,16 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError, OrthancHttpError, OrthancUnreachableError } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 describe('Orthanc client against a real Orthanc', () => {
   it('reads the system and finds a study by Orthanc ID and by StudyInstanceUID', async () => {

@@ -2,11 +2,11 @@
 // idle ones before Orthanc does, and after a reset sends a request again only when that is safe.
 // Resets come from a real server that closes real sockets (no mocks).
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OrthancUnreachableError } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { DEFAULT_IDLE_MS } from '../../src/orthanc/connection.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -15,13 +15,7 @@ async function listen(server: Server): Promise<string> {
 }
 
 describe('keep-alive against a real Orthanc', () => {
-  let orthanc: TestOrthanc;
-  beforeAll(async () => {
-    orthanc = await startOrthanc();
-  });
-  afterAll(async () => {
-    await orthanc?.stop();
-  });
+  const orthanc = useOrthanc();
 
   /** A TCP relay in front of Orthanc that counts the connections the client opens. */
   async function countingRelay(): Promise<{ url: string; connections: () => number; close: () => void }> {

@@ -12,7 +12,8 @@ import { SidecarEvents } from '../../src/sidecar/events.js';
 import { Sweep } from '../../src/sidecar/sweep.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { orthanc112, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { orthanc112 } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, waitFor, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
@@ -33,16 +34,14 @@ const kidneys: FixtureSeg = {
 };
 
 describe('labels on Orthanc 1.12', () => {
-  let orthanc: TestOrthanc;
   let sidecar: RunningSidecar;
+  const orthanc = useOrthanc({ StableAge: 3600 }, { binary: orthanc112().binary });
   beforeAll(async () => {
     // StableAge far away: SEGs reach the sidecar only through the label, not through StableSeries.
-    orthanc = await startOrthanc({ StableAge: 3600 }, { binary: orthanc112().binary });
     sidecar = await runSidecar({ env: { ...orthanc.env, KV_LABEL_INTERVAL_MS: '1000', KV_POLL_INTERVAL_MS: '200', KV_APPROACHES: 'sr,fhir' } });
   }, 90_000);
   afterAll(async () => {
     await sidecar?.stop();
-    await orthanc?.stop();
   });
 
   const labels = async (studyId: string): Promise<string[]> => (await orthanc.client.studyLabels(studyId)).sort();
@@ -104,13 +103,7 @@ describe('labels on Orthanc 1.12', () => {
 });
 
 describe('the sweep on Orthanc 1.10 (no labels)', () => {
-  let orthanc: TestOrthanc;
-  beforeAll(async () => {
-    orthanc = await startOrthanc({}, { binary: '/usr/sbin/Orthanc' });
-  }, 60_000);
-  afterAll(async () => {
-    await orthanc?.stop();
-  });
+  const orthanc = useOrthanc({}, { binary: '/usr/sbin/Orthanc' });
 
   it('pages through every study, one page per turn, and finds the marked ones without touching labels', async () => {
     expect(await orthancFeatures(orthanc.client)).toEqual({ labels: false, metadataQuery: false });

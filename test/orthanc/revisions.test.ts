@@ -15,23 +15,21 @@ import { createLogger } from '../../src/log.js';
 import { writeStatus, type StoredStatus, type StudyStatus } from '../../src/sidecar/status.js';
 import type { OrthancClient } from '../../src/orthanc/client.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { startPostgres, type TestPostgres } from '../scale/postgres.js';
 
 let postgres: TestPostgres;
 let storage: string;
-const orthancs: Record<string, TestOrthanc> = {};
 beforeAll(async () => {
   postgres = await startPostgres();
   storage = mkdtempSync(join(tmpdir(), 'kv-revisions-'));
-  orthancs['SQLite'] = await startOrthanc();
-  orthancs['PostgreSQL'] = await startOrthanc(postgres.orthancConfig(storage));
-}, 90_000);
+}, 60_000);
 afterAll(async () => {
-  for (const o of Object.values(orthancs)) await o.stop();
   await postgres?.stop();
   if (storage) rmSync(storage, { recursive: true, force: true });
 });
+const orthancs: Record<string, TestOrthanc> = { SQLite: useOrthanc(), PostgreSQL: useOrthanc(() => postgres.orthancConfig(storage)) };
 
 /** A status as a replica writes it when it claims a study. */
 /** A claim written through the status store over the revision `etag` (create-only without one): its new ETag, or undefined when it lost. */

@@ -12,29 +12,27 @@ import { ConfigError, EXIT_CODES } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { civetwebOpensslShim, makeTestPki, type TestPki } from '../helpers/pki.js';
 
 let folder: string;
 let pki: TestPki;
-let orthanc: TestOrthanc;
 
-beforeAll(async () => {
+beforeAll(() => {
   folder = mkdtempSync(join(tmpdir(), 'kv-tls-'));
   pki = makeTestPki(join(folder, 'pki'));
-  orthanc = await startOrthanc(
-    { SslEnabled: true, SslCertificate: pki.serverBundle, SslVerifyPeers: true, SslTrustedClientCertificates: pki.clientCa },
-    {
-      env: { LD_LIBRARY_PATH: civetwebOpensslShim(join(folder, 'shim')) },
-      tls: { ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) },
-    },
-  );
 }, 60_000);
-
-afterAll(async () => {
-  await orthanc?.stop();
+afterAll(() => {
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
+
+const orthanc = useOrthanc(
+  () => ({ SslEnabled: true, SslCertificate: pki.serverBundle, SslVerifyPeers: true, SslTrustedClientCertificates: pki.clientCa }),
+  () => ({
+    env: { LD_LIBRARY_PATH: civetwebOpensslShim(join(folder, 'shim')) },
+    tls: { ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) },
+  }),
+);
 
 /** The CLI's environment for this Orthanc, with the given TLS files (undefined leaves a variable out). */
 function tlsEnv(files: { ca?: string; cert?: string; key?: string }, url = orthanc.url): Record<string, string> {

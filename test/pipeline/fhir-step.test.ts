@@ -1,5 +1,5 @@
 import type { Bundle, ImagingStudy, Observation, Patient, Resource } from '@medplum/fhirtypes';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readKidneyVolumeBundle } from '../../src/fhir/read.js';
 import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { buildSet } from '../../src/measurements/parse.js';
@@ -9,15 +9,9 @@ import { fhirBundleOf } from '../../src/pipeline/fhir-step.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { verify } from '../../src/pipeline/verify.js';
 import { ctStudy, uploadStudy, type FixtureStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 const NOW = new Date('2024-05-06T07:08:09.123Z');
 const KIDNEYS = buildSet([

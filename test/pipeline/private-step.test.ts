@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { compareWithSource } from '../../src/dicom/private-tags/compare.js';
 import { parsePart10 } from '../../src/dicom/private-tags/part10-file.js';
 import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
@@ -22,7 +22,7 @@ import type { StepContext } from '../../src/pipeline/approaches.js';
 import { createPrivateStep, privateStep } from '../../src/pipeline/private-step.js';
 import { readStudyFacts } from '../../src/pipeline/read-facts.js';
 import { buildStudy, ctStudy, uploadStudy, type FixtureSeries } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { dciodvfy } from '../dicom/validators.js';
 
 const measurements = buildSet([
@@ -31,13 +31,9 @@ const measurements = buildSet([
 ]);
 const LINES = ['Right Kidney: 125 ml', 'Left Kidney: 132 ml'];
 
-let orthanc: TestOrthanc;
 const work = mkdtempSync(join(tmpdir(), 'kv-private-step-'));
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
+const orthanc = useOrthanc();
 afterAll(async () => {
-  await orthanc?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -1,12 +1,12 @@
 // Reading a study's facts from a real Orthanc (issue 17): the SOP class of each instance comes
 // from one shared-tags call per series; only a series that mixes SOP classes is read per instance.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodePart10, encodePart10 } from '../../src/dicom/part10.js';
 import { newUid } from '../../src/dicom/uids.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { readStudyFacts } from '../../src/pipeline/read-facts.js';
 import { SopClass, buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 /** A client that counts its per-instance metadata reads. */
 class CountingClient extends OrthancClient {
@@ -17,14 +17,10 @@ class CountingClient extends OrthancClient {
   }
 }
 
-let orthanc: TestOrthanc;
 let client: CountingClient;
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   client = new CountingClient({ url: orthanc.url, username: orthanc.username, password: orthanc.password });
-});
-afterAll(async () => {
-  await orthanc?.stop();
 });
 
 describe('readStudyFacts', () => {

@@ -16,7 +16,7 @@ import { verify } from '../../src/pipeline/verify.js';
 import type { SimplifiedTags } from '../../src/orthanc/types.js';
 import { ISO_2022_JAPANESE } from '../fixtures/charsets.js';
 import { ctStudy, uploadStudy, type BuiltStudy, type FixtureStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { dciodvfy, dsrdump, pixelmedSrValidator, type ValidatorReport } from '../dicom/validators.js';
 
 /** 7 May 2024 08:09:10 local time, the clock reading every attach in this file gets unless a test moves it. */
@@ -89,7 +89,6 @@ interface Result {
   readonly validators: { dciodvfy: ValidatorReport; dsrdump: ValidatorReport; pixelmed: ValidatorReport };
 }
 
-let orthanc: TestOrthanc;
 let workDir = '';
 const results = new Map<string, Result>();
 
@@ -97,8 +96,8 @@ function deps(now = NOW): AttachDeps {
   return { client: orthanc.client, settings: { srSeriesNumber: 9999 }, now: () => now };
 }
 
+const orthanc = useOrthanc();
 beforeAll(async () => {
-  orthanc = await startOrthanc();
   workDir = mkdtempSync(join(tmpdir(), 'kv-sr-step-'));
   const attached = [];
   for (const c of CASES) attached.push(await attachCase(c));
@@ -134,7 +133,6 @@ async function attachCase(c: Case): Promise<Omit<Result, 'validators'> & { label
 }
 
 afterAll(async () => {
-  await orthanc?.stop();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 

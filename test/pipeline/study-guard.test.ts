@@ -1,19 +1,13 @@
 // The upload guard against a real Orthanc: no upload into a deleted study, and after a deletion
 // only the instances this run created are removed again.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../src/errors.js';
 import { readStudyFacts } from '../../src/pipeline/read-facts.js';
 import { StudyDeletedError, UploadGuard } from '../../src/pipeline/study-guard.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 async function deleteStudy(id: string): Promise<void> {
   const auth = Buffer.from(`${orthanc.username}:${orthanc.password}`).toString('base64');

@@ -2,7 +2,7 @@
 // one winner, a live claim is respected, an expired one is taken over, and a replica that loses
 // its lease mid-study writes nothing more and leaves the other's status alone.
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
@@ -10,17 +10,11 @@ import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import { processStudy, type ProcessorDeps } from '../../src/sidecar/processor.js';
 import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { waitFor } from '../helpers/sidecar-process.js';
 import { testProcessor } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 

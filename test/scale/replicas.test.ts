@@ -11,7 +11,8 @@ import { mapLimit } from '../../src/pipeline/concurrency.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { parseStatus } from '../../src/sidecar/status.js';
 import { buildStudy, ctStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, waitFor, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { firstWriters, orthancPid, parseLog, tally, type ReplicaTally } from './accounting.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
@@ -22,18 +23,16 @@ const FREEZE_MS = 4500;
 
 let postgres: TestPostgres;
 let storage: string;
-const orthancs: TestOrthanc[] = [];
 beforeAll(async () => {
   postgres = await startPostgres();
   storage = mkdtempSync(join(tmpdir(), 'kv-shared-storage-'));
-  // One after the other: the first one creates the schema in the empty database.
-  for (let i = 0; i < 2; i++) orthancs.push(await startOrthanc(postgres.orthancConfig(storage)));
-}, 90_000);
+}, 60_000);
 afterAll(async () => {
-  for (const o of orthancs) await o.stop();
   await postgres?.stop();
   if (storage) rmSync(storage, { recursive: true, force: true });
 });
+// One after the other (vitest runs beforeAll hooks in order): the first one creates the schema in the empty database.
+const orthancs = [useOrthanc(() => postgres.orthancConfig(storage)), useOrthanc(() => postgres.orthancConfig(storage))];
 
 const doneCount = (sidecars: readonly RunningSidecar[]): number => sidecars.reduce((n, s) => n + parseLog(s.stdout()).filter((e) => e.event === 'done').length, 0);
 /** A replica's kidney_volumes_claims_total for one outcome, from its /metrics text (0 when never counted). */

@@ -12,24 +12,22 @@ import { METADATA } from '../../src/pipeline/metadata.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { seriesCounts, waitForState } from '../sidecar/harness.js';
 
 // Whole pipelines with the FHIR validator in child processes: slow on a loaded 2-core CI machine.
 vi.setConfig({ testTimeout: 240_000 });
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 
+const orthanc = useOrthanc({ StableAge: 1 });
 beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
   // KV_TIMEZONE empty: the sidecar must fall back to the machine's zone and say so.
   sidecar = await runSidecar({ env: { ...orthanc.env, KV_TIMEZONE: '', TZ: 'UTC', KV_POLL_INTERVAL_MS: '100', KV_RETRY_BASE_MS: '50' } });
 }, 90_000);
 afterAll(async () => {
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 function env(extra: Record<string, string> = {}): Record<string, string> {

@@ -5,21 +5,15 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildStudy, ctStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 
 const run = promisify(execFile);
 const README = new URL('../../README.md', import.meta.url).pathname;
 const JPEG_LS_LOSSLESS = '1.2.840.10008.1.2.4.80';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 describe("the README's way to send a study", () => {
   it('sends a JPEG-LS study as it is (same transfer syntax) with the dcmsend line of the README, where storescu fails', async () => {

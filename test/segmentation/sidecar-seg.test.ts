@@ -17,15 +17,14 @@ import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.j
 import { dciodvfy, dsrdump, pixelmedSrValidator } from '../dicom/validators.js';
 import { buildSeg, expectedMl, type FixtureSeg } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { startSidecar, waitForState, type TestSidecar } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
 let running: TestSidecar;
 const logLines: Record<string, unknown>[] = [];
 
+const orthanc = useOrthanc({ StableAge: 1 });
 beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>);
@@ -36,7 +35,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await running?.stop();
-  await orthanc?.stop();
 });
 
 // 32 x 32 pixels of 1.5 x 1.25 mm, 3 mm apart: 5.625 mm³ a voxel, volumes of a few mL to tens of mL.

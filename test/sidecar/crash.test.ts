@@ -1,22 +1,16 @@
 // kill -9 at several points of a 50-image study, then a restart: the study must end processed
 // exactly once, nothing half-written may look finished, and the originals stay untouched.
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { parseStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, waitFor } from '../helpers/sidecar-process.js';
 import { waitForState } from './harness.js';
 
 const IMAGES = 50;
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 /** Fast polling and retries, and a fixed replica name so the restarted process resumes its own claim. */
 function sidecarEnv(): Record<string, string> {

@@ -1,21 +1,15 @@
 // End to end with the real sidecar process: two studies marked straight in Orthanc (as AI tools
 // do) end done with all three outputs within seconds; a bad mark fails alone; a restart writes
 // nothing twice.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runCli } from '../helpers/cli.js';
 import { runSidecar } from '../helpers/sidecar-process.js';
 import { seriesCounts, waitForState } from './harness.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 describe('the sidecar process end to end', () => {
   it('attaches two marked studies, fails a bad one alone, and writes nothing twice after a restart', async () => {

@@ -5,18 +5,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { freePort, startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from './harness.js';
 
 const HOOK_TOKEN = 'lua-hook-token';
 const SCRIPT = new URL('../../orthanc/kidney-volumes.lua', import.meta.url).pathname;
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
+let port: number;
 beforeAll(async () => {
-  const port = await freePort();
-  orthanc = await startOrthanc({ LuaScripts: [SCRIPT] }, { env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } });
+  port = await freePort();
+});
+const orthanc = useOrthanc({ LuaScripts: [SCRIPT] }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
+beforeAll(async () => {
   sidecar = await runSidecar({
     port,
     env: { ...orthanc.env, KV_HOOK_TOKEN: HOOK_TOKEN, KV_POLL_INTERVAL_MS: '60000', KV_SWEEP_INTERVAL_MS: '3600000', KV_LOG_LEVEL: 'info', KV_RETRIES: '1' },
@@ -30,7 +33,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 /** Orthanc's log, shown when a wake-up did not come (HttpPost failures and Lua errors land there). */

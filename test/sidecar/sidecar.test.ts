@@ -2,21 +2,15 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { processStudy, type ProcessorDeps, type ProcessResult } from '../../src/sidecar/processor.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { seriesCounts, startSidecar, testProcessor, waitForState } from './harness.js';
 
-let orthanc: TestOrthanc;
-beforeAll(async () => {
-  orthanc = await startOrthanc();
-});
-afterAll(async () => {
-  await orthanc?.stop();
-});
+const orthanc = useOrthanc();
 
 const mark = (studyId: string, value: unknown) => orthanc.client.setStudyMetadata(studyId, METADATA.pending, JSON.stringify(value));
 

@@ -2,7 +2,7 @@
 // bounded fuzz against a real Orthanc and the real processor), its transitions, and the version
 // counter that keeps Orthanc 1.12's md5 ETags from repeating (ABA).
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { processStudy } from '../../src/sidecar/processor.js';
@@ -17,7 +17,7 @@ import {
   type StudyStatus,
 } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { testProcessor } from './harness.js';
 
 const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
@@ -95,13 +95,7 @@ describe('transitions', () => {
 });
 
 describe('against a real Orthanc', () => {
-  let orthanc: TestOrthanc;
-  beforeAll(async () => {
-    orthanc = await startOrthanc();
-  });
-  afterAll(async () => {
-    await orthanc?.stop();
-  });
+  const orthanc = useOrthanc();
 
   const base = (state: StudyStatus['state']): StudyStatus => ({
     state,
