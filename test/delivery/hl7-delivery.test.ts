@@ -49,6 +49,7 @@ describe('HL7 ORU^R01 over MLLP to a real listener', () => {
     const l = await listen(() => ({ code: 'AA' }));
     const { run, delays } = await deliver({ mllp: { host: l.host, port: l.port } });
     const [outcome] = await run;
+    expect(l.protocolErrors).toEqual([]);
     expect(l.received).toHaveLength(1);
     const received = new Message({ text: l.received[0] as string });
     expect(received.get('MSH.9.1').toString()).toBe('ORU');
