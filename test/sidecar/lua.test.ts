@@ -18,7 +18,10 @@ let port: number;
 beforeAll(async () => {
   port = await freePort();
 });
-const orthanc = useOrthanc({ LuaScripts: [SCRIPT] }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
+// StableAge of an hour: OnStableStudy cannot fire during the test, so only OnUpdatedStudy (the
+// metadata write) can wake the sidecar; with StableAge near the deadline, either would pass.
+const STABLE_AGE_S = 3600;
+const orthanc = useOrthanc({ LuaScripts: [SCRIPT], StableAge: STABLE_AGE_S }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
 beforeAll(async () => {
   sidecar = await runSidecar({
     port,
@@ -39,7 +42,7 @@ afterAll(async () => {
 const orthancLog = () => readFileSync(join(orthanc.folder, 'orthanc.log'), 'utf8').split('\n').slice(-40).join('\n');
 
 describe("Orthanc's Lua script", () => {
-  it('wakes the sidecar when KidneyVolumesPending is set over REST, so the study is done within seconds', async () => {
+  it('wakes the sidecar from OnUpdatedStudy when KidneyVolumesPending is set over REST, long before the study is stable', async () => {
     const study = await uploadStudy(orthanc.client, ctStudy(1));
     const started = Date.now();
     await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, JSON.stringify({ 'Right Kidney': '125 ml' }));
@@ -47,7 +50,10 @@ describe("Orthanc's Lua script", () => {
       throw new Error(`${String(error)}\nOrthanc's log:\n${orthancLog()}\nsidecar:\n${sidecar.stdout()}`);
     });
     expect(status.state).toBe('done');
+    // Done before the next poll (a minute away) and while Orthanc still holds the study unstable:
+    // the wake-up came from the metadata write, not from OnStableStudy.
     expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await orthanc.client.study(study.orthancId)).IsStable).toBe(false);
   });
 
   it('leaves Orthanc working when the sidecar is down', async () => {
