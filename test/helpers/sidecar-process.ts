@@ -21,6 +21,8 @@ export interface RunOptions {
   readonly stateDir?: string;
   /** The built entry point; the benchmark runs from dist/bench, where CLI's relative path does not hold. */
   readonly cli?: string;
+  /** Options after "sidecar" (--from-beginning). */
+  readonly args?: readonly string[];
 }
 
 /** A running sidecar process. */
@@ -45,7 +47,7 @@ export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -p tsconfig.json" first`);
   const port = options.port ?? (await freePort());
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'kv-state-'));
-  const child = spawn(process.execPath, [cli, 'sidecar'], {
+  const child = spawn(process.execPath, [cli, 'sidecar', ...(options.args ?? [])], {
     env: { PATH: process.env['PATH'] ?? '', KV_TIMEZONE: 'UTC', KV_API_TOKEN: TEST_API_TOKEN, ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,12 +12,11 @@ import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
 import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { createLogger } from '../../src/log.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
-import { onStableSeries } from '../../src/sidecar/segmentation-trigger.js';
-import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
 import { dciodvfy, dsrdump, pixelmedSrValidator } from '../dicom/validators.js';
 import { buildSeg, expectedMl, type FixtureSeg } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
+import { runSidecar, waitFor } from '../helpers/sidecar-process.js';
 import { startSidecar, waitForState, type TestSidecar } from '../sidecar/harness.js';
 
 let running: TestSidecar;
@@ -162,15 +161,55 @@ describe('a SEG pushed into a study', () => {
     expect(status['state']).toBe('done');
     expect(status['segmentation']).toMatchObject({ sopInstanceUid: seg.sopInstanceUid, applied: false });
   }, 60_000);
+});
 
-  it('does nothing when switched off', async () => {
-    const { study, seg } = await pushSeg(kidneys);
-    const seriesId = (await orthanc.client.lookup(seg.seriesInstanceUid)).find((r) => r.Type === 'Series')?.ID ?? '';
-    const off = await onStableSeries({ client: orthanc.client, log: createLogger('silent'), segmentation: { ...DEFAULT_SEGMENTATION_SETTINGS, enabled: false } }, seriesId);
-    expect(off.kind).toBe('disabled');
-    // The running sidecar (switched on) marks it; calling the trigger again finds its own mark.
-    await waitForState(orthanc.client, study.orthancId, ['done']);
-    const again = await onStableSeries({ client: orthanc.client, log: createLogger('silent'), segmentation: DEFAULT_SEGMENTATION_SETTINGS }, seriesId);
-    expect(again.kind).toBe('already-marked');
-  }, 60_000);
+describe('KV_SEGMENTATION=off', () => {
+  // An Orthanc of its own: the in-process sidecar above (switched on) would measure any SEG pushed into the other one.
+  const own = useOrthanc({ StableAge: 1 });
+  const MARK = JSON.stringify({ 'Right Kidney': '125 ml' });
+
+  /** The Seq of the StableSeries change of a series, once Orthanc has written it. */
+  async function stableSeriesSeq(seriesId: string): Promise<number> {
+    let seq: number | undefined;
+    await waitFor(async () => {
+      for (let since = 0; ; ) {
+        const page = await own.client.changes(since, 1000);
+        seq = page.Changes.find((c) => c.ChangeType === 'StableSeries' && c.ID === seriesId)?.Seq;
+        if (seq !== undefined || page.Done) return seq !== undefined;
+        since = page.Last;
+      }
+    }, 20_000, `the StableSeries change of ${seriesId}`);
+    return seq!;
+  }
+
+  it('a sidecar switched off leaves a pushed SEG alone; switched on, it measures the same SEG', async () => {
+    const spec = ctStudy(3);
+    const study = await uploadStudy(own.client, spec);
+    const seg = buildSeg(study, spec, kidneys);
+    const env = { ...own.env, KV_POLL_INTERVAL_MS: '200', KV_APPROACHES: 'sr' };
+    const off = await runSidecar({ env: { ...env, KV_SEGMENTATION: 'off' } });
+    try {
+      const seriesId = (await own.client.upload(seg.bytes)).ParentSeries;
+      await stableSeriesSeq(seriesId);
+      // A study marked after the SEG became stable: the feed is read in order and a stable series is
+      // handled before the next change, so once this one is done the sidecar has passed the SEG.
+      const later = await uploadStudy(own.client, ctStudy(1));
+      await own.client.setStudyMetadata(later.orthancId, METADATA.pending, MARK);
+      expect((await waitForState(own.client, later.orthancId, ['done', 'failed'], 30_000)).state).toBe('done');
+      expect(await own.client.studyMetadata(study.orthancId, METADATA.pending)).toBeUndefined();
+      expect(await own.client.studyMetadata(study.orthancId, METADATA.status)).toBeUndefined();
+      expect(off.stdout()).not.toContain('"event":"segmentation"');
+    } finally {
+      expect((await off.stop()).code).toBe(0);
+    }
+    // Switched on (the default), a sidecar reading the same feed from its beginning measures that SEG.
+    const on = await runSidecar({ env, args: ['--from-beginning'] });
+    try {
+      const status = await waitForState(own.client, study.orthancId, ['done', 'failed'], 60_000);
+      expect(status.state).toBe('done');
+      expect(status.measurements[0]).toMatchObject({ method: 'segmentation', segmentation: { sopInstanceUid: seg.sopInstanceUid } });
+    } finally {
+      expect((await on.stop()).code).toBe(0);
+    }
+  }, 120_000);
 });
