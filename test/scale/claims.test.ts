@@ -7,9 +7,11 @@ import { createLogger } from '../../src/log.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
+import { OrthancClient } from '../../src/orthanc/client.js';
 import { processStudy, type ProcessorDeps } from '../../src/sidecar/processor.js';
 import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { startGateProxy } from '../helpers/gate-proxy.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 import { waitFor } from '../helpers/sidecar-process.js';
 import { testProcessor } from '../sidecar/harness.js';
@@ -47,12 +49,27 @@ describe('claims between replicas', () => {
   it('lets exactly one of two racing replicas process a study', async () => {
     const study = await uploadStudy(orthanc.client, ctStudy(1));
     await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, MARK);
-    const [a, b] = [replica('a', { approaches: ['sr', 'fhir'] }), replica('b', { approaches: ['sr', 'fhir'] })];
-    const results = await Promise.all([processStudy(a.deps, study.orthancId), processStudy(b.deps, study.orthancId)]);
-    expect(results.map((r) => r.kind).sort()).toEqual(['busy', 'done']);
-    expect((await a.claims('claimed')) + (await b.claims('claimed'))).toBe(1);
-    const writers = [a, b].filter((r) => r.lines().some((l) => l['event'] === 'write'));
-    expect(writers).toHaveLength(1);
+    // Both replicas talk to Orthanc through a proxy that holds their claim writes until both have
+    // arrived: each read the study unclaimed, and neither write is answered before the other is sent.
+    const proxy = await startGateProxy(orthanc.url);
+    try {
+      const claims = proxy.hold((r) => r.method === 'PUT' && r.path === `/studies/${study.orthancId}/metadata/${METADATA.status}`);
+      const client = new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
+      const [a, b] = [replica('a', { client, approaches: ['sr', 'fhir'] }), replica('b', { client, approaches: ['sr', 'fhir'] })];
+      const racing = Promise.all([processStudy(a.deps, study.orthancId), processStudy(b.deps, study.orthancId)]);
+      await claims.arrived(2);
+      claims.release();
+      const results = await racing;
+      expect(results.map((r) => r.kind).sort()).toEqual(['busy', 'done']);
+      expect((await a.claims('claimed')) + (await b.claims('claimed'))).toBe(1);
+      // The loser lost at its compare-and-set claim, not by reading the winner's claim first.
+      expect((await a.claims('lost')) + (await b.claims('lost'))).toBe(1);
+      expect([...a.lines(), ...b.lines()].filter((l) => l['event'] === 'lost').map((l) => l['stage'])).toEqual(['claim']);
+      const writers = [a, b].filter((r) => r.lines().some((l) => l['event'] === 'write'));
+      expect(writers).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('respects a live claim of another replica and takes over an expired one', async () => {

@@ -1,0 +1,112 @@
+/**
+ * An HTTP proxy in front of the test Orthanc that can hold chosen requests: a test sees a request
+ * arrive and decides when (or whether) it goes on. It makes timing facts provable instead of
+ * likely: two claims both in flight before either is answered, or a process killed at a known
+ * point while it waits for Orthanc. Everything else passes through unchanged.
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** What a hold matches on. */
+export interface ProxiedRequest {
+  readonly method: string;
+  /** Path and query, as the client sent them. */
+  readonly path: string;
+}
+
+/** Requests held by one hold, waiting to be let through. */
+export interface Hold {
+  /** How many requests this hold has stopped so far. */
+  readonly held: number;
+  /** Resolves once `n` requests are held (all of them at once, none answered yet). */
+  arrived(n: number, timeoutMs?: number): Promise<void>;
+  /** Lets the held requests, and every later matching one, through to Orthanc. */
+  release(): void;
+}
+
+/** A running proxy. */
+export interface GateProxy {
+  /** The proxy's base URL, to give a client instead of Orthanc's. */
+  readonly url: string;
+  /** Holds every request that matches, from now until release(). */
+  hold(match: (request: ProxiedRequest) => boolean): Hold;
+  /** Closes the proxy, dropping any request still held (its client sees the connection go). */
+  close(): Promise<void>;
+}
+
+/** Starts a proxy on a free loopback port forwarding to `target` (http://127.0.0.1:port). */
+export async function startGateProxy(target: string): Promise<GateProxy> {
+  const to = new URL(target);
+  const holds: { match: (r: ProxiedRequest) => boolean; waiting: (() => void)[]; released: boolean; count: number; notify: () => void }[] = [];
+  const sockets = new Set<Socket>();
+
+  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
+    const out = httpRequest(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    out.end(body);
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const seen: ProxiedRequest = { method: req.method ?? 'GET', path: req.url ?? '/' };
+      const hold = holds.find((h) => !h.released && h.match(seen));
+      if (!hold) return forward(req, body, res);
+      hold.count++;
+      hold.waiting.push(() => forward(req, body, res));
+      hold.notify();
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hold(match) {
+      const listeners = new Set<() => void>();
+      const entry = { match, waiting: [] as (() => void)[], released: false, count: 0, notify: () => listeners.forEach((l) => l()) };
+      holds.push(entry);
+      return {
+        get held() {
+          return entry.count;
+        },
+        arrived: (n, timeoutMs = 30_000) =>
+          new Promise<void>((resolve, reject) => {
+            const check = (): void => {
+              if (entry.count < n) return;
+              clearTimeout(timer);
+              listeners.delete(check);
+              resolve();
+            };
+            const timer = setTimeout(() => {
+              listeners.delete(check);
+              reject(new Error(`only ${entry.count} of ${n} held requests arrived within ${timeoutMs} ms`));
+            }, timeoutMs);
+            listeners.add(check);
+            check();
+          }),
+        release() {
+          entry.released = true;
+          for (const go of entry.waiting.splice(0)) go();
+        },
+      };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
