@@ -5,7 +5,7 @@ import { serializeResource } from '../fhir/serialize.js';
 import { postTransaction, toTransaction } from '../fhir/transaction.js';
 import type { Approach } from '../pipeline/approaches.js';
 import type { AttachReport } from '../pipeline/attach.js';
-import { fhirBundleOf } from '../pipeline/fhir-step.js';
+import { outcomeFor } from '../pipeline/outcomes.js';
 
 /** The FHIR flags of attach, as commander gives them. */
 export interface FhirDeliveryOptions {
@@ -35,7 +35,7 @@ export function checkFhirDelivery(options: FhirDeliveryOptions, approaches: read
 /** Writes the FHIR step's Bundle to the file and posts it to the server as the flags ask; FhirServerError when the server refuses. */
 export async function deliverFhir(report: AttachReport, options: FhirDeliveryOptions, token: string | undefined): Promise<FhirDelivery> {
   if (options.fhirOut === undefined && options.fhirServer === undefined) return {};
-  const bundle = report.outcomes.map(fhirBundleOf).find((b) => b !== undefined);
+  const bundle = outcomeFor(report.outcomes, 'fhir')?.bundle;
   // checkFhirDelivery made sure the fhir step ran, so no Bundle here is a bug, not a user error.
   if (bundle === undefined) throw new Error('the fhir step ran but handed over no Bundle');
   let delivery: FhirDelivery = {};

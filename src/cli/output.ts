@@ -3,7 +3,7 @@ import { EXIT_CODES, errorKind, exitCodeFor, messageOf } from '../errors.js';
 import type { Measurement } from '../measurements/model.js';
 import { DELIVERIES } from '../delivery/settings.js';
 import { PartialAttachError, type AttachReport } from '../pipeline/attach.js';
-import type { StepOutcome } from '../pipeline/approaches.js';
+import { outcomeRecord, type OutcomeRecord } from '../pipeline/outcomes.js';
 import type { VerifyReport } from '../pipeline/verify.js';
 import { describeOrigin } from '../inputs/origin.js';
 import { parseStatus } from '../sidecar/status.js';
@@ -21,8 +21,9 @@ export function measurementLines(measurements: readonly Measurement[]): string[]
 
 /** Prints what attach did, and where the FHIR Bundle went when --fhir-out or --fhir-server asked. */
 export function printAttach(report: AttachReport, json: boolean, io: Output, fhir: FhirDelivery = {}): void {
-  const { coverage: _coverage, ...shown } = report;
+  const { coverage: _coverage, ...rest } = report;
   if (json) {
+    const shown = { ...rest, outcomes: rest.outcomes.map(outcomeRecord) };
     io.out(JSON.stringify({ ok: true, command: 'attach', ...shown, ...(Object.keys(fhir).length > 0 ? { fhir } : {}) }));
     return;
   }
@@ -33,7 +34,7 @@ export function printAttach(report: AttachReport, json: boolean, io: Output, fhi
 }
 
 /** One line per outcome: what was written (or found), verified or delivered. */
-function outcomeLines(outcomes: readonly StepOutcome[]): string[] {
+function outcomeLines(outcomes: readonly OutcomeRecord[]): string[] {
   return outcomes.map((o) => {
     const done = (DELIVERIES as readonly string[]).includes(o.approach) ? 'delivered' : o.alreadyPresent ? 'already present, verified' : 'written and verified';
     return `${o.approach}: ${done}: ${o.summary}`;

@@ -11,8 +11,7 @@ import { randomUUID } from 'node:crypto';
 import got, { type RequestError } from 'got';
 import { messageOf } from '../errors.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import type { StepOutcome } from '../pipeline/approaches.js';
-import type { DeliveryContext, DeliveryResult } from './context.js';
+import type { DeliveryContext, DeliveryOutcome, DeliveryResult, StoredAt, WrittenOutputs } from './context.js';
 import { DeliveryAttemptError, type DeliveryFailure } from './errors.js';
 import { attempt } from '../retry.js';
 import type { DicomwebDestination } from './settings.js';
@@ -20,12 +19,8 @@ import type { DicomwebDestination } from './settings.js';
 /** Instances per STOW-RS request: bounds the memory a derived series takes in the sidecar. */
 export const STOW_BATCH = 20;
 
-/** One archive served. */
-export interface StoredAt {
-  readonly destination: string;
-  readonly instances: number;
-  readonly attempts: number;
-}
+/** One archive served (re-exported: its home is the outcome types in context.ts). */
+export type { StoredAt } from './context.js';
 
 /** A STOW-RS answer that says some instances were not stored: nothing another attempt would change unless the archive says so. */
 export class StowRefusedError extends DeliveryAttemptError {
@@ -40,7 +35,7 @@ export class StowRefusedError extends DeliveryAttemptError {
 }
 
 /** Sends what the writer steps stored to every DICOMweb destination; each gets its own attempts. */
-export async function stowResults(context: DeliveryContext, destinations: readonly DicomwebDestination[]): Promise<DeliveryResult> {
+export async function stowResults(context: DeliveryContext, destinations: readonly DicomwebDestination[]): Promise<DeliveryResult<Extract<DeliveryOutcome, { approach: 'dicomweb' }>>> {
   const stored: StoredAt[] = [];
   const failures: DeliveryFailure[] = [];
   const delivered: string[] = [];
@@ -56,20 +51,14 @@ export async function stowResults(context: DeliveryContext, destinations: readon
     }
   }
   const summary = stored.length > 0 ? delivered.join(', ') : 'nothing to send over DICOMweb: this run stored no SR or derived series';
-  const outcome: StepOutcome = { approach: 'dicomweb', summary, alreadyPresent: false, details: { stored } };
-  return { outcome, delivered, failures };
+  return { outcome: { approach: 'dicomweb', summary, alreadyPresent: false, details: { stored } }, delivered, failures };
 }
 
 /** Orthanc IDs of the instances to send: the SR, then (when asked) every instance of each derived series. */
-async function instancesOf(client: OrthancClient, written: readonly StepOutcome[], derived: boolean): Promise<string[]> {
-  const ids: string[] = [];
-  const sr = written.find((o) => o.approach === 'sr')?.details['orthancInstanceId'];
-  if (typeof sr === 'string') ids.push(sr);
-  const series = written.find((o) => o.approach === 'private')?.details['series'];
-  if (derived && Array.isArray(series)) {
-    for (const s of series as readonly Record<string, unknown>[]) {
-      if (typeof s['orthancId'] === 'string') ids.push(...(await client.seriesInstances(s['orthancId'])).map((i) => i.ID));
-    }
+async function instancesOf(client: OrthancClient, written: WrittenOutputs, derived: boolean): Promise<string[]> {
+  const ids: string[] = written.sr !== undefined ? [written.sr.orthancInstanceId] : [];
+  if (derived) {
+    for (const s of written.derivedSeries) ids.push(...(await client.seriesInstances(s.orthancId)).map((i) => i.ID));
   }
   return ids;
 }

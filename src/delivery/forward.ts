@@ -4,8 +4,7 @@
  */
 import { messageOf, OrthancHttpError } from '../errors.js';
 import type { ModalityStoreResult } from '../orthanc/types.js';
-import type { StepOutcome } from '../pipeline/approaches.js';
-import type { DeliveryContext, DeliveryResult } from './context.js';
+import type { DeliveryContext, DeliveryOutcome, DeliveryResult, ForwardDetails, ForwardedTo, WrittenOutputs } from './context.js';
 import { DeliveryAttemptError, type DeliveryFailure } from './errors.js';
 import { attempt } from '../retry.js';
 import type { ForwardSettings } from './settings.js';
@@ -17,16 +16,11 @@ interface Sendable {
   readonly derivedSeries: readonly { readonly seriesInstanceUid: string; readonly instances: number }[];
 }
 
-/** One modality served. */
-export interface ForwardedTo {
-  readonly modality: string;
-  readonly remoteAet: string;
-  readonly instances: number;
-  readonly attempts: number;
-}
+/** One modality served (re-exported: its home is the outcome types in context.ts). */
+export type { ForwardedTo } from './context.js';
 
 /** Sends what the writer steps stored to every configured modality; each modality gets its own attempts. */
-export async function forwardResults(context: DeliveryContext, settings: ForwardSettings): Promise<DeliveryResult> {
+export async function forwardResults(context: DeliveryContext, settings: ForwardSettings): Promise<DeliveryResult<ForwardOutcome>> {
   const sendable = sendableOf(context.written, settings.derived);
   const base = { srSopInstanceUid: sendable.srSopInstanceUid, derivedSeries: sendable.derivedSeries };
   if (sendable.resources.length === 0) {
@@ -56,23 +50,17 @@ async function store(context: DeliveryContext, modality: string, resources: read
   return answer;
 }
 
-/** The SR (Orthanc instance) and, when asked, each derived series (Orthanc series) from the step outcomes. */
-function sendableOf(written: readonly StepOutcome[], derived: boolean): Sendable {
+/** The SR (Orthanc instance) and, when asked, each derived series (Orthanc series) this run stored. */
+function sendableOf(written: WrittenOutputs, derived: boolean): Sendable {
   const resources: string[] = [];
-  const sr = written.find((o) => o.approach === 'sr')?.details;
-  const srInstance = typeof sr?.['orthancInstanceId'] === 'string' ? sr['orthancInstanceId'] : undefined;
-  const srSopInstanceUid = typeof sr?.['sopInstanceUid'] === 'string' ? sr['sopInstanceUid'] : undefined;
-  if (srInstance !== undefined) resources.push(srInstance);
-  const derivedSeries: { seriesInstanceUid: string; instances: number }[] = [];
-  const series = written.find((o) => o.approach === 'private')?.details['series'];
-  if (derived && Array.isArray(series)) {
-    for (const s of series as readonly Record<string, unknown>[]) {
-      if (typeof s['orthancId'] !== 'string') continue;
-      resources.push(s['orthancId']);
-      derivedSeries.push({ seriesInstanceUid: String(s['seriesInstanceUid']), instances: Number(s['instances']) || 0 });
-    }
-  }
-  return { resources, ...(srSopInstanceUid !== undefined ? { srSopInstanceUid } : {}), derivedSeries };
+  if (written.sr !== undefined) resources.push(written.sr.orthancInstanceId);
+  const derivedSeries = derived ? written.derivedSeries : [];
+  resources.push(...derivedSeries.map((s) => s.orthancId));
+  return {
+    resources,
+    ...(written.sr !== undefined ? { srSopInstanceUid: written.sr.sopInstanceUid } : {}),
+    derivedSeries: derivedSeries.map((s) => ({ seriesInstanceUid: s.seriesInstanceUid, instances: s.instances })),
+  };
 }
 
 function failureText(modality: string, error: unknown): string {
@@ -95,6 +83,9 @@ function describe(sendable: Sendable): string {
   return parts.join(' and ');
 }
 
-function outcome(summary: string, details: Readonly<Record<string, unknown>>): StepOutcome {
+/** The forward delivery's outcome. */
+type ForwardOutcome = Extract<DeliveryOutcome, { approach: 'forward' }>;
+
+function outcome(summary: string, details: ForwardDetails): ForwardOutcome {
   return { approach: 'forward', summary, alreadyPresent: false, details };
 }

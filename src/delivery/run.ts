@@ -1,9 +1,8 @@
 /** Runs the configured deliveries after the writer steps, and turns their failures into one DeliveryError. */
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import type { StepOutcome } from '../pipeline/approaches.js';
 import type { StudyFacts } from '../study/facts.js';
-import type { DeliveryContext, DeliveryResult } from './context.js';
+import type { DeliveryContext, DeliveryOutcome, DeliveryResult, WrittenOutputs } from './context.js';
 import { DeliveryError } from './errors.js';
 import { stowResults } from './dicomweb.js';
 import { forwardResults } from './forward.js';
@@ -17,8 +16,8 @@ export interface RunDeliveriesInput {
   readonly facts: StudyFacts;
   readonly measurements: MeasurementSet;
   readonly now: Date;
-  /** The writer steps' outcomes of this run. */
-  readonly written: readonly StepOutcome[];
+  /** What the writer steps of this run stored. */
+  readonly written: WrittenOutputs;
   readonly settings: DeliverySettings | undefined;
   readonly sleep?: Sleep;
 }
@@ -30,7 +29,7 @@ export interface RunDeliveriesInput {
  * done with results missing somewhere. The writer steps are idempotent, so a retry redoes only
  * the deliveries; a destination served twice gets the same SOP Instance UIDs or the same MSH-10.
  */
-export async function runDeliveries(input: RunDeliveriesInput): Promise<StepOutcome[]> {
+export async function runDeliveries(input: RunDeliveriesInput): Promise<DeliveryOutcome[]> {
   const { settings } = input;
   if (settings === undefined) return [];
   const context: DeliveryContext = {

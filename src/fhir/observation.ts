@@ -38,19 +38,38 @@ export function anatomyForBodySite(code: string): Anatomy | undefined {
 const DECIMAL = /^(0|[1-9]\d*)(\.\d+)?$/;
 
 /**
- * Decimal texts of the Quantities we built, so the serialiser writes "125.0" as 125.0 and not 125
- * (FHIR decimals keep their precision; JSON.stringify cannot). Weak: it never keeps a Bundle alive.
+ * A Quantity that carries the decimal text it was built from, so the serializer writes "125.0" as
+ * 125.0 and not 125 (FHIR decimals keep their precision; JSON numbers cannot). The text sits in a
+ * private field: JSON.stringify, validators and copies see a plain Quantity.
  */
-export const decimalText = new WeakMap<object, string>();
+export class PreciseQuantity implements Quantity {
+  readonly #decimal: string;
+  value: number;
+  unit: string;
+  system: string;
+  code: string;
+
+  /** Makes the Quantity from the exact decimal text and its UCUM unit. */
+  constructor(decimal: string, unit: string, system: string, code: string) {
+    this.#decimal = decimal;
+    this.value = Number(decimal);
+    this.unit = unit;
+    this.system = system;
+    this.code = code;
+  }
+
+  /** The decimal text, or undefined when `value` was changed after it was built (then the number is all there is). */
+  get decimal(): string | undefined {
+    return this.value === Number(this.#decimal) ? this.#decimal : undefined;
+  }
+}
 
 /** valueQuantity in mL, UCUM-coded, with the measurement's own precision. */
 export function volumeQuantity(m: Measurement): Quantity {
   if (!DECIMAL.test(m.valueMl) || Number(m.valueMl) <= 0) {
     throw new FhirInputError(`measurement "${m.name}" valueMl`, m.valueMl, 'must be a positive plain decimal number of mL');
   }
-  const quantity: Quantity = { value: Number(m.valueMl), unit: 'mL', system: UCUM, code: UCUM_CODES.Milliliter.value };
-  decimalText.set(quantity, m.valueMl);
-  return quantity;
+  return new PreciseQuantity(m.valueMl, 'mL', UCUM, UCUM_CODES.Milliliter.value);
 }
 
 /** A DICOM object the volumes were read from (another system's SR, the original tool's images), by UID. */

@@ -1,6 +1,6 @@
 /** Compact JSON for FHIR resources (FHIR R4 section 2.6.2) that keeps each volume's decimal precision. */
 import type { Resource } from '@medplum/fhirtypes';
-import { decimalText } from './observation.js';
+import { PreciseQuantity } from './observation.js';
 
 function write(value: unknown, indent: string, depth: string): string {
   // Same layout as JSON.stringify(value, null, indent): compact when indent is empty.
@@ -11,10 +11,10 @@ function write(value: unknown, indent: string, depth: string): string {
     return `[${open}${value.map((v) => (v === undefined ? 'null' : write(v, indent, inner))).join(separator)}${close}]`;
   }
   if (value !== null && typeof value === 'object') {
-    const raw = decimalText.get(value);
+    const raw = value instanceof PreciseQuantity ? value.decimal : undefined;
     const members = Object.entries(value)
       .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${JSON.stringify(k)}${colon}${k === 'value' && raw !== undefined && v === Number(raw) ? raw : write(v, indent, inner)}`);
+      .map(([k, v]) => `${JSON.stringify(k)}${colon}${k === 'value' && raw !== undefined ? raw : write(v, indent, inner)}`);
     if (members.length === 0) return '{}';
     return `{${open}${members.join(separator)}${close}}`;
   }

@@ -6,21 +6,21 @@
 import { decodePart10 } from '../dicom/part10.js';
 import { readVendorSr } from '../dicom/sr/ingest.js';
 import { KidneyVolumesError } from '../errors.js';
-import type { Approach, StepContext, StepOutcome } from '../pipeline/approaches.js';
-import type { SrOutcomeDetails } from '../pipeline/sr-step.js';
+import type { Approach, StepContext, WriterOutcome } from '../pipeline/approaches.js';
+import type { LegacyImagesOutcome, VendorSrOutcome } from '../pipeline/outcomes.js';
 import { vendorSrSource } from './vendor-sr.js';
 import { describeOrigin, type DicomOrigin } from './origin.js';
 import { ownDeviceObserverUids } from './settings.js';
 
 /** What a step does instead of writing, for an origin; undefined: the normal step runs. */
-export function originStep(approach: Approach, origin: DicomOrigin | undefined): ((context: StepContext) => Promise<StepOutcome>) | undefined {
+export function originStep(approach: Approach, origin: DicomOrigin | undefined): ((context: StepContext) => Promise<WriterOutcome>) | undefined {
   if (origin?.kind === 'vendor-sr' && approach === 'sr') return (context) => vendorReport(context, origin);
   if (origin?.kind === 'legacy-tags' && approach === 'private') return (context) => Promise.resolve(legacyImages(origin));
   return undefined;
 }
 
 /** The vendor's SR as the SR outcome, after reading it again from Orthanc and checking its volumes are the measurements. */
-async function vendorReport(context: StepContext, origin: Extract<DicomOrigin, { kind: 'vendor-sr' }>): Promise<StepOutcome> {
+async function vendorReport(context: StepContext, origin: Extract<DicomOrigin, { kind: 'vendor-sr' }>): Promise<VendorSrOutcome> {
   const { client, facts, measurements } = context;
   const series = facts.series.find((s) => s.instances.some((i) => i.sopInstanceUid === origin.sopInstanceUid));
   const instance = series?.instances.find((i) => i.sopInstanceUid === origin.sopInstanceUid);
@@ -35,27 +35,29 @@ async function vendorReport(context: StepContext, origin: Extract<DicomOrigin, {
   if (source.kind !== 'mark' || source.mark.set.digest !== measurements.digest) {
     throw new KidneyVolumesError('conflict', `${describeOrigin(origin)} no longer says what the pending measurements say; it was not used`, { origin });
   }
-  const details: SrOutcomeDetails = {
-    seriesInstanceUid: origin.seriesInstanceUid,
-    sopInstanceUid: origin.sopInstanceUid,
-    sopClassUid: origin.sopClassUid,
-    orthancInstanceId: instance.orthancId,
-    orthancSeriesId: series.orthancId,
-    measurementCount: measurements.measurements.length,
-    // The report is another system's: it adds nothing to what our outputs cost in storage.
-    storedBytes: 0,
-    addedBytes: 0,
-  };
   return {
     approach: 'sr',
     summary: `${describeOrigin(origin)} is the study's SR; no second SR written (${measurements.measurements.length} measurement(s))`,
     alreadyPresent: true,
-    details: { ...details, writtenBy: 'another system', manufacturer: origin.manufacturer, observer: origin.observer },
+    details: {
+      seriesInstanceUid: origin.seriesInstanceUid,
+      sopInstanceUid: origin.sopInstanceUid,
+      sopClassUid: origin.sopClassUid,
+      orthancInstanceId: instance.orthancId,
+      orthancSeriesId: series.orthancId,
+      measurementCount: measurements.measurements.length,
+      // The report is another system's: it adds nothing to what our outputs cost in storage.
+      storedBytes: 0,
+      addedBytes: 0,
+      writtenBy: 'another system',
+      manufacturer: origin.manufacturer,
+      observer: origin.observer,
+    },
   };
 }
 
 /** The private-tag outcome for images that already carry the original tool's block. */
-function legacyImages(origin: Extract<DicomOrigin, { kind: 'legacy-tags' }>): StepOutcome {
+function legacyImages(origin: Extract<DicomOrigin, { kind: 'legacy-tags' }>): LegacyImagesOutcome {
   return {
     approach: 'private',
     summary: `the images already carry ${describeOrigin(origin)}; not copied again`,

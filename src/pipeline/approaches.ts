@@ -5,6 +5,7 @@ import type { StudyFacts } from '../study/facts.js';
 import type { Delivery, DeliverySettings } from '../delivery/settings.js';
 import { UsageError } from '../errors.js';
 import type { DicomOrigin } from '../inputs/origin.js';
+import type { WriterOutcome } from './outcomes.js';
 import type { UploadGuard } from './study-guard.js';
 
 /** The approaches, in the order they run (the FHIR Bundle references the SR). */
@@ -62,7 +63,7 @@ export interface StepContext {
   readonly now: Date;
   readonly settings: WriterSettings;
   /** Outcomes of the steps that ran before this one (FHIR reads the SR's). */
-  readonly earlier: readonly StepOutcome[];
+  readonly earlier: readonly WriterOutcome[];
   /** The DICOM object the measurements were read from, when they were (issue 16). */
   readonly origin?: DicomOrigin;
   readonly progress?: (progress: Progress) => void;
@@ -70,17 +71,8 @@ export interface StepContext {
   readonly uploads: UploadGuard;
 }
 
-/** What one step wrote (or found already written) and verified, or what one delivery sent (src/delivery). */
-export interface StepOutcome {
-  readonly approach: Approach | Delivery;
-  /** One line for people, e.g. "SR 1.2.3 in series 4.5.6 (3 measurements)". */
-  readonly summary: string;
-  /** True when an earlier run had already written exactly this. */
-  readonly alreadyPresent: boolean;
-  readonly details: Readonly<Record<string, unknown>>;
-  /** Orthanc IDs of the series this outcome's instances sit in (so later checks tell our series from new ones). */
-  readonly outputSeries?: readonly string[];
-}
+/** The outcome types live in outcomes.ts; re-exported here beside the Step contract that returns them. */
+export type { StepOutcome, WriterOutcome } from './outcomes.js';
 
 /** What one approach finds stored for a study. */
 export interface StoredOutcome {
@@ -92,8 +84,8 @@ export interface StoredOutcome {
 }
 
 /** One approach's writer step: write, read back, verify; and report what is stored. */
-export interface Step {
-  readonly approach: Approach;
-  write(context: StepContext): Promise<StepOutcome>;
+export interface Step<O extends WriterOutcome = WriterOutcome> {
+  readonly approach: O['approach'];
+  write(context: StepContext): Promise<O>;
   inspect(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome>;
 }

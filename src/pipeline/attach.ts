@@ -6,7 +6,8 @@ import { errorKind, KidneyVolumesError, messageOf, NotAvailableError, type Error
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
-import { APPROACHES, APPROACH_TITLES, type Approach, type Progress, type StepOutcome, type WriterSettings } from './approaches.js';
+import { APPROACHES, APPROACH_TITLES, type Approach, type Progress, type StepOutcome, type WriterOutcome, type WriterSettings } from './approaches.js';
+import { outcomeRecord, writtenOutputs, type OutcomeRecord } from './outcomes.js';
 import { coverageOf, type StudyCoverage } from './coverage.js';
 import { readStudyFacts } from './read-facts.js';
 import { STEPS } from './steps.js';
@@ -34,8 +35,11 @@ export interface StepFailure {
  * rest did not. Its kind is the first failure's, so the exit code names the real cause.
  */
 export class PartialAttachError extends KidneyVolumesError {
+  /** What was written, without the FHIR Bundle (the error is logged and printed). */
+  readonly written: readonly OutcomeRecord[];
+
   constructor(
-    readonly written: readonly StepOutcome[],
+    written: readonly StepOutcome[],
     readonly failures: readonly StepFailure[],
   ) {
     const first = failures[0] as StepFailure;
@@ -44,6 +48,7 @@ export class PartialAttachError extends KidneyVolumesError {
       written: written.map((o) => o.approach),
       failures,
     });
+    this.written = written.map(outcomeRecord);
     this.name = 'PartialAttachError';
   }
 }
@@ -111,7 +116,7 @@ async function runSteps(
   measurements: MeasurementSet,
   approaches: readonly Approach[],
 ): Promise<StepOutcome[]> {
-  const outcomes: StepOutcome[] = [];
+  const outcomes: WriterOutcome[] = [];
   const failures: { approach: Approach; error: unknown }[] = [];
   for (const approach of APPROACHES.filter((a) => approaches.includes(a))) {
     const write = originStep(approach, deps.origin) ?? STEPS[approach]?.write;
@@ -147,8 +152,7 @@ async function runSteps(
   }
   // Deliveries send what the steps stored; a failure throws, so a study is never done with a destination unserved.
   deps.beforeStep?.();
-  const delivered = await runDeliveries({ client: deps.client, facts, measurements, now: deps.now(), written: [...outcomes], settings: deps.settings.delivery });
+  const delivered = await runDeliveries({ client: deps.client, facts, measurements, now: deps.now(), written: writtenOutputs(outcomes), settings: deps.settings.delivery });
   for (const outcome of delivered) deps.onWrite?.(outcome);
-  outcomes.push(...delivered);
-  return outcomes;
+  return [...outcomes, ...delivered];
 }

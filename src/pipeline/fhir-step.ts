@@ -13,22 +13,10 @@ import { formatStructuralIssues, structuralIssues } from '../fhir/self-check.js'
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
-import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
+import type { Step, StepContext, StoredOutcome } from './approaches.js';
+import { outcomeFor, type FhirOutcome, type WriterOutcome } from './outcomes.js';
 import { METADATA } from './metadata.js';
 import { sourceReference } from '../inputs/origin.js';
-
-// The Bundle travels beside the outcome, not in it: outcomes are printed and sent as JSON, and a
-// Bundle is kilobytes. Weak, so a report that is dropped takes its Bundle with it.
-const bundles = new WeakMap<StepOutcome, Bundle>();
-
-/**
- * The Bundle the FHIR step built for an outcome (for --fhir-out and --fhir-server), undefined for
- * any other outcome. When the outcome says alreadyPresent, the stored Bundle holds the same
- * Observations and differs at most in Observation.issued (the clock reading of the first run).
- */
-export function fhirBundleOf(outcome: StepOutcome): Bundle | undefined {
-  return bundles.get(outcome);
-}
 
 /** What the study's KidneyVolumes metadata holds. */
 type Stored =
@@ -51,12 +39,10 @@ async function readStored(client: OrthancClient, facts: StudyFacts): Promise<Sto
   }
 }
 
-/** The SR the SR step stored in this run, when it ran before us and said which one. */
-function srOf(earlier: readonly StepOutcome[]): SrReference | undefined {
-  const details = earlier.find((o) => o.approach === 'sr')?.details ?? {};
-  const { seriesInstanceUid, sopInstanceUid, sopClassUid } = details;
-  if (typeof seriesInstanceUid !== 'string' || typeof sopInstanceUid !== 'string' || typeof sopClassUid !== 'string') return undefined;
-  return { seriesInstanceUid, sopInstanceUid, sopClassUid };
+/** The SR the SR step stored (or found) in this run, when it ran before us. */
+function srOf(earlier: readonly WriterOutcome[]): SrReference | undefined {
+  const sr = outcomeFor(earlier, 'sr')?.details;
+  return sr === undefined ? undefined : { seriesInstanceUid: sr.seriesInstanceUid, sopInstanceUid: sr.sopInstanceUid, sopClassUid: sr.sopClassUid };
 }
 
 /**
@@ -157,7 +143,7 @@ function etagOf(etag: string | undefined): { etag?: string } {
   return etag === undefined ? {} : { etag };
 }
 
-async function write(context: StepContext): Promise<StepOutcome> {
+async function write(context: StepContext): Promise<FhirOutcome> {
   const { client, facts, measurements } = context;
   const sr = srOf(context.earlier);
   const bundle = bundleOrCause(context, sr);
@@ -180,15 +166,14 @@ async function write(context: StepContext): Promise<StepOutcome> {
   const count = stored.volumes.observations.length;
   const bytes = Buffer.byteLength(stored.json, 'utf8');
   const bundleIdentifier = bundle.identifier?.value ?? '';
-  const outcome: StepOutcome = {
+  return {
     approach: 'fhir',
     summary: `Bundle ${bundleIdentifier} with ${count} Observation(s) in study metadata ${METADATA.fhir} (${bytes} bytes)`,
     alreadyPresent,
     // storedBytes/addedBytes as the other steps report them (issue 17); `bytes` kept for readers of the status.
     details: { observations: count, bytes, storedBytes: bytes, addedBytes: alreadyPresent ? 0 : bytes, bundleIdentifier },
+    bundle,
   };
-  bundles.set(outcome, bundle);
-  return outcome;
 }
 
 async function inspect(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome> {
@@ -208,4 +193,4 @@ async function inspect(client: OrthancClient, facts: StudyFacts): Promise<Stored
 }
 
 /** The FHIR R4 writer step. */
-export const fhirStep: Step = { approach: 'fhir', write, inspect };
+export const fhirStep: Step<FhirOutcome> = { approach: 'fhir', write, inspect };

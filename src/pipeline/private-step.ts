@@ -14,7 +14,8 @@ import { StudyDataError } from '../errors.js';
 import { studyIdentity } from '../study/identity.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { isImageSeries, type InstanceFacts, type SeriesFacts, type StudyFacts } from '../study/facts.js';
-import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
+import type { Step, StepContext, StoredOutcome } from './approaches.js';
+import type { PrivateOutcome, VerifiedCopy } from './outcomes.js';
 import { mapLimit } from './concurrency.js';
 import { fileBytes, type ByteBudget } from './byte-budget.js';
 
@@ -44,21 +45,11 @@ interface SeriesPlan {
   readonly sopInstanceUids: readonly string[];
 }
 
-/** One derived series as verified in Orthanc. */
-export interface VerifiedCopy {
-  readonly sourceSeriesInstanceUid: string;
-  readonly seriesInstanceUid: string;
-  readonly orthancId: string;
-  readonly instances: number;
-  readonly uploaded: number;
-  /** Bytes the copies occupy in Orthanc (their files' sizes). */
-  readonly storedBytes: number;
-  /** Creator slot found on read-back, e.g. "(0011,0011)". */
-  readonly creatorSlot: string;
-}
+/** One derived series as verified in Orthanc (re-exported: its home is outcomes.ts). */
+export type { VerifiedCopy } from './outcomes.js';
 
 /** The private step with the given tuning. */
-export function createPrivateStep(options: PrivateStepOptions = {}): Step {
+export function createPrivateStep(options: PrivateStepOptions = {}): Step<PrivateOutcome> {
   const concurrency = options.concurrency ?? DEFAULT_PRIVATE_CONCURRENCY;
   const budget = options.budget ?? fileBytes;
   return {
@@ -69,9 +60,9 @@ export function createPrivateStep(options: PrivateStepOptions = {}): Step {
 }
 
 /** The private step as registered in STEPS. */
-export const privateStep: Step = createPrivateStep();
+export const privateStep: Step<PrivateOutcome> = createPrivateStep();
 
-async function writeCopies(context: StepContext, concurrency: number, budget: ByteBudget): Promise<StepOutcome> {
+async function writeCopies(context: StepContext, concurrency: number, budget: ByteBudget): Promise<PrivateOutcome> {
   const { client, facts, measurements } = context;
   const root = context.settings.uidRoot;
   const scope = context.settings.privateScope ?? 'image';

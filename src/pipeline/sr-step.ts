@@ -10,7 +10,8 @@ import { readMeasurementReport, type ReadMeasurement } from '../dicom/sr/read.js
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { isSourceImageSeries, type SeriesFacts, type StudyFacts } from '../study/facts.js';
-import type { Step, StepContext, StepOutcome, StoredOutcome } from './approaches.js';
+import type { Step, StepContext, StoredOutcome } from './approaches.js';
+import type { SrDetails, SrOutcome } from './outcomes.js';
 
 /** The SR in Orthanc is not the one we meant to store (wrong study, other values or UIDs); `details` says where it is. */
 export class SrStoreError extends KidneyVolumesError {
@@ -19,19 +20,6 @@ export class SrStoreError extends KidneyVolumesError {
     super(kind, message, details);
     this.name = 'SrStoreError';
   }
-}
-
-/** What the FHIR step and the CLI read from the SR outcome's `details`. */
-export interface SrOutcomeDetails {
-  readonly seriesInstanceUid: string;
-  readonly sopInstanceUid: string;
-  readonly sopClassUid: string;
-  readonly orthancInstanceId: string;
-  readonly orthancSeriesId: string;
-  readonly measurementCount: number;
-  /** Size of the SR file in Orthanc, and what this run added (0 when it was there already). */
-  readonly storedBytes: number;
-  readonly addedBytes: number;
 }
 
 /** One measurement of a stored report, as `verify` shows it. */
@@ -60,7 +48,7 @@ export interface StoredReport {
 }
 
 /** The SR writer step. */
-export const srStep: Step = {
+export const srStep: Step<SrOutcome> = {
   approach: 'sr',
   write: writeReport,
   inspect: inspectReports,
@@ -74,7 +62,7 @@ interface Stored {
   readonly bytes: number;
 }
 
-async function writeReport(context: StepContext): Promise<StepOutcome> {
+async function writeReport(context: StepContext): Promise<SrOutcome> {
   const { client, facts, measurements, settings } = context;
   const uids = measurementReportUids(facts, measurements.digest, settings.uidRoot);
   context.progress?.({ approach: 'sr', done: 0, total: 1 });
@@ -113,7 +101,7 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
   }
   checkStored(stored, facts, measurements, uids);
   context.progress?.({ approach: 'sr', done: 1, total: 1 });
-  const details: SrOutcomeDetails = {
+  const details: SrDetails = {
     seriesInstanceUid: uids.seriesInstanceUid,
     sopInstanceUid: uids.sopInstanceUid,
     sopClassUid: text(stored.dataset.SOPClassUID),
@@ -127,7 +115,7 @@ async function writeReport(context: StepContext): Promise<StepOutcome> {
     approach: 'sr',
     summary: `SR ${uids.sopInstanceUid} in series ${uids.seriesInstanceUid} (${plural(details.measurementCount, 'measurement')})`,
     alreadyPresent,
-    details: { ...details },
+    details,
     outputSeries: [stored.orthancSeriesId],
   };
 }

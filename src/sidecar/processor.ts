@@ -14,6 +14,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
 import { attach, PartialAttachError } from '../pipeline/attach.js';
 import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
+import { addedBytesOf } from '../pipeline/outcomes.js';
 import { originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
@@ -140,8 +141,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     const finished = deps.now();
     const { outputs, writes } = outputsOf(outcomes, finished);
     for (const o of outcomes) {
-      const added = o.details['addedBytes'];
-      if (typeof added === 'number' && added > 0) deps.metrics?.outputBytes.inc({ approach: o.approach }, added);
+      const added = addedBytesOf(o);
+      if (added > 0) deps.metrics?.outputBytes.inc({ approach: o.approach }, added);
     }
     const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes, coverage };
     if ((await replaceStatus(client, studyId, held, done)) === undefined) {

@@ -10,7 +10,7 @@ import { OrthancHttpError, RaceLostError } from '../errors.js';
 import { ANATOMIES } from '../measurements/model.js';
 import { noteSchema, originSchema } from '../inputs/origin.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import type { StepOutcome } from '../pipeline/approaches.js';
+import type { OutcomeRecord } from '../pipeline/outcomes.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { withRetry } from '../retry.js';
 
@@ -192,7 +192,7 @@ export async function updateStatus(
 }
 
 /** The outputs and audit entries of finished steps. */
-export function outputsOf(outcomes: readonly StepOutcome[], at: Date): { outputs: Record<string, unknown>; writes: AuditEntry[] } {
+export function outputsOf(outcomes: readonly OutcomeRecord[], at: Date): { outputs: Record<string, unknown>; writes: AuditEntry[] } {
   const outputs: Record<string, unknown> = {};
   const writes: AuditEntry[] = [];
   for (const o of outcomes) {

@@ -11,6 +11,7 @@ import { ConfigError } from '../../src/errors.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';
+import type { PrivateDetails } from '../../src/pipeline/outcomes.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { freePort, orthancPlugin, type TestOrthanc } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
@@ -48,7 +49,7 @@ describe('STOW-RS to an Orthanc with the DICOMweb plugin', () => {
     const { outcomes } = await run(settings([destination({ derived: true })]), ['sr', 'private']);
     expect(outcomes.map((o) => o.approach)).toEqual(['sr', 'private', 'dicomweb']);
     const sr = outcomes[0]?.details as { sopInstanceUid: string };
-    const derivedSeries = (outcomes[1]?.details['series'] as { orthancId: string }[]).map((s) => s.orthancId);
+    const derivedSeries = (outcomes[1]?.details as PrivateDetails).series.map((s) => s.orthancId);
     const derived = (await Promise.all(derivedSeries.map((id) => orthanc.client.seriesInstances(id)))).flat().map((i) => i.MainDicomTags['SOPInstanceUID'] ?? '');
     expect(derived).toHaveLength(2);
     for (const uid of [sr.sopInstanceUid, ...derived]) {

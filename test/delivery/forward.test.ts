@@ -8,6 +8,7 @@ import type { DeliverySettings } from '../../src/delivery/settings.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';
+import type { PrivateDetails } from '../../src/pipeline/outcomes.js';
 import { outputsOf } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
@@ -62,7 +63,7 @@ describe('forwarding to a real C-STORE receiver (storescp) through Orthanc', () 
     const { outcomes } = await report;
     expect(outcomes.map((o) => o.approach)).toEqual(['sr', 'private', 'forward', 'hl7']);
     const sr = outcomes[0]?.details as { sopInstanceUid: string };
-    const derived = (outcomes[1]?.details['series'] as { seriesInstanceUid: string }[]).map((s) => s.seriesInstanceUid);
+    const derived = (outcomes[1]?.details as PrivateDetails).series.map((s) => s.seriesInstanceUid);
     const expected = [sr.sopInstanceUid, ...(await Promise.all(derived.map(sopInstanceUidsOf))).flat()];
     expect(expected).toHaveLength(3);
     const arrived = pacs.receivedSopInstanceUids().filter((uid) => !before.has(uid));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Message } from 'node-hl7-client';
 import { afterEach, describe, expect, test } from 'vitest';
+import { NOTHING_WRITTEN } from '../../src/delivery/context.js';
 import { DeliveryError } from '../../src/delivery/errors.js';
 import { parseAck } from '../../src/delivery/hl7/ack.js';
 import { hl7FileName } from '../../src/delivery/hl7/deliver.js';
@@ -29,7 +30,7 @@ afterEach(async () => {
 async function deliver(hl7: Partial<Hl7Settings>, attempts = 3) {
   const delays: number[] = [];
   const settings: DeliverySettings = { hl7: { timeoutMs: 2000, ...PARTIES, ...hl7 }, attempts, retryBaseMs: 100 };
-  const run = runDeliveries({ client: NO_ORTHANC, facts: FACTS, measurements: SET, now: NOW, written: [], settings, sleep: async (ms) => void delays.push(ms) });
+  const run = runDeliveries({ client: NO_ORTHANC, facts: FACTS, measurements: SET, now: NOW, written: NOTHING_WRITTEN, settings, sleep: async (ms) => void delays.push(ms) });
   return { run, delays };
 }
 

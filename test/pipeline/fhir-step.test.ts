@@ -5,8 +5,8 @@ import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';
-import { fhirBundleOf } from '../../src/pipeline/fhir-step.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
+import { outcomeRecord } from '../../src/pipeline/outcomes.js';
 import { verify } from '../../src/pipeline/verify.js';
 import { ctStudy, uploadStudy, type FixtureStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
@@ -64,9 +64,9 @@ describe('the FHIR step against a real Orthanc', () => {
       alreadyPresent: false,
       details: { observations: 2, bytes: Buffer.byteLength(json, 'utf8'), bundleIdentifier: bundle.identifier?.value },
     });
-    // The Bundle is handed over beside the outcome, never inside what gets printed.
-    expect(fhirBundleOf(outcome!)?.identifier).toEqual(bundle.identifier);
-    expect(JSON.stringify(report)).not.toContain('"resourceType"');
+    // The Bundle is handed over in the FHIR outcome, never inside what gets printed.
+    expect(outcome?.approach === 'fhir' ? outcome.bundle.identifier : undefined).toEqual(bundle.identifier);
+    expect(JSON.stringify(report.outcomes.map(outcomeRecord))).not.toContain('"resourceType"');
 
     const verified = await verify(orthanc.client, study.orthancId);
     expect(verified.stored.find((s) => s.approach === 'fhir')).toMatchObject({

@@ -11,6 +11,7 @@ import { buildSet, type MeasurementInput } from '../../src/measurements/parse.js
 import { attach, type AttachDeps } from '../../src/pipeline/attach.js';
 import { mapLimit } from '../../src/pipeline/concurrency.js';
 import { readStudyFacts } from '../../src/pipeline/read-facts.js';
+import { outcomeFor, type SrOutcome } from '../../src/pipeline/outcomes.js';
 import { srStep, SrStoreError, type StoredReport } from '../../src/pipeline/sr-step.js';
 import { verify } from '../../src/pipeline/verify.js';
 import type { SimplifiedTags } from '../../src/orthanc/types.js';
@@ -80,7 +81,7 @@ const CASES: readonly Case[] = [
 interface Result {
   readonly source: BuiltStudy & { orthancId: string };
   readonly measurements: MeasurementSet;
-  readonly outcome: Awaited<ReturnType<typeof attach>>['outcomes'][number];
+  readonly outcome: SrOutcome;
   readonly bytes: Buffer;
   readonly sr: NaturalDataset;
   /** The first source image's tags as Orthanc gives them. */
@@ -110,13 +111,16 @@ beforeAll(async () => {
   });
 }, 180_000);
 
+/** The SR outcome's details of an attach report. */
+const srOf = (report: { readonly outcomes: Parameters<typeof outcomeFor>[0] }) => outcomeFor(report.outcomes, 'sr')?.details;
+
 /** Uploads the case's study, attaches its measurements as SR, and downloads what Orthanc stored. */
 async function attachCase(c: Case): Promise<Omit<Result, 'validators'> & { label: string }> {
   const source = await uploadStudy(orthanc.client, c.study);
   const measurements = buildSet(c.volumes);
-  const outcome = (await attach(deps(), source.studyInstanceUid, measurements, ['sr'])).outcomes[0];
+  const outcome = outcomeFor((await attach(deps(), source.studyInstanceUid, measurements, ['sr'])).outcomes, 'sr');
   if (!outcome) throw new Error(`no SR outcome for "${c.label}"`);
-  const details = outcome.details as { orthancInstanceId: string; orthancSeriesId: string };
+  const details = outcome.details;
   const bytes = await orthanc.client.instanceFile(details.orthancInstanceId);
   const firstImage = (await orthanc.client.studySeries(source.orthancId)).find((s) => s.MainDicomTags['Modality'] !== 'SR');
   return {
@@ -167,15 +171,15 @@ describe.each(CASES)('SR step against a real Orthanc: $label', (c) => {
       ['addedBytes', 'measurementCount', 'orthancInstanceId', 'orthancSeriesId', 'seriesInstanceUid', 'sopClassUid', 'sopInstanceUid', 'storedBytes'].sort(),
     );
     // A new SR adds its own size to Orthanc's storage.
-    expect(outcome.details['addedBytes']).toBe(outcome.details['storedBytes']);
-    expect(outcome.details['storedBytes']).toBeGreaterThan(0);
+    expect(outcome.details.addedBytes).toBe(outcome.details.storedBytes);
+    expect(outcome.details.storedBytes).toBeGreaterThan(0);
     expect(outcome.details).toMatchObject({
       ...measurementReportUids(await readStudyFacts(orthanc.client, source.orthancId), measurements.digest),
       sopClassUid: SrSopClass.EnhancedSR,
       measurementCount: n,
     });
     expect(srParentStudy).toBe(source.orthancId);
-    expect(await reportInstances(source.orthancId)).toEqual([outcome.details['orthancInstanceId']]);
+    expect(await reportInstances(source.orthancId)).toEqual([outcome.details.orthancInstanceId]);
   });
 
   test('the file Orthanc returns holds every volume with its name, value and anatomy', () => {
@@ -241,10 +245,10 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     const changed = [{ name: 'Right Kidney', value: '126 mL' }, KIDNEYS[1] as MeasurementInput, TOTAL];
     const later = await attach(deps(new Date(2024, 4, 9, 10, 0, 0)), source.studyInstanceUid, buildSet(changed), ['sr']);
     expect(later.outcomes[0]?.alreadyPresent).toBe(false);
-    expect(later.outcomes[0]?.details['sopInstanceUid']).not.toBe(first.outcomes[0]?.details['sopInstanceUid']);
+    expect(srOf(later)?.sopInstanceUid).not.toBe(srOf(first)?.sopInstanceUid);
     const stored = await reportInstances(source.orthancId);
     expect(stored).toHaveLength(2);
-    expect(stored).toContain(first.outcomes[0]?.details['orthancInstanceId']);
+    expect(stored).toContain(srOf(first)?.orthancInstanceId);
 
     const report = await verify(orthanc.client, source.studyInstanceUid);
     const sr = report.stored.find((s) => s.approach === 'sr');
@@ -252,8 +256,8 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     const reports = sr?.details['reports'] as StoredReport[];
     // Newest last, each with its values as read back from Orthanc.
     expect(reports.map((r) => [r.sopInstanceUid, r.written])).toEqual([
-      [first.outcomes[0]?.details['sopInstanceUid'], '20240507 080910'],
-      [later.outcomes[0]?.details['sopInstanceUid'], '20240509 100000'],
+      [srOf(first)?.sopInstanceUid, '20240507 080910'],
+      [srOf(later)?.sopInstanceUid, '20240509 100000'],
     ]);
     expect(reports[1]?.measurements).toEqual([
       { name: 'Right Kidney', valueMl: '126', unit: 'mL', findingSite: 'Right kidney structure' },
@@ -261,7 +265,7 @@ describe('SR step: re-runs, changes and what verify shows', () => {
       { name: 'Total Volume', valueMl: '257', unit: 'mL', findingSite: 'Kidney (Bilateral)' },
     ]);
     expect(sr?.summary).toBe(
-      `SR ${String(later.outcomes[0]?.details['sopInstanceUid'])} written 20240509 100000: Right Kidney 126 mL [Right kidney structure], ` +
+      `SR ${String(srOf(later)?.sopInstanceUid)} written 20240509 100000: Right Kidney 126 mL [Right kidney structure], ` +
         'Left Kidney 132 mL [Left kidney structure], Total Volume 257 mL [Kidney (Bilateral)] (and 1 older report)',
     );
   });
@@ -287,7 +291,7 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     // The copy filed elsewhere does not count as present: a run with the right facts stores the SR in the study.
     const retry = await attach(deps(), source.orthancId, buildSet(KIDNEYS), ['sr']);
     expect(retry.outcomes[0]?.alreadyPresent).toBe(false);
-    expect(await reportInstances(source.orthancId)).toEqual([retry.outcomes[0]?.details['orthancInstanceId']]);
+    expect(await reportInstances(source.orthancId)).toEqual([srOf(retry)?.orthancInstanceId]);
   });
 
   test('refuses an SR already stored under the same UIDs that holds other values, and leaves it alone', async () => {

@@ -7,7 +7,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageOf } from '../../errors.js';
-import type { DeliveryContext, DeliveryResult } from '../context.js';
+import type { DeliveryContext, DeliveryOutcome, DeliveryResult, Hl7Details } from '../context.js';
 import { DeliveryAttemptError, type DeliveryFailure } from '../errors.js';
 import { attempt } from '../../retry.js';
 import type { Hl7Settings } from '../settings.js';
@@ -49,9 +49,10 @@ export function hl7FileName(studyInstanceUid: string, digest: string): string {
 }
 
 /** Builds the ORU^R01 and delivers it to each configured destination. */
-export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings): Promise<DeliveryResult> {
+export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings): Promise<DeliveryResult<Extract<DeliveryOutcome, { approach: 'hl7' }>>> {
   const message = oruR01(context.facts, context.measurements, context.now, { sender: settings.sender, receiver: settings.receiver });
-  const details: Record<string, unknown> = { messageType: 'ORU^R01', controlId: message.controlId, observations: context.measurements.measurements.length };
+  let file: Hl7Details['file'];
+  let mllp: Hl7Details['mllp'];
   const delivered: string[] = [];
   const failures: DeliveryFailure[] = [];
   if (settings.dir !== undefined) {
@@ -61,7 +62,7 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
     // A name that cannot be built fails at once: no attempt would give it another.
     const result = await attempt(context.retry, () => writeMessage(dir, hl7FileName(studyInstanceUid, digest), message.text));
     if (result.ok) {
-      details['file'] = result.value;
+      file = result.value;
       delivered.push(`HL7 written to ${result.value}`);
     } else {
       failures.push({ destination: `HL7 folder ${dir}`, message: `cannot write the message: ${messageOf(result.error)}`, attempts: result.attempts, permanent: result.permanent });
@@ -77,13 +78,20 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
       return ack;
     });
     if (result.ok) {
-      details['mllp'] = { peer, ack: result.value.code, ...(result.value.text !== '' ? { text: result.value.text } : {}), attempts: result.attempts };
+      mllp = { peer, ack: result.value.code, ...(result.value.text !== '' ? { text: result.value.text } : {}), attempts: result.attempts };
       delivered.push(`HL7 sent to ${peer} (ACK ${result.value.code})`);
     } else {
       failures.push({ destination: `HL7 MLLP ${peer}`, message: messageOf(result.error), attempts: result.attempts, permanent: result.permanent });
     }
   }
   const summary = `ORU^R01 ${message.controlId} with ${context.measurements.measurements.length} OBX: ${delivered.join(', ')}`;
+  const details: Hl7Details = {
+    messageType: 'ORU^R01',
+    controlId: message.controlId,
+    observations: context.measurements.measurements.length,
+    ...(file !== undefined ? { file } : {}),
+    ...(mllp !== undefined ? { mllp } : {}),
+  };
   return { outcome: { approach: 'hl7', summary, alreadyPresent: false, details }, delivered, failures };
 }
 
