@@ -16,6 +16,7 @@ import { parseSegmentLabels } from './segmentation/match.js';
 import { parseSwitch, type SegmentationSettings } from './segmentation/settings.js';
 import { ownDeviceObserverUids, type DicomInputSettings } from './inputs/settings.js';
 import { readTlsFiles, type TlsMaterial } from './orthanc/tls.js';
+import { redactUrl } from './orthanc/redact.js';
 import { DELIVERY_VARIABLES, deliverySettingsOf } from './delivery/config.js';
 import type { DeliverySettings } from './delivery/settings.js';
 
@@ -309,10 +310,6 @@ function isTimeZone(text: string): boolean {
   }
 }
 
-/** A URL with any user:password part removed, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//');
-}
 
 function definedOnly(env: Readonly<Record<string, string | undefined>>): Partial<Record<VariableName, string>> {
   const out: Partial<Record<VariableName, string>> = {};

@@ -6,7 +6,7 @@
 import got, { type Got, type Method } from 'got';
 import { AmbiguousStudyError, NotFoundError, OrthancHttpError, RaceLostError } from '../errors.js';
 import { withRetry } from '../retry.js';
-import { redactUrl } from '../config.js';
+import { redactUrl } from './redact.js';
 import { DEFAULT_IDLE_MS, mayResend, orthancAgents, type Resend } from './connection.js';
 import { toOrthancError } from './errors.js';
 import type {

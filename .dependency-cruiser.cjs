@@ -1,0 +1,47 @@
+/**
+ * Which way dependencies run (checked by `npm run typecheck` with dependency-cruiser).
+ * Triggers (cli, sidecar, http) hand work to the pipeline; the pipeline asks the writers and then
+ * the deliveries; the writers are pure (facts and measurements in, bytes or resources out).
+ */
+const WRITERS = '^src/(dicom|fhir)/';
+const IO_FOLDERS = '^src/(orthanc|pipeline|sidecar|http|cli|index|delivery|inputs)/';
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'No module imports itself through others.', from: { path: '^src/' }, to: { circular: true } },
+    {
+      name: 'writers-stay-pure',
+      severity: 'error',
+      comment: 'SR, private-tag and FHIR writers take facts and measurements and answer bytes or resources: no Orthanc, no pipeline, no triggers.',
+      from: { path: WRITERS, pathNot: '^src/fhir/transaction\\.ts$' },
+      to: { path: IO_FOLDERS },
+    },
+    {
+      name: 'hl7-message-stays-pure',
+      severity: 'error',
+      comment: 'The ORU^R01 builder and its encoding are writers too; only deliver.ts and mllp.ts do I/O.',
+      from: { path: '^src/delivery/hl7/(oru|encoding)\\.ts$' },
+      to: { path: ['^src/(orthanc|pipeline|sidecar|http|cli|index|inputs)/', '^src/delivery/(run|forward|dicomweb)\\.ts$', '^node:(net|fs|fs/promises|http|https)$', '^(net|fs|http|https)$'] },
+    },
+    {
+      name: 'deliveries-after-the-pipeline',
+      severity: 'error',
+      comment: 'The pipeline runs the deliveries and hands them what was written (WrittenOutputs); deliveries never reach back.',
+      from: { path: '^src/delivery/' },
+      to: { path: '^src/(pipeline|sidecar|http|cli)/' },
+    },
+    {
+      name: 'orthanc-client-knows-nothing-above-it',
+      severity: 'error',
+      comment: 'Only src/orthanc knows Orthanc; it depends on nothing but errors, the logger and the retry primitive.',
+      from: { path: '^src/orthanc/' },
+      to: { path: '^src/', pathNot: ['^src/orthanc/', '^src/(errors|retry|log)\\.ts$'] },
+    },
+  ],
+  options: {
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: 'node_modules' },
+  },
+};
