@@ -3,11 +3,10 @@
  * Study Instance UID as the DICOM SR to FHIR IG does, with the SR we wrote as its one listed series.
  */
 import type { Identifier, ImagingStudy, ImagingStudySeries } from '@medplum/fhirtypes';
+import { isDicomUid, UID_RULE } from '../dicom/uids.js';
 import type { StudyFacts } from '../study/facts.js';
 import { FhirInputError } from './errors.js';
 import { DICOM_UID, FHIR_CODES, URI } from './systems.js';
-
-const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))+$/;
 
 /**
  * The SR document this run stored in the study. All three UIDs are needed: R4 requires
@@ -22,8 +21,8 @@ export interface SrReference {
 /** Checks a DICOM UID (PS3.5 section 9.1) and answers it trimmed. */
 export function checkUid(field: string, uid: string): string {
   const trimmed = uid.trim();
-  if (!UID.test(trimmed) || trimmed.length > 64) {
-    throw new FhirInputError(field, uid, 'must be a DICOM UID (dotted digits, at most 64 characters)');
+  if (!isDicomUid(trimmed)) {
+    throw new FhirInputError(field, uid, `must be a DICOM UID (${UID_RULE})`);
   }
   return trimmed;
 }

@@ -5,6 +5,7 @@
  *  "segmentation"?: {"seriesInstanceUid", "sopInstanceUid"}} (the SEG the volumes were computed from).
  */
 import { createHash } from 'node:crypto';
+import { isDicomUid } from '../dicom/uids.js';
 import { InvalidMeasurementsError } from '../errors.js';
 import { anatomyForName, normaliseName } from './anatomy.js';
 import { ANATOMIES, type Anatomy, type Measurement, type MeasurementSet, type SegmentationReference } from './model.js';
@@ -133,14 +134,12 @@ function checkMeasurement(input: MeasurementInput): Measurement {
   };
 }
 
-const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
-
 /** The structured form's "segmentation": {"seriesInstanceUid", "sopInstanceUid"} of the SEG the volumes came from. */
 function segmentationKey(value: unknown): Omit<SegmentationReference, 'segmentNumbers'> {
   const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   const uid = (key: string): string => {
     const text = v[key];
-    if (typeof text !== 'string' || text.length > 64 || !UID.test(text)) {
+    if (typeof text !== 'string' || !isDicomUid(text)) {
       throw new InvalidMeasurementsError(`segmentation.${key} must be a DICOM UID, got ${describe(text)}`);
     }
     return text;
