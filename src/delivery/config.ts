@@ -21,6 +21,65 @@ export const DELIVERY_VARIABLES = {
 
 type Source = Readonly<Partial<Record<string, string>>>;
 
+/** A whole number between min and max, as text; the messages are the ones src/config.ts gives. */
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be between ${min} and ${max}`).max(max, `must be between ${min} and ${max}`));
+
+/** An HL7 HD pair "application^facility" (MSH-3/4 or MSH-5/6). */
+const party = z
+  .string()
+  .transform((raw) => raw.split('^'))
+  .refine((parts) => parts.length <= 2 && parts.every((p) => p.length <= 227), 'must be application or application^facility')
+  .transform(([application = '', facility = '']): Hl7Party => ({ application, facility }));
+
+// Orthanc's symbolic names go into a URL path; its own examples use letters, digits, dashes and underscores.
+const modalities = z
+  .string()
+  .transform((raw) => raw.split(',').map((m) => m.trim()))
+  .refine((names) => names.every((m) => /^[\w.-]{1,64}$/.test(m)), 'must be a comma list of Orthanc modality names (letters, digits, . _ -)')
+  .transform((names) => [...new Set(names)]);
+
+const MLLP = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/;
+const mllp = z
+  .string()
+  .transform((raw) => MLLP.exec(raw.trim()))
+  .refine((match): match is RegExpExecArray => match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535, 'must be host:port, e.g. 10.0.0.5:2575')
+  .transform((match): MllpTarget => ({ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(match[2]) }));
+
+/** The schema of each delivery variable but KV_DICOMWEB (a JSON list, checked by destinationSchema below). */
+const schema = {
+  KV_FORWARD_MODALITIES: modalities,
+  KV_FORWARD_DERIVED: z
+    .string()
+    .transform((raw) => raw.toLowerCase())
+    .refine((raw) => raw === 'true' || raw === 'false', 'must be true or false')
+    .transform((raw) => raw === 'true'),
+  KV_FORWARD_TIMEOUT_MS: integer(1000, 86_400_000),
+  KV_HL7_MLLP: mllp,
+  KV_HL7_TIMEOUT_MS: integer(100, 600_000),
+  KV_HL7_SENDER: party,
+  KV_HL7_RECEIVER: party,
+  KV_DELIVERY_ATTEMPTS: integer(1, 20),
+  KV_DELIVERY_RETRY_BASE_MS: integer(0, 600_000),
+} as const;
+
+type Checked = keyof typeof schema;
+
+/** The variable's checked value, or the fallback's when it is not set; a ConfigError naming the variable, the rule and the value otherwise. */
+function pick<K extends Checked>(source: Source, name: K, fallback: string): z.output<(typeof schema)[K]>;
+function pick<K extends Checked>(source: Source, name: K): z.output<(typeof schema)[K]> | undefined;
+function pick<K extends Checked>(source: Source, name: K, fallback?: string): z.output<(typeof schema)[K]> | undefined {
+  const raw = source[name] ?? fallback;
+  if (raw === undefined) return undefined;
+  const parsed = schema[name].safeParse(raw);
+  if (!parsed.success) fail(name, parsed.error.issues[0]?.message ?? 'is invalid', raw);
+  return parsed.data as z.output<(typeof schema)[K]>;
+}
+
 /** Delivery settings from the checked variables; undefined when no destination is configured. */
 export function deliverySettingsOf(source: Source): DeliverySettings | undefined {
   const forward = forwardOf(source);
@@ -31,22 +90,16 @@ export function deliverySettingsOf(source: Source): DeliverySettings | undefined
     ...(forward !== undefined ? { forward } : {}),
     ...(dicomweb !== undefined ? { dicomweb } : {}),
     ...(hl7 !== undefined ? { hl7 } : {}),
-    attempts: integer(source, 'KV_DELIVERY_ATTEMPTS', 3, 1, 20),
-    retryBaseMs: integer(source, 'KV_DELIVERY_RETRY_BASE_MS', 1000, 0, 600_000),
+    attempts: pick(source, 'KV_DELIVERY_ATTEMPTS', '3'),
+    retryBaseMs: pick(source, 'KV_DELIVERY_RETRY_BASE_MS', '1000'),
   };
 }
 
 function forwardOf(source: Source): ForwardSettings | undefined {
-  const raw = source['KV_FORWARD_MODALITIES'];
-  const derivedRaw = source['KV_FORWARD_DERIVED'] ?? 'false';
-  if (!['true', 'false'].includes(derivedRaw.toLowerCase())) fail('KV_FORWARD_DERIVED', 'must be true or false', derivedRaw);
-  const timeoutMs = integer(source, 'KV_FORWARD_TIMEOUT_MS', 600_000, 1000, 86_400_000);
-  if (raw === undefined) return undefined;
-  const modalities = raw.split(',').map((m) => m.trim());
-  // Orthanc's symbolic names go into a URL path; its own examples use letters, digits, dashes and underscores.
-  const bad = modalities.find((m) => !/^[\w.-]{1,64}$/.test(m));
-  if (bad !== undefined) fail('KV_FORWARD_MODALITIES', 'must be a comma list of Orthanc modality names (letters, digits, . _ -)', raw);
-  return { modalities: [...new Set(modalities)], derived: derivedRaw.toLowerCase() === 'true', timeoutMs };
+  const derived = pick(source, 'KV_FORWARD_DERIVED', 'false');
+  const timeoutMs = pick(source, 'KV_FORWARD_TIMEOUT_MS', '600000');
+  const names = pick(source, 'KV_FORWARD_MODALITIES');
+  return names === undefined ? undefined : { modalities: names, derived, timeoutMs };
 }
 
 const destinationSchema = z
@@ -94,35 +147,12 @@ function redact(raw: string): string {
 
 function hl7Of(source: Source): Hl7Settings | undefined {
   const dir = source['KV_HL7_DIR'];
-  const mllp = source['KV_HL7_MLLP'] !== undefined ? mllpOf(source['KV_HL7_MLLP']) : undefined;
-  const timeoutMs = integer(source, 'KV_HL7_TIMEOUT_MS', 10_000, 100, 600_000);
-  const sender = partyOf(source, 'KV_HL7_SENDER', 'KIDNEY_VOLUMES');
-  const receiver = partyOf(source, 'KV_HL7_RECEIVER', '');
-  if (dir === undefined && mllp === undefined) return undefined;
-  return { ...(dir !== undefined ? { dir: resolve(dir) } : {}), ...(mllp ? { mllp } : {}), timeoutMs, sender, receiver };
-}
-
-function mllpOf(text: string): MllpTarget {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text.trim());
-  const port = Number(match?.[2]);
-  if (!match || port < 1 || port > 65535) fail('KV_HL7_MLLP', 'must be host:port, e.g. 10.0.0.5:2575', text);
-  return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port };
-}
-
-function partyOf(source: Source, name: string, fallback: string): Hl7Party {
-  const raw = source[name] ?? fallback;
-  const [application = '', facility = '', ...rest] = raw.split('^');
-  if (rest.length > 0 || application.length > 227 || facility.length > 227) fail(name, 'must be application or application^facility', raw);
-  return { application, facility };
-}
-
-function integer(source: Source, name: string, fallback: number, min: number, max: number): number {
-  const raw = source[name];
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) fail(name, 'must be a whole number', raw);
-  const value = Number(raw);
-  if (value < min || value > max) fail(name, `must be between ${min} and ${max}`, raw);
-  return value;
+  const target = pick(source, 'KV_HL7_MLLP');
+  const timeoutMs = pick(source, 'KV_HL7_TIMEOUT_MS', '10000');
+  const sender = pick(source, 'KV_HL7_SENDER', 'KIDNEY_VOLUMES');
+  const receiver = pick(source, 'KV_HL7_RECEIVER', '');
+  if (dir === undefined && target === undefined) return undefined;
+  return { ...(dir !== undefined ? { dir: resolve(dir) } : {}), ...(target ? { mllp: target } : {}), timeoutMs, sender, receiver };
 }
 
 function fail(name: string, rule: string, raw: string): never {
