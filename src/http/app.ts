@@ -127,7 +127,7 @@ export function createApp(deps: AppDeps): express.Express {
     // The client gets a short message and an ID to quote; the details (which may name hosts or
     // paths) go to the log under the same ID.
     const errorId = randomBytes(6).toString('hex');
-    deps.log.error({ kind, event: 'http-error', errorId, method: request.method, path: request.path, stack: error instanceof Error ? error.stack : undefined }, message);
+    deps.log.error({ kind, event: 'http-error', errorId, method: request.method, path: request.path, err: error }, message);
     response.status(status).json({ error: { kind, message: `${shortMessage(kind, message)} (error ID ${errorId}; the sidecar's log has the details)`, errorId } });
   });
   return app;

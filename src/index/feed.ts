@@ -122,7 +122,7 @@ export class IndexFeed {
         failures++;
         this.lastError = messageOf(error);
         const delay = Math.min(this.deps.pollIntervalMs * 2 ** Math.min(failures, 6), 30_000);
-        this.deps.log.warn({ event: 'index-error', kind: errorKind(error), retryInMs: delay }, `study index: ${messageOf(error)}`);
+        this.deps.log.warn({ event: 'index-error', kind: errorKind(error), retryInMs: delay, err: error }, `study index: ${messageOf(error)}`);
         await this.sleep(delay);
       }
     }

@@ -3,7 +3,6 @@
  * ask for processing, and outcome labels the sidecar sets so admins can filter done and failed
  * studies. Whether the Orthanc has labels is read from /system (HasLabels), never from the version.
  */
-import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from './client.js';
 
@@ -87,7 +86,7 @@ export class OutcomeLabels {
         if (!(await this.features()).labels) return;
         await reflectState(this.client, this.settings, studyId, state);
       })
-      .catch((error: unknown) => this.log.warn({ studyId, event: 'labels-failed', state, err: messageOf(error) }, `could not set the ${state} labels`));
+      .catch((error: unknown) => this.log.warn({ studyId, event: 'labels-failed', state, err: error }, `could not set the ${state} labels`));
     this.chains.set(studyId, next);
     void next.finally(() => {
       if (this.chains.get(studyId) === next) this.chains.delete(studyId);

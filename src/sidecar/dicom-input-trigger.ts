@@ -60,7 +60,7 @@ export async function onStableSeriesInputs(deps: DicomInputTriggerDeps, seriesId
     if (TRANSIENT.has(errorKind(error))) throw error;
     // A permanent fault must not hold the feed: one series is skipped, with the cause in the log.
     const message = errorKind(error) === 'not-found' ? `${messageOf(error)} (was the study deleted, or is ${METADATA.inputs} missing from Orthanc's UserMetadata? See orthanc/orthanc.json)` : messageOf(error);
-    log.error({ outcome: 'error', kind: errorKind(error) }, message);
+    log.error({ outcome: 'error', kind: errorKind(error), err: error }, message);
     return { kind: 'error', message };
   }
 }

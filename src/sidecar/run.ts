@@ -90,7 +90,7 @@ export async function runSidecar(config: Config, client: OrthancClient, settings
       abandon.unref();
       sidecar
         .stop()
-        .catch((error: unknown) => log.error({ err: String(error) }, 'error while stopping'))
+        .catch((error: unknown) => log.error({ err: error }, 'error while stopping'))
         .finally(() => {
           clearTimeout(abandon);
           resolve();

@@ -93,7 +93,7 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
   try {
     parseMeasurementsJson(text);
   } catch (error) {
-    log.warn({ outcome: 'invalid' }, `segmentation volumes are not acceptable measurements: ${messageOf(error)}`);
+    log.warn({ outcome: 'invalid', err: error }, `segmentation volumes are not acceptable measurements: ${messageOf(error)}`);
     return { kind: 'no-kidney', reasons: [messageOf(error)] };
   }
   const existing = await client.studyMetadata(studyId, METADATA.pending);

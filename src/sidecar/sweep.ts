@@ -6,7 +6,6 @@
  * between pages and never waits for a whole sweep.
  */
 import { createHash } from 'node:crypto';
-import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { orthancFeatures, studiesLabelled, studiesWithMetadata, type LabelSettings, type OrthancFeatures } from '../orthanc/labels.js';
@@ -125,7 +124,7 @@ export class Sweep {
       try {
         await this.answerLabel(settings, id);
       } catch (error) {
-        this.deps.log.warn({ studyId: id, event: 'label-request', err: messageOf(error) }, 'could not look at a labelled study; the next look-up tries again');
+        this.deps.log.warn({ studyId: id, event: 'label-request', err: error }, 'could not look at a labelled study; the next look-up tries again');
       }
     }
     if (ids.length > 0) this.deps.log.info({ event: 'label-sweep', label: settings.request, studies: ids.length }, 'labelled studies looked at');

@@ -165,7 +165,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   router.use('/dashboard/api', api);
   router.use('/dashboard/api', (error: unknown, _request: Request, response: Response, _next: NextFunction) => {
     const status = error instanceof KidneyVolumesError ? httpStatusFor(error) : 500;
-    if (status >= 500) deps.log.error({ kind: errorKind(error), event: 'dashboard-error' }, messageOf(error));
+    if (status >= 500) deps.log.error({ kind: errorKind(error), event: 'dashboard-error', err: error }, messageOf(error));
     response.status(status).json({ error: { kind: errorKind(error), message: status >= 500 ? 'internal error; see the sidecar log' : messageOf(error) } });
   });
   return router;
