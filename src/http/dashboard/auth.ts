@@ -49,15 +49,6 @@ export function originAllowed(request: Request, required: boolean, extra: readon
   }
 }
 
-/** One cookie's value from the Cookie header. */
-export function cookieOf(request: Request, name: string): string | undefined {
-  for (const part of (request.get('cookie') ?? '').split(';')) {
-    const at = part.indexOf('=');
-    if (at > 0 && part.slice(0, at).trim() === name) return decodeURIComponent(part.slice(at + 1).trim());
-  }
-  return undefined;
-}
-
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
