@@ -5,12 +5,12 @@
  * a finished status, so the status names what was used and what was left out, and why.
  */
 import { createHash } from 'node:crypto';
-import { OrthancHttpError } from '../errors.js';
+import { OrthancHttpError, RaceLostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { METADATA } from '../pipeline/metadata.js';
-import { parseStatus, type StudyStatus } from '../sidecar/status.js';
+import { statusOf, updateStatus, type StudyStatus } from '../sidecar/status.js';
 import type { DicomMark } from './mark.js';
 import { describeOrigin, originFor, parseInputs, sameNote, withNote, withOrigin, type DicomOrigin, type InputNote } from './origin.js';
 
@@ -106,13 +106,12 @@ export async function recordNote(client: OrthancClient, studyId: string, note: I
     if (record.notes.some((n) => sameNote(n, note))) break;
     if (await putInputs(client, studyId, withNote(record, note), inputs?.etag)) break;
   }
-  for (let round = 0; round < ROUNDS; round++) {
-    const revision = await client.studyMetadata(studyId, METADATA.status);
-    const status = revision ? parseStatus(revision.value) : undefined;
-    let next: StudyStatus;
-    if (revision === undefined) {
-      if (unsureStatus === undefined) return;
-      next = {
+  // Through the status store (compare-and-set, transitions checked); a status that keeps changing
+  // is left alone: the note is in KidneyVolumesInputs already.
+  await updateStatus(client, studyId, (stored): StudyStatus | undefined => {
+    if (stored.kind === 'absent') {
+      if (unsureStatus === undefined) return undefined;
+      return {
         state: 'failed',
         digest: createHash('sha256').update(`${note.source}:${note.sopInstanceUid}`).digest('hex'),
         measurements: [],
@@ -124,19 +123,15 @@ export async function recordNote(client: OrthancClient, studyId: string, note: I
         errorKind: 'invalid-measurements',
         inputs: [note],
       };
-    } else {
-      if (!status || (status.state !== 'done' && status.state !== 'failed')) return;
-      const notes = status.inputs ?? [];
-      if (notes.some((n) => sameNote(n, note))) return;
-      next = { ...status, inputs: [...notes.filter((n) => !(n.source === note.source && n.sopInstanceUid === note.sopInstanceUid)), note].slice(-20) };
     }
-    try {
-      await client.putStudyMetadata(studyId, METADATA.status, JSON.stringify(next), revision?.etag);
-      return;
-    } catch (error) {
-      if (!(error instanceof OrthancHttpError && error.status === 409)) throw error;
-    }
-  }
+    const status = statusOf(stored);
+    if (!status || (status.state !== 'done' && status.state !== 'failed')) return undefined;
+    const notes = status.inputs ?? [];
+    if (notes.some((n) => sameNote(n, note))) return undefined;
+    return { ...status, inputs: [...notes.filter((n) => !(n.source === note.source && n.sopInstanceUid === note.sopInstanceUid)), note].slice(-20) };
+  }).catch((error: unknown) => {
+    if (!(error instanceof RaceLostError)) throw error;
+  });
 }
 
 /** A note about an origin. */
