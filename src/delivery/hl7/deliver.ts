@@ -6,6 +6,7 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isDicomUid } from '../../dicom/uids.js';
 import { messageOf } from '../../errors.js';
 import type { DeliveryContext, DeliveryOutcome, DeliveryResult, Hl7Details } from '../context.js';
 import { DeliveryAttemptError, type DeliveryFailure } from '../errors.js';
@@ -24,8 +25,6 @@ export class AckRefusedError extends DeliveryAttemptError {
   }
 }
 
-/** A DICOM UID (PS3.5 section 9.1): digits and dots only, so it can name a file in any folder. */
-const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
 const HEX_DIGEST = /^[0-9a-f]{16,}$/;
 
 /** A study whose StudyInstanceUID cannot name a file: refused, never cleaned up into some other name. */
@@ -43,7 +42,8 @@ export class UnsafeFileNameError extends DeliveryAttemptError {
  * "../../escaped" would otherwise write outside KV_HL7_DIR.
  */
 export function hl7FileName(studyInstanceUid: string, digest: string): string {
-  if (studyInstanceUid.length > 64 || !UID.test(studyInstanceUid)) throw new UnsafeFileNameError(studyInstanceUid);
+  // A DICOM UID is digits and dots only, so it can name a file in any folder.
+  if (!isDicomUid(studyInstanceUid)) throw new UnsafeFileNameError(studyInstanceUid);
   if (!HEX_DIGEST.test(digest)) throw new Error(`measurement digest must be hex, got ${JSON.stringify(digest.slice(0, 80))}`);
   return `${studyInstanceUid}_${digest.slice(0, 16)}.hl7`;
 }
