@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { serializeResource } from '../fhir/serialize.js';
-import { postTransaction, toTransaction } from '../fhir/transaction.js';
+import { sendBundle } from '../fhir/transaction.js';
 import type { Approach } from '../pipeline/approaches.js';
 import type { AttachReport } from '../pipeline/attach.js';
 import { outcomeFor } from '../pipeline/outcomes.js';
@@ -17,8 +17,11 @@ export interface FhirDeliveryOptions {
 export interface FhirDelivery {
   /** The file the Bundle was written to. */
   readonly file?: string;
-  /** The FHIR server's answer to the transaction. */
-  readonly server?: { readonly url: string; readonly created: number; readonly existing: number };
+  /**
+   * The FHIR server's answer: resources created, Observations updated in place (a new version of
+   * each), and resources it already held as they are (conditional creates found, Observations not sent).
+   */
+  readonly server?: { readonly url: string; readonly created: number; readonly updated: number; readonly existing: number };
 }
 
 /** Checks the flags before anything is written: both need the fhir approach, the server an http(s) URL. */
@@ -44,8 +47,10 @@ export async function deliverFhir(report: AttachReport, options: FhirDeliveryOpt
     delivery = { file: options.fhirOut };
   }
   if (options.fhirServer !== undefined) {
-    const result = await postTransaction(options.fhirServer, toTransaction(bundle), token !== undefined ? { token } : {});
-    delivery = { ...delivery, server: { url: options.fhirServer, created: result.created, existing: result.entries.length - result.created } };
+    // Reads what the server holds first, so the same version sent again changes nothing (src/fhir/transaction.ts).
+    const result = await sendBundle(options.fhirServer, bundle, token !== undefined ? { token } : {});
+    const existing = result.entries.length - result.created - result.updated + result.unchanged;
+    delivery = { ...delivery, server: { url: options.fhirServer, created: result.created, updated: result.updated, existing } };
   }
   return delivery;
 }
@@ -55,6 +60,6 @@ export function fhirDeliveryLines(delivery: FhirDelivery): string[] {
   const lines: string[] = [];
   if (delivery.file !== undefined) lines.push(`fhir: Bundle written to ${delivery.file}`);
   const server = delivery.server;
-  if (server !== undefined) lines.push(`fhir: FHIR server ${server.url}: ${server.created} created, ${server.existing} already there`);
+  if (server !== undefined) lines.push(`fhir: FHIR server ${server.url}: ${server.created} created, ${server.updated} updated, ${server.existing} already there`);
   return lines;
 }

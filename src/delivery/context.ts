@@ -1,4 +1,5 @@
 /** What each delivery gets: the study, the measurements, what the writer steps produced, and I/O; and what it hands back. */
+import type { Bundle } from '@medplum/fhirtypes';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
@@ -11,6 +12,8 @@ export interface WrittenOutputs {
   readonly sr?: { readonly orthancInstanceId: string; readonly sopInstanceUid: string };
   /** The derived series carrying the private tags (Orthanc series IDs); empty when none were written. */
   readonly derivedSeries: readonly { readonly orthancId: string; readonly seriesInstanceUid: string; readonly instances: number }[];
+  /** The FHIR Bundle of this version (the record of what changed since the previous one: the HL7 statuses come from it). */
+  readonly fhirBundle?: Bundle;
 }
 
 /** Nothing written (a delivery run on its own, in tests). */
@@ -60,6 +63,8 @@ export interface Hl7Details {
   readonly messageType: 'ORU^R01';
   readonly controlId: string;
   readonly observations: number;
+  /** OBR-25: F for a first version, C for a new version of earlier results (issue 14). */
+  readonly resultStatus: 'F' | 'C';
   /** The file written in KV_HL7_DIR. */
   readonly file?: string;
   /** The MLLP peer's answer. */

@@ -1,9 +1,11 @@
 /**
- * Deterministic identities for the resources we write: the same study and measurements give the
- * same fullUrls and identifiers on every run, so a re-run is recognised (conditional create) and a
- * stored Bundle compares equal, while any changed value gives new ones.
+ * Deterministic identities for the resources we write. An Observation's identity belongs to the
+ * study and the measured structure, never to the values: a corrected volume is a new version of the
+ * same Observation (issue 14), which FHIR servers and EHRs update in place. The Bundle, a snapshot of
+ * one measurement set, keeps an identity per version.
  */
 import { createHash } from 'node:crypto';
+import { normaliseName } from '../measurements/anatomy.js';
 
 /**
  * A UUID (RFC 9562 version 8, "custom") from the sha256 of the parts. The kind keeps a Patient and
@@ -23,16 +25,25 @@ export function uuidUrl(uuid: string): string {
 }
 
 /**
- * Key of one Observation: the study (its identity, as for bundleUuid), the measurement's name and the digest of the whole set. The
- * digest is part of it because the Observations are the FHIR view of one measurement report: a
- * corrected set is a new report whose Observations sit beside the old ones, never overwrite them.
+ * What one measurement measures, the part of its identity that survives corrections: the coded
+ * anatomy when it has one (so "Right Kidney" corrected to "right kidney 2nd read" stays the right
+ * kidney), else the name as the parser compares names (case, underscores and spaces folded).
+ * A set holds each anatomy and each folded name once, so the key is unique in a set.
  */
-export function observationUuid(study: readonly [string, string], name: string, setDigest: string): string {
-  return contentUuid('Observation', ...study, name, setDigest);
+export function structureKey(m: { readonly name: string; readonly anatomy?: string | undefined }): string {
+  return m.anatomy !== undefined ? `anatomy:${m.anatomy}` : `name:${normaliseName(m.name)}`;
 }
 
 /**
- * Key of the Bundle as a whole: one study, one measurement set. `study` is the study's identity
+ * Key of one Observation: the study (its identity, as for bundleUuid) and the measured structure.
+ * No value and no digest: every version of the measurements updates the same Observation.
+ */
+export function observationUuid(study: readonly [string, string], structure: string): string {
+  return contentUuid('Observation', ...study, structure);
+}
+
+/**
+ * Key of the Bundle as a whole: one study, one measurement set (one version of the results). `study` is the study's identity
  * (src/study/identity.ts: StudyInstanceUID and Orthanc study ID), so two patients' studies that
  * share a StudyInstanceUID never share an identifier on a FHIR server.
  */

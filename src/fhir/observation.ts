@@ -6,7 +6,6 @@ import type { CodeableConcept, Observation, Quantity } from '@medplum/fhirtypes'
 import { DCM_SEGMENTATION, SCT, UCUM as UCUM_CODES, type CodedConcept } from '../dicom/codes.js';
 import type { Anatomy, Measurement } from '../measurements/model.js';
 import { FhirInputError } from './errors.js';
-import { observationUuid } from './identity.js';
 import { DICOM_UID, FHIR_CODES, KV_OBSERVATION, UCUM, toCoding } from './systems.js';
 
 /** How each anatomy is coded as bodySite. */
@@ -83,7 +82,6 @@ export interface ObservationContext {
   readonly studyInstanceUid: string;
   /** The study's identity (StudyInstanceUID and Orthanc study ID) that identifiers derive from. */
   readonly study: readonly [string, string];
-  readonly setDigest: string;
   readonly patientUrl: string;
   readonly imagingStudyUrl: string;
   readonly effective: string | undefined;
@@ -92,18 +90,13 @@ export interface ObservationContext {
   readonly sources?: readonly DicomSourceReference[];
 }
 
-/** The Observation's content UUID (also its identifier value and fullUrl). */
-export function measurementUuid(ctx: ObservationContext, m: Measurement): string {
-  return observationUuid(ctx.study, m.name, ctx.setDigest);
-}
-
-/** The Observation for one measurement. */
-export function buildVolumeObservation(m: Measurement, ctx: ObservationContext): Observation {
+/** The Observation for one measurement, identified by `identifier` (src/fhir/identity.ts), status `final` and `issued` from the context until the version step stamps it. */
+export function buildVolumeObservation(m: Measurement, ctx: ObservationContext, identifier: string): Observation {
   if (m.name.trim() === '') throw new FhirInputError('measurement name', m.name, 'must not be empty');
   const obs: Observation = {
     resourceType: 'Observation',
     identifier: [
-      { system: KV_OBSERVATION, value: measurementUuid(ctx, m) },
+      { system: KV_OBSERVATION, value: identifier },
       // The name is the SR's Tracking Identifier; the IG maps it to an identifier of type tracking-id.
       // It is the only place the name lives, so a volume without coded anatomy is still named.
       { type: { coding: [{ ...FHIR_CODES.trackingId }] }, value: m.name },

@@ -8,7 +8,12 @@ import { SCT } from '../dicom/codes.js';
 import type { Anatomy } from '../measurements/model.js';
 import { FhirBundleReadError } from './errors.js';
 import { anatomyForBodySite } from './observation.js';
-import { DICOM_UID, FHIR_CODES, KV_OBSERVATION, SNOMED, UCUM } from './systems.js';
+import { DICOM_UID, FHIR_CODES, KV_BUNDLE, KV_OBSERVATION, SNOMED, UCUM } from './systems.js';
+
+/** The Observation statuses this project writes (src/fhir/versions.ts says when each is used). */
+export const WRITTEN_STATUSES = ['final', 'amended', 'entered-in-error'] as const;
+/** One of them. */
+export type WrittenStatus = (typeof WRITTEN_STATUSES)[number];
 
 /** One volume as stored. */
 export interface StoredVolume {
@@ -22,12 +27,25 @@ export interface StoredVolume {
   readonly bodySiteCode: string | undefined;
   /** The Observation's stable identifier value. */
   readonly identifier: string;
+  /** final, amended (changed after final) or entered-in-error (retracted by a later version). */
+  readonly status: WrittenStatus;
+  /** When this version of the Observation was released (Observation.issued). */
+  readonly issued: string | undefined;
+  /** The Observation as stored, for comparing a new version with it. */
+  readonly observation: Observation;
 }
 
 /** What a stored kidney volume Bundle holds. */
 export interface StoredKidneyVolumes {
   readonly studyInstanceUid: string;
+  /** The current volumes: every Observation that is not entered-in-error. */
   readonly observations: readonly StoredVolume[];
+  /** Every Observation in Bundle order, the retracted (entered-in-error) ones included. */
+  readonly all: readonly StoredVolume[];
+  /** Bundle.identifier (one per measurement set), undefined in a Bundle without one. */
+  readonly bundleIdentifier: string | undefined;
+  /** Bundle.timestamp: when this version of the results was first assembled; undefined in Bundles written before versions. */
+  readonly timestamp: string | undefined;
 }
 
 function fail(rule: string): never {
@@ -51,7 +69,8 @@ function readObservation(entry: BundleEntry<Observation>, patientUrl: string, st
   if (!identifier) fail(`${where} has no ${KV_OBSERVATION} identifier`);
   const name = identifierValue(obs.identifier, (i) => i.type?.coding?.some((c) => c.code === FHIR_CODES.trackingId.code) ?? false);
   if (!name) fail(`${where} has no tracking-id identifier (the measurement name)`);
-  if (obs.status !== 'final') fail(`${where} status must be "final", got "${obs.status}"`);
+  const status = obs.status as WrittenStatus;
+  if (!WRITTEN_STATUSES.includes(status)) fail(`${where} status must be one of ${WRITTEN_STATUSES.join(', ')}, got "${obs.status}"`);
   if (!obs.code.coding?.some((c) => c.system === SNOMED && c.code === SCT.Volume.value)) {
     fail(`${where} code must be SNOMED ${SCT.Volume.value} (Volume)`);
   }
@@ -64,7 +83,7 @@ function readObservation(entry: BundleEntry<Observation>, patientUrl: string, st
   const site = obs.bodySite?.coding?.find((c) => c.system === SNOMED);
   const anatomy = site?.code === undefined ? undefined : anatomyForBodySite(site.code);
   if (site && anatomy === undefined) fail(`${where} bodySite ${site.code} is not a site this project writes`);
-  return { name, volumeMl: q.value, anatomy, bodySiteCode: site?.code, identifier };
+  return { name, volumeMl: q.value, anatomy, bodySiteCode: site?.code, identifier, status, issued: obs.issued, observation: obs };
 }
 
 /** Parses a stored kidney volume Bundle and answers its volumes; throws FhirBundleReadError naming the first problem. */
@@ -86,9 +105,18 @@ export function readKidneyVolumeBundle(json: string): StoredKidneyVolumes {
   if (!studyValue?.startsWith('urn:oid:')) fail(`ImagingStudy has no ${DICOM_UID} identifier`);
   if (!patient.fullUrl || !study.fullUrl) fail('Patient and ImagingStudy entries need fullUrls');
   if (study.resource?.subject.reference !== patient.fullUrl) fail('ImagingStudy subject must be the Bundle Patient');
-  const observations = entries
+  const all = entries
     .filter((e): e is BundleEntry<Observation> => e.resource?.resourceType === 'Observation')
     .map((e) => readObservation(e, patient.fullUrl as string, study.fullUrl as string));
-  if (observations.length === 0) fail('no Observation');
-  return { studyInstanceUid: studyValue.slice('urn:oid:'.length), observations };
+  const observations = all.filter((o) => o.status !== 'entered-in-error');
+  if (observations.length === 0) fail('no current Observation');
+  const identifiers = new Set(all.map((o) => o.identifier));
+  if (identifiers.size !== all.length) fail('two Observations share an identifier');
+  return {
+    studyInstanceUid: studyValue.slice('urn:oid:'.length),
+    observations,
+    all,
+    bundleIdentifier: bundle.identifier?.system === KV_BUNDLE ? bundle.identifier.value : undefined,
+    timestamp: bundle.timestamp,
+  };
 }

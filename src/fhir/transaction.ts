@@ -1,9 +1,22 @@
 /**
- * Sends the Bundle to a FHIR server as one transaction (FHIR R4 http.html#transaction) with
- * conditional creates, so posting the same measurements twice creates nothing the second time.
+ * Sends the Bundle to a FHIR server as one transaction (FHIR R4 http.html#transaction).
+ *
+ * The Patient and the ImagingStudy are conditional creates (`ifNoneExist`): they may belong to the
+ * EHR or the PACS's own FHIR feed, so they are created when missing and never overwritten. Each
+ * Observation is a conditional update by its identifier (`PUT Observation?identifier=system|value`):
+ * no match creates it, one match updates it in place (a new version in the server's history), and
+ * more than one is refused with 412, so the server holds one resource per measurement.
+ *
+ * R4 has no "update only if different": a PUT of the same content still makes a new version on
+ * most servers, and a conditional create never updates. So the sender first searches the server
+ * for the Observations' identifiers and leaves out each one the server already holds in this
+ * version (same status, `issued` and value: every change this program makes re-stamps `issued`);
+ * a changed one is sent with `ifMatch` on the version it read, so a concurrent writer makes the
+ * transaction fail (412) instead of being overwritten unseen. Sending the same version twice thus
+ * changes nothing, and a server that missed a version is brought up to date by the next send.
  */
 import got, { type Got } from 'got';
-import type { Bundle, BundleEntry, Identifier, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Identifier, Observation, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { FhirInputError, FhirServerError } from './errors.js';
 import { serializeResource } from './serialize.js';
 
@@ -31,18 +44,59 @@ export function ifNoneExistFor(resource: Resource): string {
   return `identifier=${searchToken(system)}|${searchToken(value)}`;
 }
 
-/** The collection Bundle as a transaction: every entry a POST that creates only when its identifier is not yet known. */
+/** The conditional-update URL of a resource, e.g. `Observation?identifier=urn:kidney-volumes:observation|<uuid>`. */
+export function conditionalUrlFor(resource: Resource): string {
+  return `${resource.resourceType}?${ifNoneExistFor(resource)}`;
+}
+
+/** The value of an Observation's first identifier with a system and a value, the one conditional requests search by. */
+function identifierKey(resource: Resource): string {
+  const { system, value } = conditionalIdentifier(resource);
+  return `${system}|${value}`;
+}
+
+/** True when the server's copy is this version of the Observation (see the module comment). */
+function sameVersion(ours: Observation, theirs: Observation): boolean {
+  return ours.status === theirs.status && ours.issued === theirs.issued && ours.valueQuantity?.value === theirs.valueQuantity?.value;
+}
+
+/** A transaction and how many Observations it leaves out because the server holds them in this version already. */
+export interface TransactionPlan {
+  readonly transaction: Bundle;
+  readonly unchanged: number;
+}
+
+/** The collection Bundle as a transaction that sends every Observation (nothing known about the server). */
 export function toTransaction(bundle: Bundle): Bundle {
-  const entry = (bundle.entry ?? []).map((e): BundleEntry => {
+  return planTransaction(bundle, undefined).transaction;
+}
+
+/**
+ * The collection Bundle as a transaction against what the server holds for the Observations'
+ * identifiers (readServerObservations): Observations it holds in this version are left out, and so
+ * are withdrawn ones it never held (there is nothing to retract). `undefined`: nothing known, all sent.
+ */
+export function planTransaction(bundle: Bundle, onServer: ReadonlyMap<string, readonly Observation[]> | undefined): TransactionPlan {
+  let unchanged = 0;
+  const entry = (bundle.entry ?? []).flatMap((e): BundleEntry[] => {
     if (!e.resource || !e.fullUrl) throw new FhirInputError('bundle entry', JSON.stringify(e).slice(0, 200), 'needs a fullUrl and a resource');
-    return {
-      // The urn:uuid fullUrls stay: the server rewrites references to them to the ids it assigns (or finds).
-      fullUrl: e.fullUrl,
-      resource: e.resource,
-      request: { method: 'POST', url: e.resource.resourceType, ifNoneExist: ifNoneExistFor(e.resource) },
-    };
+    // The urn:uuid fullUrls stay: the server rewrites references to them to the ids it assigns (or finds).
+    const { fullUrl, resource } = e;
+    if (resource.resourceType !== 'Observation') {
+      return [{ fullUrl, resource, request: { method: 'POST', url: resource.resourceType, ifNoneExist: ifNoneExistFor(resource) } }];
+    }
+    const theirs = onServer?.get(identifierKey(resource)) ?? [];
+    const [only] = theirs;
+    const neverHeld = onServer !== undefined && theirs.length === 0 && resource.status === 'entered-in-error';
+    if (neverHeld || (theirs.length === 1 && only !== undefined && sameVersion(resource, only))) {
+      unchanged += 1;
+      return [];
+    }
+    // One version read: update exactly that one. None or several: let the server create or refuse (412).
+    const version = theirs.length === 1 ? only?.meta?.versionId : undefined;
+    return [{ fullUrl, resource, request: { method: 'PUT', url: conditionalUrlFor(resource), ...(version !== undefined ? { ifMatch: `W/"${version}"` } : {}) } }];
   });
-  return { resourceType: 'Bundle', type: 'transaction', entry };
+  return { transaction: { resourceType: 'Bundle', type: 'transaction', entry }, unchanged };
 }
 
 /** What the server did with one entry. */
@@ -51,8 +105,10 @@ export interface TransactionEntryResult {
   readonly fullUrl: string | undefined;
   /** The entry's response.status as the server wrote it, e.g. "201 Created" or "200 OK". */
   readonly status: string;
-  /** True when the server created the resource, false when the conditional create found it. */
+  /** True when the server created the resource. */
   readonly created: boolean;
+  /** True when a conditional update changed a resource the server had (a new version of it). */
+  readonly updated: boolean;
   readonly location: string | undefined;
 }
 
@@ -61,6 +117,8 @@ export interface TransactionResult {
   readonly entries: readonly TransactionEntryResult[];
   /** How many resources were created; 0 when everything was already there. */
   readonly created: number;
+  /** How many resources were updated in place. */
+  readonly updated: number;
 }
 
 /** Options of `postTransaction`. */
@@ -91,12 +149,7 @@ export function outcomeText(body: string): string {
 export async function postTransaction(baseUrl: string, bundle: Bundle, options: PostTransactionOptions = {}): Promise<TransactionResult> {
   if (bundle.type !== 'transaction') throw new FhirInputError('bundle.type', String(bundle.type), 'must be "transaction" (see toTransaction)');
   const url = baseUrl.replace(/\/+$/, '');
-  const headers: Record<string, string> = {
-    'content-type': 'application/fhir+json',
-    accept: 'application/fhir+json',
-    prefer: 'return=minimal',
-  };
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const headers: Record<string, string> = { ...requestHeaders(options), 'content-type': 'application/fhir+json', prefer: 'return=minimal' };
   const client = options.got ?? got;
   let response;
   try {
@@ -138,13 +191,77 @@ function readTransactionResponse(url: string, status: number, body: string, sent
   }
   const entries = (answer.entry ?? []).map((e, i): TransactionEntryResult => {
     const entryStatus = e.response?.status ?? '';
+    const created = /^201\b/.test(entryStatus);
     return {
       resourceType: sentEntries[i]?.resource?.resourceType ?? '',
       fullUrl: sentEntries[i]?.fullUrl,
       status: entryStatus,
-      created: /^201\b/.test(entryStatus),
+      created,
+      // A conditional create that found its resource also answers 200: only a PUT that did not create updated.
+      updated: !created && sentEntries[i]?.request?.method === 'PUT' && /^2\d\d\b/.test(entryStatus),
       location: e.response?.location,
     };
   });
-  return { entries, created: entries.filter((e) => e.created).length };
+  return { entries, created: entries.filter((e) => e.created).length, updated: entries.filter((e) => e.updated).length };
+}
+
+/** Headers of every request to the FHIR server. */
+function requestHeaders(options: PostTransactionOptions): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/fhir+json' };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  return headers;
+}
+
+/**
+ * What the server holds for the Bundle's Observations, by `system|value` of their identifier: one
+ * search (`GET Observation?identifier=a,b,...`, the comma ORs token values), following `next` links.
+ * Throws FhirServerError when the search fails: sending blind could make needless versions.
+ */
+export async function readServerObservations(baseUrl: string, bundle: Bundle, options: PostTransactionOptions = {}): Promise<Map<string, Observation[]>> {
+  const base = baseUrl.replace(/\/+$/, '');
+  const observations = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Observation => r?.resourceType === 'Observation');
+  const found = new Map<string, Observation[]>();
+  if (observations.length === 0) return found;
+  const wanted = new Set(observations.map(identifierKey));
+  const tokens = observations.map((o) => ifNoneExistFor(o).slice('identifier='.length)).join(',');
+  let url: string | undefined = `${base}/Observation?identifier=${tokens}&_count=${Math.max(50, observations.length * 2)}`;
+  const client = options.got ?? got;
+  for (let page = 0; url !== undefined && page < 20; page += 1) {
+    let response;
+    try {
+      response = await client.get(url, { headers: requestHeaders(options), responseType: 'text', throwHttpErrors: false, retry: { limit: 0 }, timeout: { request: options.timeoutMs ?? 30_000 } });
+    } catch (e) {
+      throw new FhirServerError({ status: undefined, url, outcomeText: '', message: `FHIR server ${base} did not answer the search for our Observations: ${(e as Error).message}`, cause: e });
+    }
+    if (response.statusCode !== 200) {
+      const text = outcomeText(response.body);
+      throw new FhirServerError({ status: response.statusCode, url, outcomeText: text, message: `FHIR server ${base} refused the search for our Observations with HTTP ${response.statusCode}: ${text}` });
+    }
+    let result: Bundle;
+    try {
+      result = JSON.parse(response.body) as Bundle;
+    } catch {
+      throw new FhirServerError({ status: 200, url, outcomeText: response.body.slice(0, 500), message: `FHIR server ${base} answered the search with something that is not JSON` });
+    }
+    for (const e of result.entry ?? []) {
+      const r = e.resource;
+      if (r?.resourceType !== 'Observation' || (e.search?.mode !== undefined && e.search.mode !== 'match')) continue;
+      const keys = (r.identifier ?? []).filter((i) => i.system && i.value).map((i) => `${i.system}|${i.value}`).filter((k) => wanted.has(k));
+      for (const key of keys) found.set(key, [...(found.get(key) ?? []), r]);
+    }
+    url = result.link?.find((l) => l.relation === 'next')?.url;
+  }
+  return found;
+}
+
+/** What sendBundle did: the transaction's outcome and the Observations left out as already current. */
+export interface SendResult extends TransactionResult {
+  /** Observations the server already held in this version (not sent). */
+  readonly unchanged: number;
+}
+
+/** Sends a collection Bundle to a FHIR server: reads what it holds, then posts the transaction (see the module comment). */
+export async function sendBundle(baseUrl: string, bundle: Bundle, options: PostTransactionOptions = {}): Promise<SendResult> {
+  const plan = planTransaction(bundle, await readServerObservations(baseUrl, bundle, options));
+  return { ...(await postTransaction(baseUrl, plan.transaction, options)), unchanged: plan.unchanged };
 }

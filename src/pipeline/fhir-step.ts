@@ -1,7 +1,8 @@
 /**
  * The FHIR approach: the study's measurements as a FHIR R4 Bundle (Patient, ImagingStudy, one
  * Observation per measurement), validated, stored compactly as the study's KidneyVolumes metadata,
- * read back and checked against the measurements.
+ * read back and checked against the measurements. The Bundle stored before this run is the previous
+ * version: the new one is built from it (statuses, identifiers, withdrawn measurements: src/fhir/versions.ts).
  */
 import type { Bundle, ImagingStudy } from '@medplum/fhirtypes';
 import { InvalidMeasurementsError, KidneyVolumesError, OrthancHttpError, RaceLostError, StudyDataError } from '../errors.js';
@@ -50,12 +51,13 @@ function srOf(earlier: readonly WriterOutcome[]): SrReference | undefined {
  * failure to every reader. The builder is pure, and the tests validate each of its branches against
  * the full R4 StructureDefinitions; this check is the cheap guard against what slips through.
  */
-function validBundle(context: StepContext, sr: SrReference | undefined): Bundle {
+function validBundle(context: StepContext, sr: SrReference | undefined, previous: StoredKidneyVolumes | undefined): Bundle {
   const { facts, measurements } = context;
   // The study's own offset says when it was acquired better than any setting of ours.
   const timeZone = facts.timezoneOffsetFromUtc ?? context.settings.timeZone;
   const bundle = buildKidneyVolumeBundle(facts, measurements, {
     now: context.now,
+    ...(previous ? { previous } : {}),
     ...(sr ? { sr } : {}),
     ...(timeZone !== undefined ? { timeZone } : {}),
     ...(context.origin ? { sources: [sourceReference(context.origin)] } : {}),
@@ -70,8 +72,6 @@ function validBundle(context: StepContext, sr: SrReference | undefined): Bundle 
   return bundle;
 }
 
-const observationIds = (volumes: StoredKidneyVolumes): string => JSON.stringify(volumes.observations.map((o) => o.identifier).sort());
-
 /** SOP Instance UIDs the stored ImagingStudy lists (the SR of the run that wrote it). */
 function listedInstances(json: string): string[] {
   const bundle = JSON.parse(json) as Bundle;
@@ -80,12 +80,14 @@ function listedInstances(json: string): string[] {
 }
 
 /**
- * True when the stored Bundle is this run's report: the same Observations (their identifiers
- * derive from the study and the measurement digest), and the SR this run wrote, if any, listed.
- * A run without an SR keeps whatever SR an earlier run listed.
+ * True when the stored Bundle is this run's version: the same Bundle identifier (it derives from
+ * the study and the measurement digest) and the same Observations, and the SR this run wrote, if
+ * any, listed. A run without an SR keeps whatever SR an earlier run listed.
  */
 function alreadyStored(stored: Stored, expected: StoredKidneyVolumes, sr: SrReference | undefined): stored is Extract<Stored, { kind: 'readable' }> {
-  if (stored.kind !== 'readable' || observationIds(stored.volumes) !== observationIds(expected)) return false;
+  if (stored.kind !== 'readable' || stored.volumes.bundleIdentifier !== expected.bundleIdentifier) return false;
+  const ids = (v: StoredKidneyVolumes): string => JSON.stringify(v.all.map((o) => [o.identifier, o.status, o.issued]));
+  if (ids(stored.volumes) !== ids(expected)) return false;
   return sr === undefined || listedInstances(stored.json).includes(sr.sopInstanceUid);
 }
 
@@ -124,9 +126,9 @@ async function replaceRevision(client: OrthancClient, facts: StudyFacts, json: s
  * PatientID (legal in DICOM, type 2) leaves FHIR without a Patient identifier, and a placeholder
  * patient is never written, so the FHIR step fails alone with that reason.
  */
-function bundleOrCause(context: StepContext, sr: SrReference | undefined): Bundle {
+function bundleOrCause(context: StepContext, sr: SrReference | undefined, previous: StoredKidneyVolumes | undefined): Bundle {
   try {
-    return validBundle(context, sr);
+    return validBundle(context, sr, previous);
   } catch (error) {
     if (!(error instanceof FhirInputError)) throw error;
     const { facts } = context;
@@ -146,10 +148,12 @@ function etagOf(etag: string | undefined): { etag?: string } {
 async function write(context: StepContext): Promise<FhirOutcome> {
   const { client, facts, measurements } = context;
   const sr = srOf(context.earlier);
-  const bundle = bundleOrCause(context, sr);
+  let before = await readStored(client, facts);
+  // The stored Bundle is the previous version; an unreadable one (hand-edited, another program's)
+  // cannot say what was released, so the new Bundle is written as a first version over it.
+  const bundle = bundleOrCause(context, sr, before.kind === 'readable' ? before.volumes : undefined);
   const json = serializeResource(bundle);
   const expected = readKidneyVolumeBundle(json);
-  let before = await readStored(client, facts);
   let alreadyPresent = alreadyStored(before, expected, sr);
   // A study re-created by an upload after its deletion must not get metadata (src/pipeline/study-guard.ts).
   if (!alreadyPresent) await context.uploads.requirePresent();
@@ -166,14 +170,28 @@ async function write(context: StepContext): Promise<FhirOutcome> {
   const count = stored.volumes.observations.length;
   const bytes = Buffer.byteLength(stored.json, 'utf8');
   const bundleIdentifier = bundle.identifier?.value ?? '';
+  const statuses = countStatuses(stored.volumes);
   return {
     approach: 'fhir',
-    summary: `Bundle ${bundleIdentifier} with ${count} Observation(s) in study metadata ${METADATA.fhir} (${bytes} bytes)`,
+    summary: `Bundle ${bundleIdentifier} with ${count} Observation(s)${statusNote(statuses)} in study metadata ${METADATA.fhir} (${bytes} bytes)`,
     alreadyPresent,
     // storedBytes/addedBytes as the other steps report them (issue 17); `bytes` kept for readers of the status.
-    details: { observations: count, bytes, storedBytes: bytes, addedBytes: alreadyPresent ? 0 : bytes, bundleIdentifier },
+    details: { observations: count, bytes, storedBytes: bytes, addedBytes: alreadyPresent ? 0 : bytes, bundleIdentifier, statuses },
     bundle,
   };
+}
+
+/** How many Observations the Bundle holds in each status, e.g. {final: 1, amended: 1}. */
+function countStatuses(volumes: StoredKidneyVolumes): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const o of volumes.all) counts[o.status] = (counts[o.status] ?? 0) + 1;
+  return counts;
+}
+
+/** " (1 amended, 1 entered-in-error)" for a version that replaced another; empty for a first version. */
+function statusNote(statuses: Record<string, number>): string {
+  const other = Object.entries(statuses).filter(([status]) => status !== 'final');
+  return other.length === 0 ? '' : ` (${other.map(([status, n]) => `${n} ${status}`).join(', ')})`;
 }
 
 async function inspect(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome> {
@@ -182,13 +200,15 @@ async function inspect(client: OrthancClient, facts: StudyFacts): Promise<Stored
   if (stored.kind === 'unreadable') {
     return { approach: 'fhir', found: false, summary: `study metadata ${METADATA.fhir} holds no usable Bundle: ${stored.problem}`, details: { problem: stored.problem } };
   }
-  const observations = stored.volumes.observations.map((o) => ({ name: o.name, volumeMl: o.volumeMl, bodySite: o.bodySiteCode, anatomy: o.anatomy }));
-  const list = observations.map((o) => `${o.name} ${o.volumeMl} mL${o.anatomy ? ` (${o.anatomy})` : ''}`).join(', ');
+  const observations = stored.volumes.observations.map((o) => ({ name: o.name, volumeMl: o.volumeMl, bodySite: o.bodySiteCode, anatomy: o.anatomy, status: o.status }));
+  const list = observations.map((o) => `${o.name} ${o.volumeMl} mL${o.anatomy ? ` (${o.anatomy})` : ''}${o.status !== 'final' ? ` ${o.status}` : ''}`).join(', ');
+  const withdrawn = stored.volumes.all.filter((o) => o.status === 'entered-in-error').map((o) => ({ name: o.name, volumeMl: o.volumeMl, issued: o.issued }));
+  const also = withdrawn.length > 0 ? `; withdrawn (entered-in-error): ${withdrawn.map((o) => o.name).join(', ')}` : '';
   return {
     approach: 'fhir',
     found: true,
-    summary: `${observations.length} Observation(s) in study metadata ${METADATA.fhir}: ${list}`,
-    details: { observations },
+    summary: `${observations.length} Observation(s) in study metadata ${METADATA.fhir}: ${list}${also}`,
+    details: { observations, ...(withdrawn.length > 0 ? { withdrawn } : {}) },
   };
 }
 

@@ -46,6 +46,8 @@ export interface FhirDetails {
   readonly storedBytes: number;
   readonly addedBytes: number;
   readonly bundleIdentifier: string;
+  /** How many Observations the stored Bundle holds in each status (final, amended, entered-in-error; issue 14). */
+  readonly statuses: Readonly<Record<string, number>>;
 }
 
 /** One derived series as verified in Orthanc. */
@@ -86,7 +88,7 @@ export type SrOutcome = OutcomeOf<'sr', SrDetails>;
 export type VendorSrOutcome = OutcomeOf<'sr', VendorSrDetails>;
 /** The FHIR step's outcome; `bundle` is the Bundle built (for --fhir-out and --fhir-server), never printed or kept in the status. */
 export interface FhirOutcome extends OutcomeOf<'fhir', FhirDetails> {
-  /** When alreadyPresent, the stored Bundle holds the same Observations and differs at most in Observation.issued. */
+  /** The Bundle of this version; when alreadyPresent, rebuilt from the stored one (same statuses, `issued` and timestamp). */
   readonly bundle: Bundle;
 }
 /** The private step's outcome. */
@@ -122,8 +124,10 @@ export function addedBytesOf(outcome: StepOutcome): number {
 export function writtenOutputs(outcomes: readonly StepOutcome[]): WrittenOutputs {
   const sr = outcomeFor(outcomes, 'sr')?.details;
   const copies = outcomeFor(outcomes, 'private')?.details;
+  const fhir = outcomeFor(outcomes, 'fhir');
   return {
     ...(sr !== undefined ? { sr: { orthancInstanceId: sr.orthancInstanceId, sopInstanceUid: sr.sopInstanceUid } } : {}),
+    ...(fhir !== undefined ? { fhirBundle: fhir.bundle } : {}),
     derivedSeries: copies !== undefined && 'series' in copies ? copies.series.map((s) => ({ orthancId: s.orthancId, seriesInstanceUid: s.seriesInstanceUid, instances: s.instances })) : [],
   };
 }

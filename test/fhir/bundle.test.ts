@@ -4,12 +4,29 @@ import { buildKidneyVolumeBundle, type KidneyVolumeBundleOptions } from '../../s
 import { FhirInputError } from '../../src/fhir/errors.js';
 import { formatStructuralIssues, structuralIssues } from '../../src/fhir/self-check.js';
 import { serializeResource } from '../../src/fhir/serialize.js';
+import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../../src/fhir/read.js';
 import { formatIssues, loadFhirDefinitions, validateFhirResource } from '../helpers/fhir-validate.js';
 import type { MeasurementSet } from '../../src/measurements/model.js';
 import type { StudyFacts } from '../../src/study/facts.js';
 import { KIDNEYS, NOW, SR, STUDY_UID, measurementSet, studyFacts, volume } from './fixtures.js';
 
 const SNOMED = 'http://snomed.info/sct';
+
+/** A Bundle as the FHIR step reads it back from Orthanc: the previous version of the next run. */
+function stored(facts: StudyFacts, set: MeasurementSet, options: KidneyVolumeBundleOptions): StoredKidneyVolumes {
+  return readKidneyVolumeBundle(serializeResource(buildKidneyVolumeBundle(facts, set, options)));
+}
+const LATER = new Date('2024-05-06T08:00:00.000Z');
+const LATEST = new Date('2024-05-07T09:00:00.000Z');
+const FIRST = stored(studyFacts(), KIDNEYS, { now: NOW });
+/** KIDNEYS with the right kidney corrected from 125.0 to 130 mL. */
+const CORRECTED = measurementSet([
+  volume('Right Kidney', '130', { anatomy: 'right-kidney' }),
+  volume('Left Kidney', '132', { anatomy: 'left-kidney' }),
+  volume('Total Kidney Volume', '257.0', { anatomy: 'both-kidneys' }),
+]);
+/** KIDNEYS without the total. */
+const WITHOUT_TOTAL = measurementSet([volume('Right Kidney', '125.0', { anatomy: 'right-kidney' }), volume('Left Kidney', '132', { anatomy: 'left-kidney' })]);
 
 function resources<T extends Resource>(bundle: Bundle, type: T['resourceType']): T[] {
   return (bundle.entry ?? []).map((e) => e.resource).filter((r): r is T => r?.resourceType === type);
@@ -56,6 +73,10 @@ const VARIANTS: Record<string, Variant> = {
     options: { now: NOW },
   },
   'with the SR instance': { facts: studyFacts(), set: KIDNEYS, options: { now: NOW, sr: SR } },
+  // Issue 14: every status a later version writes.
+  'a corrected version: one amended, two final kept': { facts: studyFacts(), set: CORRECTED, options: { now: LATER, previous: FIRST } },
+  'a version that withdraws a measurement: entered-in-error': { facts: studyFacts(), set: WITHOUT_TOTAL, options: { now: LATER, previous: FIRST } },
+  'a third version: the withdrawn one carried, one back as amended': { facts: studyFacts(), set: KIDNEYS, options: { now: LATEST, previous: stored(studyFacts(), WITHOUT_TOTAL, { now: LATER, previous: FIRST }) } },
 };
 
 describe('buildKidneyVolumeBundle output validates against the R4 StructureDefinitions', () => {
@@ -314,15 +335,15 @@ describe('stable identities', () => {
     bundle: b.identifier,
   });
 
-  it('gives the same Bundle for the same input, except issued', () => {
+  it('gives the same Bundle for the same input, except the clock reading (issued, timestamp)', () => {
     const a = buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW });
     const b = buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: new Date('2030-01-01T00:00:00Z') });
     expect(ids(b)).toEqual(ids(a));
-    const withoutIssued = (x: Bundle) => serializeResource(x).replace(/"issued":"[^"]*"/g, '');
-    expect(withoutIssued(b)).toBe(withoutIssued(a));
+    const withoutClock = (x: Bundle) => serializeResource(x).replace(/"(issued|timestamp)":"[^"]*"/g, '');
+    expect(withoutClock(b)).toBe(withoutClock(a));
   });
 
-  it('gives new Observation identities when a value changes, and keeps Patient and study ones', () => {
+  it('issue 14: keeps every Observation identity when a value changes; only the Bundle identifier is per version', () => {
     const changed = measurementSet([
       volume('Right Kidney', '126.0', { anatomy: 'right-kidney' }),
       volume('Left Kidney', '132', { anatomy: 'left-kidney' }),
@@ -330,9 +351,9 @@ describe('stable identities', () => {
     ]);
     const a = ids(buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW }));
     const b = ids(buildKidneyVolumeBundle(studyFacts(), changed, { now: NOW }));
-    expect(b.fullUrls.slice(0, 2)).toEqual(a.fullUrls.slice(0, 2));
-    for (let i = 2; i < 5; i++) expect(b.fullUrls[i]).not.toBe(a.fullUrls[i]);
-    expect(b.identifiers.slice(2)).not.toEqual(a.identifiers.slice(2));
+    // Even without the previous version: the identity is the study and the measured structure.
+    expect(b.fullUrls).toEqual(a.fullUrls);
+    expect(b.identifiers).toEqual(a.identifiers);
     expect(b.bundle).not.toEqual(a.bundle);
   });
 
@@ -341,5 +362,92 @@ describe('stable identities', () => {
     const b = ids(buildKidneyVolumeBundle(studyFacts({ studyInstanceUid: '1.2.3.999' }), KIDNEYS, { now: NOW }));
     expect(b.fullUrls[0]).toBe(a.fullUrls[0]); // same patient
     expect(b.fullUrls.slice(1).some((u) => a.fullUrls.includes(u))).toBe(false);
+  });
+});
+
+describe('issue 14: a new version of the measurements, built from the stored previous one', () => {
+  const statusOf = (b: Bundle) => observationsOf(b).map((o) => [o.identifier?.[1]?.value, o.status, o.issued, o.valueQuantity?.value]);
+
+  it('a changed value is amended with a new issued; unchanged ones keep final and their first issued; identifiers and fullUrls stay', () => {
+    const first = buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW });
+    const second = buildKidneyVolumeBundle(studyFacts(), CORRECTED, { now: LATER, previous: FIRST });
+    expect(statusOf(second)).toEqual([
+      ['Right Kidney', 'amended', LATER.toISOString(), 130],
+      ['Left Kidney', 'final', NOW.toISOString(), 132],
+      ['Total Kidney Volume', 'final', NOW.toISOString(), 257],
+    ]);
+    expect(second.timestamp).toBe(LATER.toISOString());
+    expect(second.entry?.map((e) => e.fullUrl)).toEqual(first.entry?.map((e) => e.fullUrl));
+    expect(observationsOf(second).map((o) => o.identifier)).toEqual(observationsOf(first).map((o) => o.identifier));
+    expect(second.identifier).not.toEqual(first.identifier);
+  });
+
+  it('a measurement the new version lacks stays in the Bundle as entered-in-error, with its last value and the version time', () => {
+    const second = buildKidneyVolumeBundle(studyFacts(), WITHOUT_TOTAL, { now: LATER, previous: FIRST });
+    expect(statusOf(second)).toEqual([
+      ['Right Kidney', 'final', NOW.toISOString(), 125],
+      ['Left Kidney', 'final', NOW.toISOString(), 132],
+      ['Total Kidney Volume', 'entered-in-error', LATER.toISOString(), 257],
+    ]);
+    const read = readKidneyVolumeBundle(serializeResource(second));
+    expect(read.observations.map((o) => o.name)).toEqual(['Right Kidney', 'Left Kidney']);
+    expect(read.all.map((o) => o.status)).toEqual(['final', 'final', 'entered-in-error']);
+  });
+
+  it('a later version carries a withdrawn Observation as it was, and one that comes back is amended in its old place', () => {
+    const second = stored(studyFacts(), WITHOUT_TOTAL, { now: LATER, previous: FIRST });
+    const third = buildKidneyVolumeBundle(studyFacts(), measurementSet([volume('Right Kidney', '125.0', { anatomy: 'right-kidney' })]), { now: LATEST, previous: second });
+    expect(statusOf(third)).toEqual([
+      ['Right Kidney', 'final', NOW.toISOString(), 125],
+      ['Left Kidney', 'entered-in-error', LATEST.toISOString(), 132],
+      ['Total Kidney Volume', 'entered-in-error', LATER.toISOString(), 257],
+    ]);
+    const back = buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: LATEST, previous: second });
+    expect(statusOf(back)[2]).toEqual(['Total Kidney Volume', 'amended', LATEST.toISOString(), 257]);
+  });
+
+  it('an amended Observation left alone by the next version stays amended with its issued', () => {
+    const second = stored(studyFacts(), CORRECTED, { now: LATER, previous: FIRST });
+    const leftChanged = measurementSet([
+      volume('Right Kidney', '130', { anatomy: 'right-kidney' }),
+      volume('Left Kidney', '140', { anatomy: 'left-kidney' }),
+      volume('Total Kidney Volume', '257.0', { anatomy: 'both-kidneys' }),
+    ]);
+    const third = buildKidneyVolumeBundle(studyFacts(), leftChanged, { now: LATEST, previous: second });
+    expect(statusOf(third).slice(0, 2)).toEqual([
+      ['Right Kidney', 'amended', LATER.toISOString(), 130],
+      ['Left Kidney', 'amended', LATEST.toISOString(), 140],
+    ]);
+  });
+
+  it('the same set over its own stored Bundle comes out as stored (a re-run, a retry): same statuses, issued and timestamp', () => {
+    const second = buildKidneyVolumeBundle(studyFacts(), CORRECTED, { now: LATER, previous: FIRST });
+    const again = buildKidneyVolumeBundle(studyFacts(), CORRECTED, { now: LATEST, previous: readKidneyVolumeBundle(serializeResource(second)) });
+    expect(serializeResource(again)).toBe(serializeResource(second));
+  });
+
+  it('a new name for the same anatomy is the same Observation; a method change amends it', () => {
+    const renamed = measurementSet([
+      volume('right', '125.0', { anatomy: 'right-kidney', method: 'manual contouring' }),
+      volume('Left Kidney', '132', { anatomy: 'left-kidney' }),
+      volume('Total Kidney Volume', '257.0', { anatomy: 'both-kidneys' }),
+    ]);
+    const second = buildKidneyVolumeBundle(studyFacts(), renamed, { now: LATER, previous: FIRST });
+    expect(observationsOf(second)[0]?.identifier?.[0]).toEqual(observationsOf(buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW }))[0]?.identifier?.[0]);
+    expect(statusOf(second)[0]).toEqual(['right', 'amended', LATER.toISOString(), 125]);
+  });
+
+  it('keeps the identifier a Bundle from before structure keys gave an Observation (upgrade), so the server updates that resource', () => {
+    const legacyId = '0f0f0f0f-0000-8000-8000-000000000001';
+    const json = serializeResource(buildKidneyVolumeBundle(studyFacts(), KIDNEYS, { now: NOW }));
+    const firstUrl = observationsOf(JSON.parse(json) as Bundle)[0]?.identifier?.[0]?.value as string;
+    const legacy = readKidneyVolumeBundle(json.split(firstUrl).join(legacyId).replace(/"timestamp":"[^"]*",/, ''));
+    expect(legacy.timestamp).toBeUndefined();
+    const second = buildKidneyVolumeBundle(studyFacts(), CORRECTED, { now: LATER, previous: legacy });
+    const [right] = observationsOf(second);
+    expect(right?.identifier?.[0]?.value).toBe(legacyId);
+    expect(second.entry?.[2]?.fullUrl).toBe(`urn:uuid:${legacyId}`);
+    expect(right?.status).toBe('amended');
+    expect(formatStructuralIssues(structuralIssues(second))).toBe('');
   });
 });

@@ -12,6 +12,8 @@ describe('readKidneyVolumeBundle', () => {
     for (const json of [stored(), stored(true)]) {
       const read = readKidneyVolumeBundle(json);
       expect(read.studyInstanceUid).toBe(STUDY_UID);
+      expect(read.timestamp).toBe(NOW.toISOString());
+      expect(read.bundleIdentifier).toMatch(/^[0-9a-f-]{36}$/);
       expect(read.observations.map(({ name, volumeMl, anatomy, bodySiteCode }) => ({ name, volumeMl, anatomy, bodySiteCode }))).toEqual([
         { name: 'Right Kidney', volumeMl: 125, anatomy: 'right-kidney', bodySiteCode: '9846003' },
         { name: 'Left Kidney', volumeMl: 132, anatomy: 'left-kidney', bodySiteCode: '18639004' },
@@ -24,7 +26,16 @@ describe('readKidneyVolumeBundle', () => {
     const set = measurementSet([volume('腎嚢胞 1', '12.75')]);
     const json = serializeResource(buildKidneyVolumeBundle(studyFacts(), set, { now: NOW }));
     expect(readKidneyVolumeBundle(json).observations).toEqual([
-      { name: '腎嚢胞 1', volumeMl: 12.75, anatomy: undefined, bodySiteCode: undefined, identifier: expect.stringMatching(/^[0-9a-f-]{36}$/) },
+      {
+        name: '腎嚢胞 1',
+        volumeMl: 12.75,
+        anatomy: undefined,
+        bodySiteCode: undefined,
+        identifier: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        status: 'final',
+        issued: NOW.toISOString(),
+        observation: expect.objectContaining({ resourceType: 'Observation' }),
+      },
     ]);
   });
 
@@ -38,7 +49,8 @@ describe('readKidneyVolumeBundle', () => {
       ['{not json', /not JSON/],
       ['{"resourceType":"Bundle","type":"transaction","entry":[]}', /expected a collection Bundle/],
       [stored().replace(/"resourceType":"Patient"/, '"resourceType":"Group"'), /exactly one Patient, found 0/],
-      [stored().replace(/"status":"final"/, '"status":"preliminary"'), /status must be "final"/],
+      [stored().replace(/"status":"final"/, '"status":"preliminary"'), /status must be one of final, amended, entered-in-error, got "preliminary"/],
+      [stored().replace(/"status":"final"/g, '"status":"entered-in-error"'), /no current Observation/],
       [stored().replace(/"code":"mL"\}/, '"code":"cm3"}'), /valueQuantity must be a positive UCUM mL/],
       [stored().replace(/"118565006"/, '"33747-0"'), /code must be SNOMED 118565006/],
       [stored().replace(/"derivedFrom":\[\{"reference":"[^"]+"\}\]/, '"derivedFrom":[{"reference":"ImagingStudy/other"}]'), /derivedFrom the ImagingStudy/],

@@ -33,16 +33,15 @@ afterEach(() => {
 });
 
 describe('toTransaction', () => {
-  it('makes every entry a conditional create by its identifier, and stays valid R4', () => {
+  it('makes Patient and ImagingStudy conditional creates and each Observation a conditional update by its identifier, and stays valid R4', () => {
     const tx = transaction();
     expect(tx.type).toBe('transaction');
     expect(tx.entry?.map((e) => e.request)).toEqual([
       { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:oid:1.2.3.4|PAT-001' },
       { method: 'POST', url: 'ImagingStudy', ifNoneExist: `identifier=urn:dicom:uid|urn:oid:${STUDY_UID}` },
       ...(tx.entry ?? []).slice(2).map((e) => ({
-        method: 'POST',
-        url: 'Observation',
-        ifNoneExist: `identifier=urn:kidney-volumes:observation|${e.fullUrl?.slice('urn:uuid:'.length)}`,
+        method: 'PUT',
+        url: `Observation?identifier=urn:kidney-volumes:observation|${e.fullUrl?.slice('urn:uuid:'.length)}`,
       })),
     ]);
     expect(formatIssues(validateFhirResource(tx))).toBe('');
@@ -64,7 +63,7 @@ describe('postTransaction', () => {
       .matchHeader('content-type', 'application/fhir+json')
       .post('/fhir', (body: Bundle) => {
         expect(body).toEqual(expected);
-        expect(body.entry?.every((e) => e.request?.ifNoneExist?.startsWith('identifier='))).toBe(true);
+        expect(body.entry?.every((e) => e.request?.ifNoneExist?.startsWith('identifier=') || e.request?.url.startsWith('Observation?identifier='))).toBe(true);
         return true;
       })
       .reply(200, transactionResponse(tx, '201 Created'));

@@ -15,6 +15,9 @@ import type { Hl7Settings } from '../settings.js';
 import { parseAck, type Ack } from './ack.js';
 import { sendMllp } from './mllp.js';
 import { oruR01 } from './oru.js';
+import { readKidneyVolumeBundle } from '../../fhir/read.js';
+import { serializeResource } from '../../fhir/serialize.js';
+import { firstVersion, resultVersionOf, type ResultVersion } from '../../fhir/versions.js';
 
 /** The receiver answered with an ACK that is not AA. */
 export class AckRefusedError extends DeliveryAttemptError {
@@ -48,9 +51,21 @@ export function hl7FileName(studyInstanceUid: string, digest: string): string {
   return `${studyInstanceUid}_${digest.slice(0, 16)}.hl7`;
 }
 
+/**
+ * The version of the results this run wrote, as the FHIR step's Bundle records it (the same data
+ * its statuses come from, so FHIR and HL7 never disagree about what changed). Without the fhir
+ * approach no record of earlier versions exists, and the message goes out as a first version.
+ */
+export function versionForHl7(context: DeliveryContext): ResultVersion {
+  const bundle = context.written.fhirBundle;
+  if (bundle === undefined) return firstVersion(context.measurements);
+  return resultVersionOf(readKidneyVolumeBundle(serializeResource(bundle)), context.measurements);
+}
+
 /** Builds the ORU^R01 and delivers it to each configured destination. */
 export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings): Promise<DeliveryResult<Extract<DeliveryOutcome, { approach: 'hl7' }>>> {
-  const message = oruR01(context.facts, context.measurements, context.now, { sender: settings.sender, receiver: settings.receiver });
+  const version = versionForHl7(context);
+  const message = oruR01(context.facts, context.measurements, context.now, { sender: settings.sender, receiver: settings.receiver }, version);
   let file: Hl7Details['file'];
   let mllp: Hl7Details['mllp'];
   const delivered: string[] = [];
@@ -84,11 +99,13 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
       failures.push({ destination: `HL7 MLLP ${peer}`, message: messageOf(result.error), attempts: result.attempts, permanent: result.permanent });
     }
   }
-  const summary = `ORU^R01 ${message.controlId} with ${context.measurements.measurements.length} OBX: ${delivered.join(', ')}`;
+  const kind = version.correction ? ' (correction, OBR-25 C)' : '';
+  const summary = `ORU^R01 ${message.controlId}${kind} with ${context.measurements.measurements.length} OBX: ${delivered.join(', ')}`;
   const details: Hl7Details = {
     messageType: 'ORU^R01',
     controlId: message.controlId,
     observations: context.measurements.measurements.length,
+    resultStatus: version.correction ? 'C' : 'F',
     ...(file !== undefined ? { file } : {}),
     ...(mllp !== undefined ? { mllp } : {}),
   };

@@ -1,13 +1,23 @@
 /**
  * ORU^R01 "Unsolicited transmission of an observation message" (HL7 v2.5.1 section 7.3.1): one
- * message per study and measurement set, MSH PID OBR, one OBX per volume, and a ZDS with the
- * StudyInstanceUID. Pure: facts, measurements and the clock's reading in, text out.
+ * message per study and version of its measurements, MSH PID OBR, one OBX per volume, and a ZDS
+ * with the StudyInstanceUID. Pure: facts, the version (src/fhir/versions.ts) and the clock's reading in, text out.
+ *
+ * Result status (OBR-25, OBX-11; v2.5.1 table 0085, the same version data as the FHIR statuses):
+ * F "Final results" for a first version and for an OBX the new version leaves as it was; C "Record
+ * coming over is a correction and thus replaces a final result" for a new version's OBR and each
+ * changed OBX; D "Deletes the OBX record" for a measurement the new version no longer has (not W
+ * "Post original as wrong, e.g., transmitted for wrong patient": the measurement was not wrongly
+ * posted, it is no longer part of the result; the v2-to-FHIR mapping pairs D with entered-in-error,
+ * the FHIR status it gets). OBX-3 and OBX-4 stay the same for a measurement in every version, so
+ * the receiver replaces the OBX instead of adding one.
  */
 import { createHash } from 'node:crypto';
 import { SCT, UCUM } from '../../dicom/codes.js';
 import { findingSiteOf } from '../../dicom/sr/finding-sites.js';
 import { procedureReportedFor } from '../../dicom/sr/header.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
+import { firstVersion, type ResultChange, type ResultVersion, type VersionedResult } from '../../fhir/versions.js';
 import type { StudyFacts } from '../../study/facts.js';
 import type { Hl7Party } from '../settings.js';
 import { components, cwe, dtmFromDicom, dtmOfInstant, ENCODING_CHARACTERS, escapeText, segment, SEGMENT_END } from './encoding.js';
@@ -16,8 +26,14 @@ import { components, cwe, dtmFromDicom, dtmOfInstant, ENCODING_CHARACTERS, escap
 export const HL7_VERSION = '2.5.1';
 /** MSH-18: names arrive from Orthanc as UTF-8 and stay so (HL7 table 0211). */
 export const HL7_CHARSET = 'UNICODE UTF-8';
-/** OBX-11 and OBR-25: final results. */
+/** OBX-11 and OBR-25 (table 0085): final results. */
 const FINAL = 'F';
+/** OBX-11 and OBR-25: a correction that replaces a final result. */
+const CORRECTED = 'C';
+/** OBX-11: deletes the OBX record. */
+const DELETED = 'D';
+/** OBX-11 for each change a message carries ('removed-earlier' is not sent again). */
+const OBX_STATUS: Readonly<Record<Exclude<ResultChange, 'removed-earlier'>, string>> = { new: FINAL, unchanged: FINAL, changed: CORRECTED, removed: DELETED };
 /** Text for the total of both kidneys, coded as "Kidney" since OBX-20 has no laterality (as in FHIR bodySite). */
 const BOTH_KIDNEYS_TEXT = 'Both kidneys';
 
@@ -31,18 +47,29 @@ export interface OruOptions {
 export interface OruMessage {
   /** Segments joined by carriage returns, without MLLP framing. */
   readonly text: string;
-  /** MSH-10: the same for the same study and measurements, so a resent message is recognisable as a duplicate. */
+  /**
+   * MSH-10: the same for the same version of a study's measurements, so a resent message is
+   * recognisable as a duplicate, and different for every other message (a later version that
+   * returns to earlier values is another message, told apart by its version time).
+   */
   readonly controlId: string;
 }
 
-/** MSH-10 for a study and measurement set: 20 hex characters (the v2.5.1 length limit) of their sha256. */
-export function controlIdOf(studyInstanceUid: string, digest: string): string {
-  return createHash('sha256').update(`${studyInstanceUid}|${digest}`).digest('hex').slice(0, 20).toUpperCase();
+/**
+ * MSH-10 for a study, measurement set and version time: 20 hex characters (the v2.5.1 length
+ * limit) of their sha256. Without a version time (no Bundle records one) study and set alone.
+ */
+export function controlIdOf(studyInstanceUid: string, digest: string, versionTime?: string): string {
+  const key = versionTime === undefined ? `${studyInstanceUid}|${digest}` : `${studyInstanceUid}|${digest}|${versionTime}`;
+  return createHash('sha256').update(key).digest('hex').slice(0, 20).toUpperCase();
 }
 
-/** Builds the ORU^R01 for one study's measurements. */
-export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Date, options: OruOptions): OruMessage {
-  const controlId = controlIdOf(facts.studyInstanceUid, measurements.digest);
+/**
+ * Builds the ORU^R01 for one version of a study's measurements; without `version`, as the first
+ * version (every OBX final, in set order).
+ */
+export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Date, options: OruOptions, version: ResultVersion = firstVersion(measurements)): OruMessage {
+  const controlId = controlIdOf(facts.studyInstanceUid, measurements.digest, version.versionTime);
   const observed = dtmFromDicom(facts.studyDate, facts.studyTime, facts.timezoneOffsetFromUtc);
   const reported = dtmOfInstant(now);
   const segments = [
@@ -64,8 +91,8 @@ export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Dat
       HL7_CHARSET,
     ]),
     pid(facts),
-    obr(facts, observed, reported),
-    ...measurements.measurements.map((m, index) => obx(m, index + 1, observed)),
+    obr(facts, observed, reported, version.correction ? CORRECTED : FINAL),
+    ...version.results.filter((r) => r.change !== 'removed-earlier').map((r, index) => obx(r, index + 1, observed)),
     // Z-segment as IHE Radiology uses it (ZDS-1, RP): lets a receiver find the images in the PACS.
     segment('ZDS', [`${escapeText(facts.studyInstanceUid)}^^Application^DICOM`]),
   ];
@@ -110,7 +137,7 @@ function patientNames(pn: string): string {
  * StudyInstanceUID when there is none, since OBR-2 or OBR-3 must be valued) and again in OBR-18
  * (Placer Field 1) where IHE Radiology puts it; the reported procedure from CID 100 in OBR-4.
  */
-function obr(facts: StudyFacts, observed: string, reported: string): string {
+function obr(facts: StudyFacts, observed: string, reported: string, status: string): string {
   const filler = facts.accessionNumber !== '' ? facts.accessionNumber : facts.studyInstanceUid;
   const fields = Array<string>(25).fill('');
   fields[0] = '1';
@@ -119,31 +146,36 @@ function obr(facts: StudyFacts, observed: string, reported: string): string {
   fields[6] = observed;
   fields[17] = components(facts.accessionNumber);
   fields[21] = reported;
-  fields[24] = FINAL;
+  fields[24] = status;
   return segment('OBR', fields);
 }
 
 /**
  * One OBX per volume: NM, Volume (SCT 118565006) with the measurement's name as CWE.9 original
- * text, the position as sub-ID (OBX-4 is at most 20 characters, names up to 40), the value with
- * its input precision in mL, final, the method (OBX-17), the producing program (OBX-18) and the
- * coded body site (OBX-20).
+ * text, the measurement's stable position as sub-ID (OBX-4 is at most 20 characters, names up to
+ * 40; the position never changes across versions), the value with its input precision in mL, the
+ * status (F, C or D), the method (OBX-17), the producing program (OBX-18) and the coded body site
+ * (OBX-20). A deleted OBX carries its identity (OBX-3, OBX-4, OBX-20) and no value.
  */
-function obx(m: Measurement, index: number, observed: string): string {
+function obx(result: VersionedResult, setId: number, observed: string): string {
   const fields = Array<string>(20).fill('');
-  fields[0] = String(index);
+  const m: Measurement | undefined = result.measurement;
+  const anatomy = m?.anatomy ?? result.anatomy;
+  fields[0] = String(setId);
   fields[1] = 'NM';
-  fields[2] = cwe(SCT.Volume, m.name);
-  fields[3] = String(index);
-  fields[4] = m.valueMl;
-  fields[5] = components(UCUM.Milliliter.value, UCUM.Milliliter.meaning, UCUM.Milliliter.scheme);
-  fields[10] = FINAL;
+  fields[2] = cwe(SCT.Volume, m?.name ?? result.name);
+  fields[3] = String(result.position);
+  if (m !== undefined) {
+    fields[4] = m.valueMl;
+    fields[5] = components(UCUM.Milliliter.value, UCUM.Milliliter.meaning, UCUM.Milliliter.scheme);
+  }
+  fields[10] = OBX_STATUS[result.change === 'removed-earlier' ? 'removed' : result.change];
   fields[13] = observed;
-  fields[16] = m.method !== undefined ? components('', m.method) : '';
-  fields[17] = m.source !== undefined ? components(m.source) : '';
-  if (m.anatomy !== undefined) {
-    const site = findingSiteOf(m.anatomy).site;
-    fields[19] = cwe(site, m.anatomy === 'both-kidneys' ? BOTH_KIDNEYS_TEXT : undefined);
+  fields[16] = m?.method !== undefined ? components('', m.method) : '';
+  fields[17] = m?.source !== undefined ? components(m.source) : '';
+  if (anatomy !== undefined) {
+    const site = findingSiteOf(anatomy).site;
+    fields[19] = cwe(site, anatomy === 'both-kidneys' ? BOTH_KIDNEYS_TEXT : undefined);
   }
   return segment('OBX', fields);
 }
