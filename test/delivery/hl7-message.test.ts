@@ -3,6 +3,12 @@ import { describe, expect, test } from 'vitest';
 import { dtmFromDicom, escapeText } from '../../src/delivery/hl7/encoding.js';
 import { controlIdOf, oruR01 } from '../../src/delivery/hl7/oru.js';
 import { FACTS, NOW, SET } from './fixtures.js';
+import { buildKidneyVolumeBundle } from '../../src/fhir/bundle.js';
+import { readKidneyVolumeBundle } from '../../src/fhir/read.js';
+import { serializeResource } from '../../src/fhir/serialize.js';
+import { resultVersionOf } from '../../src/fhir/versions.js';
+import { buildSet } from '../../src/measurements/parse.js';
+import type { StudyFacts } from '../../src/study/facts.js';
 
 const OPTIONS = { sender: { application: 'KIDNEY_VOLUMES', facility: 'RAD' }, receiver: { application: 'RIS', facility: 'HOSP' } };
 
@@ -111,5 +117,76 @@ describe('HL7 text encoding', () => {
     expect(dtmFromDicom('2024.01.15', '10:15:30', undefined)).toBe('20240115101530');
     expect(dtmFromDicom('20240115', '', '+0100')).toBe('20240115');
     expect(dtmFromDicom('', '101530', '+0100')).toBe('');
+  });
+});
+
+describe('issue 14: ORU^R01 for a new version of the measurements', () => {
+  const facts: StudyFacts = { ...FACTS, orthancId: 'o-study' };
+  const FIRST_AT = new Date('2024-05-06T07:00:00.000Z');
+  const SECOND_AT = new Date('2024-05-06T08:00:00.000Z');
+  const v1 = buildSet([
+    { name: 'Right Kidney', value: '125 mL' },
+    { name: 'Left Kidney', value: '132 mL' },
+    { name: 'Total Volume', value: '257 mL' },
+  ]);
+  const v2 = buildSet([
+    { name: 'Right Kidney', value: '130 mL' },
+    { name: 'Left Kidney', value: '132 mL' },
+  ]);
+  const read = (b: ReturnType<typeof buildKidneyVolumeBundle>) => readKidneyVolumeBundle(serializeResource(b));
+  const first = read(buildKidneyVolumeBundle(facts, v1, { now: FIRST_AT }));
+  const second = read(buildKidneyVolumeBundle(facts, v2, { now: SECOND_AT, previous: first }));
+  const rows = (text: string) => {
+    const out: string[][] = [];
+    new Message({ text }).get('OBX').forEach((s) => out.push([s.get(1).toString(), s.get('3.1').toString(), s.get('3.9').toString(), s.get(4).toString(), s.get(5).toString(), s.get(11).toString()]));
+    return out;
+  };
+
+  test('the first version: OBR-25 F, every OBX F, sub-IDs 1..n', () => {
+    const msg = oruR01(facts, v1, NOW, OPTIONS, resultVersionOf(first, v1));
+    expect(new Message({ text: msg.text }).get('OBR.25').toString()).toBe('F');
+    expect(rows(msg.text)).toEqual([
+      ['1', '118565006', 'Right Kidney', '1', '125', 'F'],
+      ['2', '118565006', 'Left Kidney', '2', '132', 'F'],
+      ['3', '118565006', 'Total Volume', '3', '257', 'F'],
+    ]);
+    // The same as a message built without any version record (a Bundle-less first version), but for MSH-10.
+    expect(rows(oruR01(facts, v1, NOW, OPTIONS).text)).toEqual(rows(msg.text));
+  });
+
+  test('a correction: OBR-25 C, the changed OBX C, the unchanged F, a removed one D without a value; OBX-3/OBX-4 as before', () => {
+    const msg = oruR01(facts, v2, NOW, OPTIONS, resultVersionOf(second, v2));
+    const parsed = new Message({ text: msg.text });
+    expect(parsed.get('OBR.25').toString()).toBe('C');
+    expect(rows(msg.text)).toEqual([
+      ['1', '118565006', 'Right Kidney', '1', '130', 'C'],
+      ['2', '118565006', 'Left Kidney', '2', '132', 'F'],
+      ['3', '118565006', 'Total Volume', '3', '', 'D'],
+    ]);
+    const deleted = (parsed.get('OBX').toArray()[2] as ReturnType<Message['get']>).get('20.1').toString();
+    expect(deleted).toBe('64033007');
+  });
+
+  test('MSH-10 differs between versions, stays for a resend of one version, and differs when a later version returns to earlier values', () => {
+    const id1 = oruR01(facts, v1, NOW, OPTIONS, resultVersionOf(first, v1)).controlId;
+    const id2 = oruR01(facts, v2, NOW, OPTIONS, resultVersionOf(second, v2)).controlId;
+    expect(id2).not.toBe(id1);
+    // A retry rebuilds the version from the stored Bundle: same version time, same MSH-10.
+    const retry = read(buildKidneyVolumeBundle(facts, v2, { now: new Date('2024-05-09T00:00:00Z'), previous: second }));
+    expect(oruR01(facts, v2, new Date('2024-05-09T00:00:00Z'), OPTIONS, resultVersionOf(retry, v2)).controlId).toBe(id2);
+    // Back to the first values: same digest as version 1, another message.
+    const third = read(buildKidneyVolumeBundle(facts, v1, { now: new Date('2024-05-07T00:00:00Z'), previous: second }));
+    const msg3 = oruR01(facts, v1, NOW, OPTIONS, resultVersionOf(third, v1));
+    expect(msg3.controlId).not.toBe(id1);
+    expect(rows(msg3.text).map((r) => r[5])).toEqual(['C', 'F', 'C']);
+  });
+
+  test('a measurement withdrawn in an earlier version is not sent again, and the positions of the others stay', () => {
+    const v3 = buildSet([{ name: 'Left Kidney', value: '132 mL' }]);
+    const third = read(buildKidneyVolumeBundle(facts, v3, { now: new Date('2024-05-07T00:00:00Z'), previous: second }));
+    expect(rows(oruR01(facts, v3, NOW, OPTIONS, resultVersionOf(third, v3)).text)).toEqual([
+      ['1', '118565006', 'Right Kidney', '1', '', 'D'],
+      ['2', '118565006', 'Left Kidney', '2', '132', 'F'],
+    ]);
   });
 });
