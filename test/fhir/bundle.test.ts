@@ -1,4 +1,6 @@
 import type { Bundle, ImagingStudy, Observation, Patient, Resource } from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKidneyVolumeBundle, type KidneyVolumeBundleOptions } from '../../src/fhir/bundle.js';
 import { FhirInputError } from '../../src/fhir/errors.js';
@@ -449,5 +451,14 @@ describe('issue 14: a new version of the measurements, built from the stored pre
     expect(second.entry?.[2]?.fullUrl).toBe(`urn:uuid:${legacyId}`);
     expect(right?.status).toBe('amended');
     expect(formatStructuralIssues(structuralIssues(second))).toBe('');
+  });
+});
+
+describe('the samples the README links', () => {
+  beforeAll(() => loadFhirDefinitions(), 60_000);
+  it.each(['docs/sample-bundle.json', 'docs/sample-bundle-corrected.json'])('%s is valid R4 and readable by the reader', (file) => {
+    const text = readFileSync(join(import.meta.dirname, '../..', file), 'utf8');
+    expect(formatIssues(validateFhirResource(JSON.parse(text) as Bundle))).toBe('');
+    expect(readKidneyVolumeBundle(text).observations.length).toBeGreaterThan(0);
   });
 });
