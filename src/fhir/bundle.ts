@@ -76,7 +76,7 @@ export function buildKidneyVolumeBundle(facts: StudyFacts, set: MeasurementSet, 
     ...(options.sources ? { sources: options.sources } : {}),
   };
   const seen = new Set<string>();
-  const observations = versionSlots(previous, set).map(({ key, measurement, previous: before }) => {
+  const observations = versionSlots(previous, set, (key) => observationUuid(identity, key)).map(({ key, measurement, previous: before }) => {
     // The identifier an earlier version gave it stays (Bundles written before structure keys had others).
     const uuid = before?.identifier ?? observationUuid(identity, key);
     if (seen.has(uuid)) throw new FhirInputError('measurement name', measurement?.name ?? before?.name ?? key, 'must be unique in the set');

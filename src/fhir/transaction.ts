@@ -93,7 +93,8 @@ export function planTransaction(bundle: Bundle, onServer: ReadonlyMap<string, re
       return [];
     }
     // One version read: update exactly that one. None or several: let the server create or refuse (412).
-    const version = theirs.length === 1 ? only?.meta?.versionId : undefined;
+    const versionId: unknown = theirs.length === 1 ? only?.meta?.versionId : undefined;
+    const version = typeof versionId === 'string' && /^[A-Za-z0-9.-]{1,64}$/.test(versionId) ? versionId : undefined;
     return [{ fullUrl, resource, request: { method: 'PUT', url: conditionalUrlFor(resource), ...(version !== undefined ? { ifMatch: `W/"${version}"` } : {}) } }];
   });
   return { transaction: { resourceType: 'Bundle', type: 'transaction', entry }, unchanged };
@@ -205,6 +206,20 @@ function readTransactionResponse(url: string, status: number, body: string, sent
   return { entries, created: entries.filter((e) => e.created).length, updated: entries.filter((e) => e.updated).length };
 }
 
+/** True when `url` is on the scheme, host and port of `base`. */
+function sameOrigin(url: string, base: string): boolean {
+  try {
+    return new URL(url).origin === new URL(base).origin;
+  } catch {
+    return false;
+  }
+}
+
+/** The value when it is an array, else an empty one (for JSON from others). */
+function arrayOf<T>(value: unknown): readonly T[] {
+  return Array.isArray(value) ? (value as T[]) : [];
+}
+
 /** Headers of every request to the FHIR server. */
 function requestHeaders(options: PostTransactionOptions): Record<string, string> {
   const headers: Record<string, string> = { accept: 'application/fhir+json' };
@@ -237,19 +252,32 @@ export async function readServerObservations(baseUrl: string, bundle: Bundle, op
       const text = outcomeText(response.body);
       throw new FhirServerError({ status: response.statusCode, url, outcomeText: text, message: `FHIR server ${base} refused the search for our Observations with HTTP ${response.statusCode}: ${text}` });
     }
-    let result: Bundle;
+    let parsed: unknown;
     try {
-      result = JSON.parse(response.body) as Bundle;
+      parsed = JSON.parse(response.body);
     } catch {
       throw new FhirServerError({ status: 200, url, outcomeText: response.body.slice(0, 500), message: `FHIR server ${base} answered the search with something that is not JSON` });
     }
-    for (const e of result.entry ?? []) {
-      const r = e.resource;
-      if (r?.resourceType !== 'Observation' || (e.search?.mode !== undefined && e.search.mode !== 'match')) continue;
-      const keys = (r.identifier ?? []).filter((i) => i.system && i.value).map((i) => `${i.system}|${i.value}`).filter((k) => wanted.has(k));
-      for (const key of keys) found.set(key, [...(found.get(key) ?? []), r]);
+    const result = parsed as Partial<Bundle> | null;
+    if (result === null || typeof result !== 'object' || result.resourceType !== 'Bundle') {
+      throw new FhirServerError({ status: 200, url, outcomeText: response.body.slice(0, 500), message: `FHIR server ${base} answered the search with no Bundle` });
     }
-    url = result.link?.find((l) => l.relation === 'next')?.url;
+    // The server's JSON is read defensively: a field of the wrong shape counts as absent.
+    for (const e of arrayOf<BundleEntry>(result.entry)) {
+      const r = e?.resource as Observation | undefined;
+      if (r?.resourceType !== 'Observation' || (e.search?.mode !== undefined && e.search.mode !== 'match')) continue;
+      const keys = arrayOf<Identifier>(r.identifier)
+        .filter((i) => typeof i?.system === 'string' && typeof i.value === 'string')
+        .map((i) => `${i.system}|${i.value}`)
+        .filter((k) => wanted.has(k));
+      for (const key of new Set(keys)) found.set(key, [...(found.get(key) ?? []), r]);
+    }
+    const next = arrayOf<{ relation?: unknown; url?: unknown }>(result.link).find((l) => l?.relation === 'next')?.url;
+    url = typeof next === 'string' ? next : undefined;
+    // The bearer token goes with every page: never to a host the configured base did not name.
+    if (url !== undefined && !sameOrigin(url, base)) {
+      throw new FhirServerError({ status: 200, url: base, outcomeText: url, message: `FHIR server ${base} sent a next-page link to another server (${url.slice(0, 200)}); not followed` });
+    }
   }
   return found;
 }

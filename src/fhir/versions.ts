@@ -41,20 +41,34 @@ export interface VersionSlot {
  * The slots of a new version in a stable order: the previous version's Observations in their order
  * (retracted ones included, so positions never shift), then this set's new measurements in set order.
  * The HL7 OBX-4 sub-ID is the slot's position, so it stays the same for a measurement across versions.
+ * A stored Observation takes the measurement whose identifier (`identifierOf` its structure) it
+ * carries, else the one of its structure (Bundles written before structure keys had other identifiers).
  */
-export function versionSlots(previous: StoredKidneyVolumes | undefined, set: MeasurementSet): VersionSlot[] {
+export function versionSlots(previous: StoredKidneyVolumes | undefined, set: MeasurementSet, identifierOf: (key: string) => string): VersionSlot[] {
   const byKey = new Map(set.measurements.map((m) => [structureKey(m), m] as const));
+  const byId = new Map([...byKey].map(([key, m]) => [identifierOf(key), key] as const));
+  const taken = new Set<string>();
   const slots: VersionSlot[] = [];
-  const seen = new Set<string>();
-  for (const old of previous?.all ?? []) {
-    const key = structureKey(old);
-    // Two stored Observations of one structure (a Bundle from before structure keys, with a name
-    // and an alias of it): the first takes the measurement, the other is retracted.
-    const measurement = seen.has(key) ? undefined : byKey.get(key);
-    seen.add(key);
-    slots.push({ key, measurement, previous: old });
-  }
-  for (const [key, measurement] of byKey) if (!seen.has(key)) slots.push({ key, measurement, previous: undefined });
+  const olds = previous?.all ?? [];
+  // First the exact identity links, so a hand-edited Observation cannot take another's measurement.
+  const linked = olds.map((old) => {
+    const key = byId.get(old.identifier);
+    if (key !== undefined) taken.add(key);
+    return key;
+  });
+  olds.forEach((old, i) => {
+    let key = linked[i];
+    if (key === undefined) {
+      const own = structureKey(old);
+      // Two stored Observations of one structure (a name and an alias of it): the first takes the measurement.
+      if (byKey.has(own) && !taken.has(own)) {
+        key = own;
+        taken.add(own);
+      }
+    }
+    slots.push({ key: key ?? structureKey(old), measurement: key === undefined ? undefined : byKey.get(key), previous: old });
+  });
+  for (const [key, measurement] of byKey) if (!taken.has(key)) slots.push({ key, measurement, previous: undefined });
   return slots;
 }
 
