@@ -8,20 +8,18 @@ import { ByteBudget } from '../../src/pipeline/byte-budget.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { startSidecar, waitForState, type TestSidecar } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
+const orthanc = useOrthanc({ StableAge: 1 });
 let running: TestSidecar;
 const budget = new ByteBudget(1024 * 1024);
 
-beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
+beforeAll(() => {
   running = startSidecar(orthanc.client, { processor: { approaches: ['sr'] }, sidecar: { concurrency: 2, budget } });
-}, 60_000);
+});
 afterAll(async () => {
   await running?.stop();
-  await orthanc?.stop();
 });
 
 const kidneys: FixtureSeg = {
