@@ -1,7 +1,8 @@
 /**
  * Where the sidecar's memory goes: starts a throwaway Orthanc and the real sidecar, reads VmRSS
  * (and the V8 heap, through a heap snapshot on SIGUSR2 when --snapshot is given) at idle and after
- * each batch of small studies with all three outputs, and prints the RSS slope per 100 studies.
+ * each batch of small studies with all three outputs, the sidecar's CPU time per study (from
+ * /proc), and prints the RSS slope per 100 studies.
  *
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/memory-probe.js [--studies 300] [--step 50] [--node-options "..."] [--snapshot] [--env KEY=VALUE ...]
  */
@@ -66,12 +67,23 @@ const snapshot = async (label: string): Promise<void> => {
     }
   }
 };
+/** CPU seconds (utime + stime) the sidecar has used, from /proc/PID/stat (clock ticks of 1/100 s). */
+const cpuSeconds = (): number => {
+  const stat = readFileSync(`/proc/${sidecar.child.pid ?? 0}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+let lastCpu = cpuSeconds();
+let lastStudies = 0;
 const rows: { studies: number; rss: number }[] = [];
 const at = (studies: number): void => {
   const m = memoryMb(sidecar.child.pid);
   rows.push({ studies, rss: m.rss });
   if (values.signal) sidecar.child.kill('SIGUSR2');
-  console.log(`${String(studies).padStart(5)} studies  VmRSS ${m.rss.toFixed(1)} MB  VmHWM ${m.hwm.toFixed(1)} MB  load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  const cpu = cpuSeconds();
+  const perStudy = studies > lastStudies ? ((cpu - lastCpu) * 1000) / (studies - lastStudies) : 0;
+  (lastCpu = cpu), (lastStudies = studies);
+  console.log(`${String(studies).padStart(5)} studies  VmRSS ${m.rss.toFixed(1)} MB  VmHWM ${m.hwm.toFixed(1)} MB  sidecar CPU ${perStudy.toFixed(1)} ms per study since the last line  load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 };
 try {
   at(0);

@@ -5,7 +5,7 @@
  * others are doing, and the cursor advances to just before the earliest change whose study is not
  * checked yet, so a restart after a crash reads again every change whose study was in hand.
  * Stable series (SEGs to measure, other systems' SRs to read) are work too: the feed reader only
- * queues them, and the same workers download and decode them, so a large SEG never stalls the feed.
+ * queues them, and a worker of their own downloads and decodes them, so a large SEG never stalls the feed.
  */
 import { errorKind, failureClass, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -69,6 +69,12 @@ export class Sidecar {
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   /** Stable series waiting or in hand, each with the earliest change that announced it (it holds the cursor back like a study). */
   private readonly series = new Map<string, SeriesJob>();
+  /**
+   * One worker of their own for stable series: every series of every study becomes stable, and in
+   * the studies' pool they would queue ahead of the marked studies (a burst of 200 uploads held
+   * 200 series checks before the next study). SEG memory is bounded by the byte budget anyway.
+   */
+  private readonly seriesPool = createPool(1);
   /** Checks of a study that failed in a row before its claim (Orthanc away), for its backoff. */
   private readonly checkFailures = new Map<string, number>();
   /** The last change saved as handled. */
@@ -214,12 +220,12 @@ export class Sidecar {
     this.startSeries(change.ID);
   }
 
-  /** Hands a waiting series job to the pool the studies use, so the two share one bound. */
+  /** Hands a waiting series job to the series worker. */
   private startSeries(seriesId: string): void {
     const job = this.series.get(seriesId);
     if (!job || job.scheduled || this.stopping) return;
     job.scheduled = true;
-    const work: Promise<void> = this.pool(async () => {
+    const work: Promise<void> = this.seriesPool(async () => {
       // Stopping: leave it waiting, so the cursor stays before its change and a restart reads it again.
       if (this.stopping) return;
       job.running = true;
