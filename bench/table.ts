@@ -153,9 +153,11 @@ async function rssLine(): Promise<void> {
       last.rss / after30.rss <= 1.15 && Math.abs(perHundred) < 2,
     );
     const bare = await rssSamples(orthanc, { NODE_OPTIONS: '' }, 90);
+    // Compared at the same number of studies (90, or fewer when --flat is smaller).
+    const same = Math.min(2, samples.length - 1);
     row(
       '... the same sidecar without the heap limits (NODE_OPTIONS empty), 30 / 60 / 90 studies',
-      `${bare.samples.map((x) => x.rss.toFixed(0)).join(' / ')} MB (VmHWM ${bare.hwm.toFixed(0)}): the limits save ${((bare.samples.at(-1)?.rss ?? 0) - (samples[2]?.rss ?? 0)).toFixed(0)} MB at 90 studies`,
+      `${bare.samples.map((x) => x.rss.toFixed(0)).join(' / ')} MB (VmHWM ${bare.hwm.toFixed(0)}): the limits save ${((bare.samples[same]?.rss ?? 0) - (samples[same]?.rss ?? 0)).toFixed(0)} MB at ${(same + 1) * 30} studies`,
       'for comparison',
       undefined,
     );
