@@ -3,11 +3,13 @@
  *  - burst: every study marked at once; studies per second from the first mark to the last done,
  *    and the mark-to-done latency (p50, p95, p99) of each study.
  *  - steady: studies marked at a fixed rate (default 10 per second); the same latencies.
- * Peak RSS of each replica is its VmHWM from /proc once the scenario is over.
+ * Peak RSS of each replica is its VmHWM from /proc once the scenario is over. CPU time per study of
+ * the sidecars and of Orthanc (from /proc, first mark to last done) shows which of the two is the
+ * limit on a machine whose cores are busy.
  *
  * Run by hand after building (tsx is not installed, so the benchmark is compiled too):
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/load.js \
- *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4]
+ *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4] [--node-options=...]
  */
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     approaches: { type: 'string', default: 'sr,fhir' },
     replicas: { type: 'string', default: '1,3' },
     concurrency: { type: 'string', default: '4' },
+    // The sidecar's NODE_OPTIONS; by default the deployed heap limits (SIDECAR_NODE_OPTIONS), '' for none.
+    'node-options': { type: 'string' },
   },
 });
 
@@ -46,10 +50,20 @@ interface Figures {
   readonly studiesPerSecond: number;
   readonly latenciesMs: number[];
   readonly peakRssMb: number[];
+  /** CPU seconds (user + system) from the first mark to the last done: the sidecars together, and Orthanc. */
+  readonly cpuSidecar: number;
+  readonly cpuOrthanc: number;
 }
 
-console.log(`sidecar load, one Orthanc (SQLite), studies of 1 CT image, approaches ${values.approaches}, KV_CONCURRENCY ${values.concurrency}`);
-console.log(['scenario', 'replicas', 'studies', 'studies/s', 'p50 ms', 'p95 ms', 'p99 ms', 'peak RSS MB per replica'].map((h) => h.padEnd(11)).join(''));
+/** CPU seconds (utime + stime) a process has used, from /proc/PID/stat (in clock ticks of 1/100 s on Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+console.log(`sidecar load, one Orthanc (SQLite), studies of 1 CT image, approaches ${values.approaches}, KV_CONCURRENCY ${values.concurrency}; "sidecar" and "Orthanc": ms of CPU time per study`);
+console.log(['scenario', 'replicas', 'studies', 'studies/s', 'p50 ms', 'p95 ms', 'p99 ms', 'sidecar', 'Orthanc', 'peak RSS MB per replica'].map((h) => h.padEnd(11)).join(''));
 for (const replicas of values.replicas.split(',').map(Number)) {
   const burst = await scenario(replicas, Number(values.studies), 0);
   print('burst', replicas, Number(values.studies), burst);
@@ -59,7 +73,16 @@ for (const replicas of values.replicas.split(',').map(Number)) {
 }
 
 function print(name: string, replicas: number, studies: number, f: Figures): void {
-  const row = [name, replicas, studies, f.studiesPerSecond.toFixed(1), ...[50, 95, 99].map((p) => Math.round(percentile(f.latenciesMs, p))), f.peakRssMb.map((m) => m.toFixed(0)).join(' / ')];
+  const row = [
+    name,
+    replicas,
+    studies,
+    f.studiesPerSecond.toFixed(1),
+    ...[50, 95, 99].map((p) => Math.round(percentile(f.latenciesMs, p))),
+    ((f.cpuSidecar * 1000) / studies).toFixed(1),
+    ((f.cpuOrthanc * 1000) / studies).toFixed(1),
+    f.peakRssMb.map((m) => m.toFixed(0)).join(' / '),
+  ];
   console.log(row.map((v) => String(v).padEnd(11)).join(''));
 }
 
@@ -74,7 +97,7 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
       sidecars.push(
         await runSidecar({
           cli: CLI,
-          env: { ...orthanc.env, KV_APPROACHES: values.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', KV_REPLICA_ID: `r${r}`, KV_CONCURRENCY: values.concurrency },
+          env: { ...orthanc.env, KV_APPROACHES: values.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', KV_REPLICA_ID: `r${r}`, KV_CONCURRENCY: values.concurrency, ...(values['node-options'] !== undefined ? { NODE_OPTIONS: values['node-options'] } : {}) },
         }),
       );
     }
@@ -95,13 +118,18 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
       await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
       sockets.push(socket);
     }
+    const cpuBefore = { sidecar: sidecars.reduce((n, s) => n + cpuSeconds(s.child.pid), 0), orthanc: cpuSeconds(orthanc.pid) };
     const first = performance.now();
     await markAll(orthanc, ids, rate, marked);
     const timeout = setTimeout(() => console.error(`not every study done after 10 minutes (${finished.size} of ${count})`), 600_000);
     await everyDone;
     clearTimeout(timeout);
     const last = Math.max(...finished.values());
+    const cpuSidecar = sidecars.reduce((n, s) => n + cpuSeconds(s.child.pid), 0) - cpuBefore.sidecar;
+    const cpuOrthanc = cpuSeconds(orthanc.pid) - cpuBefore.orthanc;
     return {
+      cpuSidecar,
+      cpuOrthanc,
       studiesPerSecond: count / ((last - first) / 1000),
       latenciesMs: ids.map((id) => (finished.get(id) ?? Number.NaN) - (marked.get(id) ?? Number.NaN)),
       peakRssMb: sidecars.map((s) => peakRssMb(s.child.pid)),

@@ -18,6 +18,11 @@ export class ByteBudget {
     return this.held;
   }
 
+  /** Reservations waiting for bytes to be released. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   /** Waits until `bytes` fit (or nothing else is held), reserves them, and answers their release. */
   async reserve(bytes: number): Promise<() => void> {
     const wanted = Math.max(0, bytes);

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancSeries } from '../orthanc/types.js';
+import { fileBytes, type ByteBudget } from '../pipeline/byte-budget.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../segmentation/iod.js';
 import { segmentationMark, type SegmentationMark } from '../segmentation/mark.js';
@@ -22,7 +23,17 @@ export interface SegmentationTriggerDeps {
   readonly client: OrthancClient;
   readonly log: Logger;
   readonly segmentation: SegmentationSettings;
+  /** Bytes of files held at once, shared with the other work of the process (default: the process's budget). */
+  readonly budget?: ByteBudget;
 }
+
+/**
+ * Bytes one SEG instance holds while measured, per byte of its file: the file, dcmjs's decoded
+ * copy of it, and PixelData joined into one array when dcmjs hands it over in fragments.
+ */
+const HELD_PER_FILE_BYTE = 3;
+/** Assumed file size when Orthanc does not say (it always does for stored files). */
+const UNKNOWN_FILE_BYTES = 1024 * 1024;
 
 /** What came of one stable series. */
 export type SegmentationOutcome =
@@ -44,7 +55,7 @@ export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: st
   }
   if (series.MainDicomTags['Modality'] !== 'SEG') return { kind: 'not-segmentation' };
   const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'segmentation' });
-  const found = await measure(deps.client, series, settings, log);
+  const found = await measure(deps.client, series, settings, log, deps.budget ?? fileBytes);
   if (found.kind === 'no-kidney') {
     log.info({ outcome: 'no-kidney', reasons: found.reasons }, 'segmentation has no kidney segment to measure; study left untouched');
     return found;
@@ -58,9 +69,13 @@ async function measure(
   series: OrthancSeries,
   settings: SegmentationSettings,
   log: Logger,
+  budget: ByteBudget,
 ): Promise<{ kind: 'found'; mark: SegmentationMark } | { kind: 'no-kidney'; reasons: string[] }> {
   const reasons: string[] = [];
+  // One call for every instance's file size, so that what is held is bounded by bytes before any download.
+  const sizes = new Map((await client.seriesInstances(series.ID)).map((i) => [i.ID, i.FileSize ?? UNKNOWN_FILE_BYTES]));
   for (const instanceId of series.Instances) {
+    const release = await budget.reserve(HELD_PER_FILE_BYTE * (sizes.get(instanceId) ?? UNKNOWN_FILE_BYTES));
     try {
       const { meta, dataset } = decodePart10(await client.instanceFile(instanceId));
       if (dataset['SOPClassUID'] !== SEGMENTATION_SOP_CLASS_UID) {
@@ -79,6 +94,8 @@ async function measure(
     } catch (error) {
       if (failureClass(error) === 'transient') throw error;
       reasons.push(`instance ${instanceId} could not be measured: ${messageOf(error)}`);
+    } finally {
+      release();
     }
   }
   return { kind: 'no-kidney', reasons };

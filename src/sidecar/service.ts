@@ -4,11 +4,14 @@
  * and the workers run apart: a worker takes the next study as soon as it is free, whatever the
  * others are doing, and the cursor advances to just before the earliest change whose study is not
  * checked yet, so a restart after a crash reads again every change whose study was in hand.
+ * Stable series (SEGs to measure, other systems' SRs to read) are work too: the feed reader only
+ * queues them, and a worker of their own downloads and decodes them, so a large SEG never stalls the feed.
  */
 import { errorKind, failureClass, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancChange } from '../orthanc/types.js';
+import type { ByteBudget } from '../pipeline/byte-budget.js';
 import { createPool, type Pool } from '../pipeline/concurrency.js';
 import { backoffMs } from '../retry.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
@@ -46,6 +49,8 @@ export interface SidecarDeps {
   readonly startFrom: 'head' | 'beginning';
   /** Whether and how stable SEG series are measured (issue 8). */
   readonly segmentation: SegmentationSettings;
+  /** Bytes of files held at once by the SEG measurements (default: the process's budget, shared with the private step). */
+  readonly budget?: ByteBudget;
   /** Whether other systems' SRs and the original tool's private tags are read (issue 16); absent: neither. */
   readonly inputs?: DicomInputSettings;
   /** Studies processed at once (default 1); Orthanc does the heavy work, so a few overlap well. */
@@ -62,6 +67,14 @@ export class Sidecar {
   private readonly concurrency: number;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  /** Stable series waiting or in hand, each with the earliest change that announced it (it holds the cursor back like a study). */
+  private readonly series = new Map<string, SeriesJob>();
+  /**
+   * One worker of their own for stable series: every series of every study becomes stable, and in
+   * the studies' pool they would queue ahead of the marked studies (a burst of 200 uploads held
+   * 200 series checks before the next study). SEG memory is bounded by the byte budget anyway.
+   */
+  private readonly seriesPool = createPool(1);
   /** Checks of a study that failed in a row before its claim (Orthanc away), for its backoff. */
   private readonly checkFailures = new Map<string, number>();
   /** The last change saved as handled. */
@@ -134,7 +147,7 @@ export class Sidecar {
         if (this.cursorSeq < 0) await this.loadCursor();
         await this.sweeper.turn();
         // Back-pressure: with this many studies waiting, reading on would only grow the queue.
-        const more = this.queue.length < MAX_WAITING ? await this.readFeed() : false;
+        const more = this.queue.length + this.series.size < MAX_WAITING ? await this.readFeed() : false;
         this.orthancReachable = true;
         failures = 0;
         if (!more) await this.queue.wait(this.deps.pollIntervalMs);
@@ -182,7 +195,7 @@ export class Sidecar {
       if (this.stopping) return false;
       if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq);
       // A stable SEG series may turn into a pending mark (issue 8); its write comes back as UpdatedMetadata.
-      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') await this.stableSeries(change);
+      else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') this.enqueueSeries(change);
     }
     this.readSeq = Math.max(this.readSeq, page.Last);
     this.advanceCursor();
@@ -192,15 +205,72 @@ export class Sidecar {
     return !page.Done || page.Changes.length > 0;
   }
 
-  /** A stable series: only Orthanc being away stops the feed (the page is read again); anything else is this series' alone. */
-  private async stableSeries(change: OrthancChange): Promise<void> {
+  /**
+   * Queues a stable series for the workers. A series announced again while in hand (new instances,
+   * stable again) runs once more afterwards; one announced again while waiting keeps its earliest change.
+   */
+  private enqueueSeries(change: OrthancChange): void {
+    const job = this.series.get(change.ID);
+    if (job) {
+      job.seq = Math.min(job.seq, change.Seq);
+      if (job.running) job.again = true;
+      return;
+    }
+    this.series.set(change.ID, { seq: change.Seq, scheduled: false, running: false, again: false, failures: 0 });
+    this.startSeries(change.ID);
+  }
+
+  /** Hands a waiting series job to the series worker. */
+  private startSeries(seriesId: string): void {
+    const job = this.series.get(seriesId);
+    if (!job || job.scheduled || this.stopping) return;
+    job.scheduled = true;
+    const work: Promise<void> = this.seriesPool(async () => {
+      // Stopping: leave it waiting, so the cursor stays before its change and a restart reads it again.
+      if (this.stopping) return;
+      job.running = true;
+      job.again = false;
+      await this.stableSeries(seriesId, job);
+    }).finally(() => {
+      this.inFlight.delete(work);
+      job.running = false;
+      job.scheduled = false;
+      if (this.series.get(seriesId) === job && job.again && !job.retrying) this.startSeries(seriesId);
+      this.advanceCursor();
+      this.pump();
+    });
+    this.inFlight.add(work);
+  }
+
+  /**
+   * One stable series. Orthanc being away is tried again after a backoff (the series keeps the
+   * cursor before its change meanwhile, so a restart reads it again); anything else is this
+   * series' alone: logged, and the series is done.
+   */
+  private async stableSeries(seriesId: string, job: SeriesJob): Promise<void> {
     try {
-      await onStableSeries(this.deps, change.ID);
+      await onStableSeries(this.deps, seriesId);
       // Other systems' SRs and the original tool's blocks (issue 16); their writes also come back as UpdatedMetadata.
-      if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, change.ID);
+      if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, seriesId);
+      if (!job.again) this.series.delete(seriesId);
     } catch (error) {
-      if (failureClass(error) === 'transient') throw error;
-      this.deps.log.error({ event: 'segmentation-error', seriesId: change.ID, seq: change.Seq, kind: errorKind(error), err: error }, messageOf(error));
+      const failure = failureClass(error);
+      if (failure === 'transient' && !this.stopping) {
+        job.failures++;
+        const afterMs = backoffMs(job.failures, this.deps.pollIntervalMs, MAX_BACKOFF_MS);
+        this.deps.log.warn({ event: 'segmentation-error', seriesId, seq: job.seq, kind: errorKind(error), failure, retryInMs: afterMs, err: error }, messageOf(error));
+        job.retrying = true;
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(`series:${seriesId}`);
+          job.retrying = false;
+          this.startSeries(seriesId);
+        }, afterMs);
+        timer.unref();
+        this.retryTimers.set(`series:${seriesId}`, timer);
+        return;
+      }
+      this.deps.log.error({ event: 'segmentation-error', seriesId, seq: job.seq, kind: errorKind(error), failure, err: error }, messageOf(error));
+      if (!job.again) this.series.delete(seriesId);
     }
   }
 
@@ -282,7 +352,8 @@ export class Sidecar {
   /** Saves the cursor just before the earliest change whose study is not checked yet, or at the last change read. */
   private advanceCursor(): void {
     if (this.readSeq < 0) return;
-    const low = this.queue.lowWater();
+    let low = this.queue.lowWater();
+    for (const job of this.series.values()) if (low === undefined || job.seq < low) low = job.seq;
     const target = low === undefined ? this.readSeq : Math.min(this.readSeq, low - 1);
     if (target > this.cursorSeq) this.saveCursor(target);
   }
@@ -292,4 +363,19 @@ export class Sidecar {
     this.deps.cursor.save(seq, new Date());
     this.deps.metrics.cursor.set(seq);
   }
+}
+
+/** A stable series waiting for, or in, a worker. */
+interface SeriesJob {
+  /** The earliest change that announced it and is not handled yet. */
+  seq: number;
+  /** Handed to the pool (waiting for a worker or in one). */
+  scheduled: boolean;
+  /** In a worker now. */
+  running: boolean;
+  /** Announced again while in a worker: run once more. */
+  again: boolean;
+  /** Waiting for a retry after Orthanc was away. */
+  retrying?: boolean;
+  failures: number;
 }

@@ -27,6 +27,8 @@ export interface TestOrthanc {
   readonly system: OrthancSystem;
   /** Environment variables that point the CLI at this Orthanc. */
   readonly env: Record<string, string>;
+  /** Its process ID (benchmarks read its CPU time from /proc). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export async function startOrthanc(overrides: Record<string, unknown> = {}, opti
     client,
     folder,
     env: { ORTHANC_URL: url, ORTHANC_USERNAME: username, ORTHANC_PASSWORD: password },
+    pid: child.pid,
     stop: async () => {
       await stopProcess(child);
       rmSync(folder, { recursive: true, force: true });

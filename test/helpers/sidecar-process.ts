@@ -13,9 +13,15 @@ import { freePort } from './orthanc.js';
 /** The API token the helper gives a sidecar unless the caller's env sets KV_API_TOKEN. */
 export const TEST_API_TOKEN = 'test-api-token';
 
+/**
+ * The V8 heap limits the Dockerfile and scripts/start.sh give the sidecar (README, "Memory"), so
+ * that tests and benchmarks run it as deployed; test/deploy/node-options.test.ts keeps the three equal.
+ */
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=96';
+
 /** How to start it. */
 export interface RunOptions {
-  /** Orthanc's variables and any KV_* settings; KV_HTTP_PORT and KV_STATE_DIR are set here. */
+  /** Orthanc's variables and any KV_* settings (NODE_OPTIONS replaces SIDECAR_NODE_OPTIONS); KV_HTTP_PORT and KV_STATE_DIR are set here. */
   readonly env: Record<string, string>;
   readonly port?: number;
   readonly stateDir?: string;
@@ -48,7 +54,7 @@ export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
   const port = options.port ?? (await freePort());
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'kv-state-'));
   const child = spawn(process.execPath, [cli, 'sidecar', ...(options.args ?? [])], {
-    env: { PATH: process.env['PATH'] ?? '', KV_TIMEZONE: 'UTC', KV_API_TOKEN: TEST_API_TOKEN, ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
+    env: { PATH: process.env['PATH'] ?? '', NODE_OPTIONS: SIDECAR_NODE_OPTIONS, KV_TIMEZONE: 'UTC', KV_API_TOKEN: TEST_API_TOKEN, ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

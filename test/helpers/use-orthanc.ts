@@ -56,6 +56,9 @@ export function useOrthanc(overrides: WhenStarted<Record<string, unknown>> = {},
     get env() {
       return running().env;
     },
+    get pid() {
+      return running().pid;
+    },
     stop: () => running().stop(),
   };
 }

@@ -11,7 +11,7 @@ import { CursorStore } from '../../src/sidecar/cursor.js';
 import { SidecarEvents, type StudyEvent } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import type { ProcessorDeps } from '../../src/sidecar/processor.js';
-import { Sidecar } from '../../src/sidecar/service.js';
+import { Sidecar, type SidecarDeps } from '../../src/sidecar/service.js';
 import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
 
 /** A sidecar under test. */
@@ -41,7 +41,7 @@ export function testProcessor(client: OrthancClient, events: SidecarEvents, over
 }
 
 /** Starts a sidecar on a state folder (a new one unless given). */
-export function startSidecar(client: OrthancClient, options: { stateDir?: string; processor?: Partial<ProcessorDeps>; startFrom?: 'head' | 'beginning' } = {}): TestSidecar {
+export function startSidecar(client: OrthancClient, options: { stateDir?: string; processor?: Partial<ProcessorDeps>; startFrom?: 'head' | 'beginning'; sidecar?: Partial<Pick<SidecarDeps, 'concurrency' | 'budget'>> } = {}): TestSidecar {
   const events = new SidecarEvents();
   const recorded: StudyEvent[] = [];
   events.subscribe((e) => recorded.push(e));
@@ -58,6 +58,7 @@ export function startSidecar(client: OrthancClient, options: { stateDir?: string
     sweepIntervalMs: 60_000,
     startFrom: options.startFrom ?? 'head',
     segmentation: DEFAULT_SEGMENTATION_SETTINGS,
+    ...options.sidecar,
   });
   sidecar.start();
   return { sidecar, events: recorded, processor, stateDir, stop: () => sidecar.stop() };
