@@ -30,6 +30,8 @@ export interface GateProxy {
   readonly url: string;
   /** Holds every request that matches, from now until release(). */
   hold(match: (request: ProxiedRequest) => boolean): Hold;
+  /** Resolves once no request it let through is still waiting for Orthanc's answer. */
+  settled(timeoutMs?: number): Promise<void>;
   /** Closes the proxy, dropping any request still held (its client sees the connection go). */
   close(): Promise<void>;
 }
@@ -39,16 +41,28 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
   const to = new URL(target);
   const holds: { match: (r: ProxiedRequest) => boolean; waiting: (() => void)[]; released: boolean; count: number; notify: () => void }[] = [];
   const sockets = new Set<Socket>();
+  let inFlight = 0;
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
+    inFlight++;
+    let finished = false;
+    const finish = (): void => {
+      if (!finished) inFlight--;
+      finished = true;
+    };
     const out = httpRequest(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
       (answer) => {
+        answer.on('end', finish);
+        answer.on('error', finish);
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
     );
-    out.on('error', () => res.destroy());
+    out.on('error', () => {
+      finish();
+      res.destroy();
+    });
     out.end(body);
   };
 
@@ -102,6 +116,13 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
           for (const go of entry.waiting.splice(0)) go();
         },
       };
+    },
+    settled: async (timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (inFlight > 0) {
+        if (Date.now() > deadline) throw new Error(`${inFlight} request(s) through the proxy still unanswered after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { METADATA } from '../../src/pipeline/metadata.js';
+import type { StudyEvent } from '../../src/sidecar/events.js';
 import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
@@ -154,9 +156,25 @@ describe('item 13: one study deleted before its first read does not stop the oth
     try {
       await orthanc.client.setStudyMetadata(ahead.orthancId, METADATA.pending, VOLUMES);
       await waitFor(async () => (await statusOf(ahead.orthancId))?.state === 'processing', 60_000, 'the first study claimed');
-      await orthanc.client.setStudyMetadata(doomed.orthancId, METADATA.pending, VOLUMES);
-      // The feed has read the mark and the study waits behind the one in hand (one worker)...
-      await waitFor(async () => /^kidney_volumes_queue_length [1-9]/m.test(await (await fetch(`${sidecar.url}/metrics`, { headers: sidecar.auth })).text()), 30_000, 'the study queued');
+      // The sidecar's events say when the feed has queued the doomed study itself. (The queue length
+      // alone did not: the first study's own claim comes back through the feed and waits in the
+      // queue while it is in hand, so the length was 1 before the doomed mark was read, the study
+      // was deleted with its change rows unread, and the sidecar never heard of it.)
+      const events: StudyEvent[] = [];
+      const socket = new WebSocket(`${sidecar.url.replace(/^http/, 'ws')}/events`, { headers: sidecar.auth });
+      socket.on('message', (data: Buffer) => events.push(JSON.parse(data.toString()) as StudyEvent));
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      try {
+        await orthanc.client.setStudyMetadata(doomed.orthancId, METADATA.pending, VOLUMES);
+        // The feed has read the mark and the study waits behind the one in hand (one worker)...
+        await waitFor(() => events.some((e) => e.studyId === doomed.orthancId && e.kind === 'queued'), 30_000, 'the doomed study queued');
+      } finally {
+        socket.terminate();
+      }
+      expect((await statusOf(ahead.orthancId))?.state).toBe('processing');
       // ...when it is deleted. Orthanc also deletes its change rows, so only the queue knows it.
       const deleted = await fetch(`${orthanc.url}/studies/${doomed.orthancId}`, {
         method: 'DELETE',
@@ -173,9 +191,9 @@ describe('item 13: one study deleted before its first read does not stop the oth
       expect((await waitForState(orthanc.client, after.orthancId, ['done', 'failed'], 60_000)).state).toBe('done');
       await waitFor(() => savedCursor(sidecar) >= afterSeq, 10_000, 'the cursor saved past the next study');
       const lines = logLines(sidecar);
-      // Whatever the sidecar logged about the deleted study, it was never a failure, and nothing brought it back.
+      // The deleted study was logged as gone, never as a failure, and nothing brought it back.
       const aboutDoomed = lines.filter((l) => l['studyId'] === doomed.orthancId).map((l) => l['event']);
-      expect(aboutDoomed.filter((e) => e === 'failed' || e === 'retrying' || e === 'write')).toEqual([]);
+      expect(aboutDoomed).toEqual(['gone']);
       expect((await fetch(`${orthanc.url}/studies/${doomed.orthancId}`, { headers: { authorization: `Basic ${Buffer.from(`${orthanc.username}:${orthanc.password}`).toString('base64')}` } })).status).toBe(404);
       expect(lines.filter((l) => l['event'] === 'loop-error' || l['event'] === 'check-error')).toEqual([]);
     } finally {
