@@ -123,6 +123,8 @@ async function writeCopies(context: StepContext, concurrency: number, budget: By
     root,
     digest: measurements.digest,
     current: new Set(plans.map((p) => p.seriesInstanceUid)),
+    // The sources were read already and carry no block of ours: not read again.
+    originals: new Set(sources.map((source) => source.orthancId)),
     keep: context.settings.keepSuperseded === true,
   });
   const images = verified.reduce((n, v) => n + v.instances, 0);

@@ -25,6 +25,8 @@ export interface CurrentCopies {
   readonly digest: string;
   /** SeriesInstanceUIDs of the current version's copies (never touched). */
   readonly current: ReadonlySet<string>;
+  /** Orthanc IDs of series already known to be originals (the step's sources): never read or touched. */
+  readonly originals: ReadonlySet<string>;
   /** KV_KEEP_SUPERSEDED: report them, delete nothing. */
   readonly keep: boolean;
 }
@@ -34,7 +36,7 @@ export async function removeSuperseded(client: OrthancClient, facts: StudyFacts,
   const deleted: { seriesInstanceUid: string; digest: string; instances: number }[] = [];
   const kept: { seriesInstanceUid: string; reason: string }[] = [];
   for (const series of facts.series.filter(isImageSeries)) {
-    if (now.current.has(series.seriesInstanceUid)) continue;
+    if (now.current.has(series.seriesInstanceUid) || now.originals.has(series.orthancId)) continue;
     const verdict = await olderCopy(client, facts, series, now);
     if (verdict.kind === 'not-ours') continue;
     if (verdict.kind === 'unsure') {
