@@ -43,6 +43,12 @@ async function write(studyId: string, measurements: MeasurementSet, keepSupersed
   return outcome;
 }
 
+function supersededOf(outcome: StepOutcome): SupersededReport {
+  const details = outcome.details as { superseded?: SupersededReport };
+  if (!details.superseded) throw new Error(`no superseded report in ${JSON.stringify(outcome.details)}`);
+  return details.superseded;
+}
+
 /** Every series of the study: its block's digest (or none) and instance count. */
 async function seriesDigests(studyId: string): Promise<{ uid: string; digest: string | undefined; instances: number }[]> {
   const out: { uid: string; digest: string | undefined; instances: number }[] = [];
@@ -69,7 +75,7 @@ describe('derived series of older versions', () => {
     expect(originals.size).toBe(5);
 
     const kept = await write(study.orthancId, corrected, true);
-    const keptReport = kept.details['superseded'] as SupersededReport;
+    const keptReport = supersededOf(kept);
     expect(keptReport.deleted).toEqual([]);
     expect(keptReport.kept.map((k) => k.reason).sort()).toEqual([
       'KV_KEEP_SUPERSEDED is set',
@@ -78,7 +84,7 @@ describe('derived series of older versions', () => {
     expect((await seriesDigests(study.orthancId)).filter((s) => s.digest === first.digest)).toHaveLength(2);
 
     const cleaned = await write(study.orthancId, corrected, false);
-    const report = cleaned.details['superseded'] as SupersededReport;
+    const report = supersededOf(cleaned);
     expect(report.deleted).toEqual([{ seriesInstanceUid: expect.any(String), digest: first.digest, instances: 3 }]);
     expect(report.kept).toEqual([{ seriesInstanceUid: impostor.seriesInstanceUid, reason: expect.stringContaining('not the SeriesInstanceUID we derive') }]);
     const now = await seriesDigests(study.orthancId);
