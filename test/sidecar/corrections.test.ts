@@ -222,16 +222,17 @@ describe('a done study corrected from 125/132 to 130/132', () => {
 });
 
 describe('mark: errors as attach gives them', () => {
-  it('exits 2 for invalid values, and the not-found code for an unknown study, writing nothing', async () => {
+  it('exits with attach\'s codes: 7 for invalid values, 6 for an unknown study, writing nothing', async () => {
     const study = await newStudy([1]);
     const invalid = await runCli(['mark', study.id, '--right', '-5'], orthanc.env);
     const attachInvalid = await runCli(['attach', study.id, '--right', '-5'], orthanc.env);
     expect(invalid.code).toBe(attachInvalid.code);
+    expect(invalid.code).toBe(7);
     expect(invalid.stderr).toContain('volume must be positive');
     const unknown = await runCli(['mark', '1.2.3.4.5.999', '--right', '130'], orthanc.env);
     const attachUnknown = await runCli(['attach', '1.2.3.4.5.999', '--right', '130'], orthanc.env);
     expect(unknown.code).toBe(attachUnknown.code);
-    expect(unknown.code).not.toBe(0);
+    expect(unknown.code).toBe(6);
     expect(unknown.stderr).toContain('1.2.3.4.5.999');
     expect(await orthanc.client.studyMetadata(study.id, METADATA.pending)).toBeUndefined();
   }, 60_000);
