@@ -38,6 +38,8 @@ export interface Config {
   readonly srSeriesNumber: number;
   /** What the private-tag approach copies: every image (default) or one image per series. */
   readonly privateScope: 'image' | 'series';
+  /** Keep the derived series of older versions of a study's measurements instead of deleting them once the new ones are verified. */
+  readonly keepSuperseded: boolean;
   /** Zone of the modalities' clocks for studies without TimezoneOffsetFromUTC: IANA name or ±HHMM. */
   readonly timeZone: string;
   /** True when KV_TIMEZONE is not set and timeZone is this machine's zone (TZ, else the system's): the sidecar warns. */
@@ -114,6 +116,7 @@ export const VARIABLES = {
   KV_VENDOR_SR: "read kidney volumes from other systems' TID 1500 SRs pushed into studies: on or off (default on)",
   KV_LEGACY_TAGS: "read kidney volumes from the original tool's KidneyVolInfo private tags in images: on or off (default on)",
   KV_PRIVATE_SCOPE: 'what the private-tag approach copies: image (every image of each series, the default) or series (one derived image per series)',
+  KV_KEEP_SUPERSEDED: 'keep the derived (private-tag) series of older versions of corrected measurements: true or false (default false: deleted once the new copies are verified)',
   ...DELIVERY_VARIABLES,
   KV_CONFIG_FILE: 'optional JSON file with any of these variables as keys',
 } as const;
@@ -209,6 +212,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     inputs: { vendorSr: switchOf(source, 'KV_VENDOR_SR'), legacyTags: switchOf(source, 'KV_LEGACY_TAGS'), ownDeviceObserverUids: ownDeviceObserverUids(uidRoot !== undefined ? checkUidRoot(uidRoot) : undefined) },
     concurrency: pick('KV_CONCURRENCY', '4'),
     privateScope: pick('KV_PRIVATE_SCOPE', 'image'),
+    keepSuperseded: keepSupersededOf(source['KV_KEEP_SUPERSEDED']),
     ...deliveryOf(source),
     orthancPublicUrl: (source['KV_ORTHANC_PUBLIC_URL'] ?? source['ORTHANC_URL'] ?? 'http://localhost:8042').replace(/\/+$/, ''),
     dashboardOrigins: (source['KV_DASHBOARD_ORIGINS'] ?? '').split(',').map((o) => o.trim()).filter((o) => o !== ''),
@@ -270,6 +274,12 @@ function segmentationOf(source: Readonly<Partial<Record<string, string>>>): Segm
 }
 
 /** An on/off variable, on by default. */
+function keepSupersededOf(text: string | undefined): boolean {
+  const keep = parseSwitch(text ?? 'false');
+  if (keep === undefined) throw new ConfigError('KV_KEEP_SUPERSEDED', `KV_KEEP_SUPERSEDED must be true or false, got "${text ?? ''}"`);
+  return keep;
+}
+
 function switchOf(source: Readonly<Partial<Record<string, string>>>, name: 'KV_VENDOR_SR' | 'KV_LEGACY_TAGS'): boolean {
   const text = source[name] ?? 'on';
   const enabled = parseSwitch(text);

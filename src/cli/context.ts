@@ -20,6 +20,7 @@ export function settingsOf(config: Config): WriterSettings {
     srSeriesNumber: config.srSeriesNumber,
     timeZone: config.timeZone,
     privateScope: config.privateScope,
+    keepSuperseded: config.keepSuperseded,
     ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}),
     ...(config.delivery !== undefined ? { delivery: config.delivery } : {}),
   };

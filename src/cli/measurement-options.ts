@@ -44,6 +44,13 @@ export function once(flag: string): (value: string, previous: string | undefined
   };
 }
 
+/** mark's --volume "name=value": the value in mL unless it has a unit, as --measure takes it. */
+export function volumeOption(text: string): string {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new InvalidMeasurementsError(`--volume needs "<name>=<value>", got "${text}"`);
+  return `${text.slice(0, at)}=${withDefaultUnit(text.slice(at + 1))}`;
+}
+
 /** --right 125 means 125 mL; --right "0.125 L" keeps its unit. */
 export function withDefaultUnit(value: string): string {
   return /^\s*-?[\d.]+\s*$/.test(value) ? `${value.trim()} mL` : value;

@@ -8,7 +8,7 @@ import type { VerifyReport } from '../pipeline/verify.js';
 import { describeOrigin } from '../inputs/origin.js';
 import { parseStatus } from '../sidecar/status.js';
 import { fhirDeliveryLines, type FhirDelivery } from './fhir-delivery.js';
-import { currentLines, dicomDateTimeText, instantText, verifyJson } from './verify-view.js';
+import { currentLines, dicomDateTimeText, instantText, verifyJson, versionLines } from './verify-view.js';
 import type { Output } from './io.js';
 
 export { processOutput, type Output } from './io.js';
@@ -57,6 +57,7 @@ export function printVerify(report: VerifyReport, json: boolean, io: Output): nu
   if (Object.keys(report.metadata).length === 0) io.out('  no kidney-volumes metadata on this study');
   for (const s of report.stored) io.out(`${s.approach}: ${s.found ? '' : 'not found: '}${dicomDateTimeText(s.summary)}${storageNote(s.details['storedBytes'])}`);
   for (const line of currentLines(report)) io.out(line);
+  for (const line of versionLines(report)) io.out(line);
   if (report.notAvailable.length > 0) io.out(`not checked (not available in this version): ${report.notAvailable.join(', ')}`);
   io.out(report.ok ? 'ok: every expected output is there and complete' : `NOT OK: ${report.problems.length} output(s) missing or incomplete (exit ${code})`);
   return code;

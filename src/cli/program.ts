@@ -55,24 +55,64 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
         return;
       }
       if (study === undefined) throw new UsageError('attach needs a <study> (Orthanc study ID or StudyInstanceUID), or --batch <file>');
-      const [{ measurementsFromOptions }, { checkFhirDelivery, deliverFhir }, { attach }, { printAttach }, { progressReporter }] = await Promise.all([
+      const [{ measurementsFromOptions }, { checkFhirDelivery, deliverFhir }, { attachClaimed }, { printAttach }, { progressReporter }, { createLogger }] = await Promise.all([
         import('./measurement-options.js'),
         import('./fhir-delivery.js'),
-        import('../pipeline/attach.js'),
+        import('./attach-claimed.js'),
         import('./output.js'),
         import('./progress.js'),
+        import('../log.js'),
       ]);
       const measurements = measurementsFromOptions(options);
       const approaches = parseApproaches(options.approach);
       checkFhirDelivery(options, approaches);
       const { config, client, settings } = contextOf(env);
-      const report = await attach(
-        { client, settings, now: () => new Date(), progress: progressReporter(io) },
+      // The study's status is the one owner of its current version: attach claims it like the sidecar (issue 14).
+      const report = await attachClaimed(
+        {
+          client,
+          settings,
+          now: () => new Date(),
+          log: createLogger('silent'),
+          leaseMs: config.leaseMs,
+          maxAttempts: config.maxAttempts,
+          retryBaseMs: config.retryBaseMs,
+          progress: progressReporter(io),
+          waiting: (owner, until) => io.err(`waiting for ${owner}, which holds the study${until ? ` until ${until}` : ''}`),
+        },
         study,
         measurements,
         approaches,
       );
       printAttach(report, json, io, await deliverFhir(report, options, config.fhirToken));
+    });
+
+  program
+    .command('mark')
+    .description('set (or correct) the measurements of a study; the running sidecar writes the outputs (compare-and-set, like the HTTP API)')
+    .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
+    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)', once('--right'))
+    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)', once('--left'))
+    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)', once('--total'))
+    .option('--volume <name=value>', 'any named volume, mL unless a unit is given, e.g. "Spleen=180" (repeatable)', collect, [])
+    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin', once('--from-json'))
+    .option('--json', 'print a machine-readable summary')
+    .action(async (study: string, options: MeasurementOptions & { volume: string[] }) => {
+      const [{ contextOf }, { measurementsFromOptions, volumeOption }, { markTextOf, writePersonMark }] = await Promise.all([
+        import('./context.js'),
+        import('./measurement-options.js'),
+        import('../inputs/person-mark.js'),
+      ]);
+      const { volume, ...rest } = options;
+      const set = measurementsFromOptions({ ...rest, measure: volume.map(volumeOption) });
+      const { studyId, outcome } = await writePersonMark(contextOf(env).client, study, markTextOf(set), set, 'cli', new Date());
+      if (json) {
+        io.out(JSON.stringify({ ok: true, command: 'mark', studyId, outcome, digest: set.digest, measurements: set.measurements }));
+        return;
+      }
+      const what = outcome === 'unchanged' ? 'already marked with these measurements' : outcome === 'replaced' ? 'mark replaced (a new version)' : 'marked';
+      io.out(`Study ${studyId}: ${what}: ${set.measurements.map((m) => `${m.name} ${m.valueMl} mL`).join(', ')}`);
+      io.out(`The running sidecar writes the SR, FHIR and private tags; check with "kidney-volumes verify ${studyId}".`);
     });
 
   program

@@ -47,6 +47,59 @@ export function currentLines(report: VerifyReport): string[] {
   });
 }
 
+/** One SR of the chain: the current report first, then the reports it lists as predecessors. */
+export interface ChainLink {
+  readonly sopInstanceUid: string;
+  /** "YYYY-MM-DDTHH:MM:SS" as the report says, absent for a predecessor not found in the study. */
+  readonly written?: string;
+  readonly values?: string;
+  readonly role: 'current' | 'predecessor';
+}
+
+/**
+ * The SR chain: the current report (the newest one that no other report replaces), then the reports
+ * its PredecessorDocumentsSequence lists, in its order. Empty without reports.
+ */
+export function srChain(report: VerifyReport): ChainLink[] {
+  const details = report.stored.find((s) => s.approach === 'sr')?.details as { reports?: StoredReportView[] } | undefined;
+  const reports = details?.reports ?? [];
+  const replaced = new Set(reports.flatMap((r) => r.predecessors ?? []));
+  const current = [...reports].reverse().find((r) => !replaced.has(r.sopInstanceUid)) ?? reports[reports.length - 1];
+  if (!current) return [];
+  const link = (r: StoredReportView | undefined, uid: string, role: ChainLink['role']): ChainLink => ({
+    sopInstanceUid: uid,
+    role,
+    ...(r?.written ? { written: isoDate(r.written) } : {}),
+    ...(r ? { values: (r.measurements ?? []).map((m) => `${m.name} ${m.valueMl} ${m.unit}`).join(', ') } : {}),
+  });
+  return [link(current, current.sopInstanceUid, 'current'), ...(current.predecessors ?? []).map((uid) => link(reports.find((r) => r.sopInstanceUid === uid), uid, 'predecessor'))];
+}
+
+/** Lines for the text output: the status's version history (newest first) and the SR chain. */
+export function versionLines(report: VerifyReport): string[] {
+  const status = report.metadata.status !== undefined ? parseStatus(report.metadata.status) : undefined;
+  const history = [...(status?.history ?? [])].reverse();
+  const lines: string[] = [];
+  if (history.length > 0) {
+    lines.push(`  versions (newest first, ${history.length} kept):`);
+    history.forEach((v, i) => lines.push(`    ${i === 0 && status?.state === 'done' && status.digest === v.digest ? 'current ' : ''}${instantText(v.at)} from ${v.source}: ${v.values} (digest ${v.digest.slice(0, 12)})`));
+  }
+  const chain = srChain(report);
+  if (chain.length > 1) {
+    lines.push('  SR chain (current first):');
+    for (const l of chain) lines.push(`    ${l.role} ${l.sopInstanceUid}${l.written ? ` written ${l.written.replace('T', ' ')}` : ' (not in this study)'}${l.values ? `: ${l.values}` : ''}`);
+  }
+  return lines;
+}
+
+/** A stored SR as the SR step's details give it. */
+interface StoredReportView {
+  readonly sopInstanceUid: string;
+  readonly written?: string;
+  readonly predecessors?: readonly string[];
+  readonly measurements?: readonly { name: string; valueMl: string; unit: string }[];
+}
+
 /** The report for --json: stored JSON texts parsed into objects, DICOM dates as ISO dates, and the current versions. */
 export function verifyJson(report: VerifyReport): Record<string, unknown> {
   const metadata: Record<string, unknown> = {};
@@ -56,6 +109,7 @@ export function verifyJson(report: VerifyReport): Record<string, unknown> {
     metadata,
     stored: report.stored.map((s) => ({ ...s, details: isoDates(s.details) })),
     current: currentVersions(report),
+    srChain: srChain(report),
   };
 }
 

@@ -5,6 +5,7 @@ import { httpStatusFor, errorKind, KidneyVolumesError, messageOf } from '../erro
 import type { Logger } from '../log.js';
 import { MAX_PAYLOAD_BYTES, parseMeasurementsObject } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
+import { writePersonMark } from '../inputs/person-mark.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { SidecarMetrics } from '../sidecar/metrics.js';
 import { requestRetry } from '../sidecar/retry.js';
@@ -80,9 +81,8 @@ export function createApp(deps: AppDeps): express.Express {
     json,
     route(async (request, response) => {
       const set = parseMeasurementsObject(request.body);
-      const studyId = await deps.client.resolveStudy(String(request.params['study']));
-      await deps.client.setStudyMetadata(studyId, METADATA.pending, JSON.stringify(request.body));
-      deps.log.info({ studyId, digest: set.digest, event: 'marked' }, 'pending measurements set through the API');
+      const { studyId, outcome } = await writePersonMark(deps.client, String(request.params['study']), JSON.stringify(request.body), set, 'api', deps.now());
+      deps.log.info({ studyId, digest: set.digest, event: 'marked', outcome }, 'pending measurements set through the API');
       deps.sidecar.wake(studyId);
       response
         .status(202)

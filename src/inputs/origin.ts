@@ -51,9 +51,20 @@ export const noteSchema = z.object({
 /** What became of one DICOM input, for the status and `verify`. */
 export type InputNote = z.infer<typeof noteSchema>;
 
+/** Routes by which a person gives measurements through kidney-volumes itself (a PUT straight into Orthanc names none). */
+export const PERSON_SOURCES = ['api', 'cli', 'attach'] as const;
+/** One of PERSON_SOURCES. */
+export type PersonSource = (typeof PERSON_SOURCES)[number];
+
+const personMarkSchema = z.object({ digest: z.string(), source: z.enum(PERSON_SOURCES), at: z.string() });
+/** Which route wrote the mark of a digest, so the status history can say so. */
+export type PersonMark = z.infer<typeof personMarkSchema>;
+
 const recordSchema = z.object({
   origins: z.array(z.object({ digest: z.string(), origin: originSchema })),
   notes: z.array(noteSchema),
+  /** Absent in records written before corrections were tracked (issue 14). */
+  marks: z.array(personMarkSchema).optional(),
 });
 /** The KidneyVolumesInputs metadata. */
 export type InputsRecord = z.infer<typeof recordSchema>;
@@ -86,6 +97,16 @@ export function originFor(record: InputsRecord, digest: string): DicomOrigin | u
 export function withOrigin(record: InputsRecord, digest: string, origin: DicomOrigin): InputsRecord {
   const origins = [...record.origins.filter((o) => o.digest !== digest), { digest, origin }].slice(-MAX_ORIGINS);
   return { ...record, origins };
+}
+
+/** The route that wrote the person's mark of this digest, if it was written through kidney-volumes. */
+export function markSourceFor(record: InputsRecord, digest: string): PersonSource | undefined {
+  return [...(record.marks ?? [])].reverse().find((m) => m.digest === digest)?.source;
+}
+
+/** The record with the route of a person's mark added (an older entry for the same digest is replaced). */
+export function withMarkSource(record: InputsRecord, mark: PersonMark): InputsRecord {
+  return { ...record, marks: [...(record.marks ?? []).filter((m) => m.digest !== mark.digest), mark].slice(-MAX_ORIGINS) };
 }
 
 /** The record with a note added; a note about the same object and outcome replaces the earlier one. */

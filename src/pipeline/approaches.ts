@@ -46,6 +46,8 @@ export interface WriterSettings {
    * travel with the series).
    */
   readonly privateScope?: 'image' | 'series';
+  /** Keep the derived series of older versions of the measurements (KV_KEEP_SUPERSEDED); by default they are deleted once the new ones are verified. */
+  readonly keepSuperseded?: boolean;
 }
 
 /** Progress of long work, for a progress bar or a log line. */

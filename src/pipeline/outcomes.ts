@@ -5,6 +5,7 @@
  */
 import type { Bundle } from '@medplum/fhirtypes';
 import type { DeliveryOutcome, WrittenOutputs } from '../delivery/context.js';
+import type { SupersededReport } from './superseded.js';
 
 /** The fields every outcome has, for one approach and its details. */
 export interface OutcomeOf<A extends string, D> {
@@ -72,6 +73,8 @@ export interface PrivateDetails {
   /** What this run added to Orthanc's storage, and what the copies occupy in all. */
   readonly addedBytes: number;
   readonly storedBytes: number;
+  /** The derived series of older versions: deleted, or kept and why (issue 14). */
+  readonly superseded?: SupersededReport;
 }
 
 /** The images already carry the original tool's block (issue 16): nothing was copied. */

@@ -9,14 +9,14 @@ import { DESCRIPTION_SUFFIX, derivePrivateCopy } from '../dicom/private-tags/der
 import { PrivateTagsError } from '../dicom/private-tags/errors.js';
 import { KIDNEY_CREATOR, blockContent, type KidneyBlockContent } from '../dicom/private-tags/layout.js';
 import { readKidneyBlock, type FoundKidneyBlock } from '../dicom/private-tags/read.js';
-import { stableUid } from '../dicom/uids.js';
 import { StudyDataError } from '../errors.js';
-import { studyIdentity } from '../study/identity.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { isImageSeries, type InstanceFacts, type SeriesFacts, type StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StoredOutcome } from './approaches.js';
 import type { PrivateOutcome, VerifiedCopy } from './outcomes.js';
 import { mapLimit } from './concurrency.js';
+import { derivedInstanceUid, derivedSeriesUid } from './private-uids.js';
+import { removeSuperseded, type SupersededReport } from './superseded.js';
 import { fileBytes, type ByteBudget } from './byte-budget.js';
 
 /** Instances in flight at once: enough to keep Orthanc busy, few enough that memory stays flat. */
@@ -75,16 +75,14 @@ async function writeCopies(context: StepContext, concurrency: number, budget: By
     );
   }
   const plans = sources.map((source): SeriesPlan => {
-    // The Orthanc study is part of the identity: the same source series stored under two PatientIDs gets two copies.
-    // Each scope has its own derived series: switching scope adds a series instead of mixing two into one.
-    const seriesInstanceUid = stableUid(root, scope === 'series' ? 'private-series-one' : 'private-series', ...studyIdentity(facts), source.seriesInstanceUid, measurements.digest);
+    const seriesInstanceUid = derivedSeriesUid(root, scope, facts, source.seriesInstanceUid, measurements.digest);
     const instances = scope === 'series' ? source.instances.slice(0, 1) : source.instances;
     return {
       source,
       seriesInstanceUid,
       content: blockContent(measurements, source.seriesInstanceUid),
       instances,
-      sopInstanceUids: instances.map((i) => stableUid(root, 'private-instance', seriesInstanceUid, i.sopInstanceUid)),
+      sopInstanceUids: instances.map((i) => derivedInstanceUid(root, seriesInstanceUid, i.sopInstanceUid)),
     };
   });
   // Skip what an earlier (maybe interrupted) run stored: the same UIDs would only answer AlreadyStored.
@@ -120,6 +118,15 @@ async function writeCopies(context: StepContext, concurrency: number, budget: By
   });
   const verified: VerifiedCopy[] = [];
   for (const plan of plans) verified.push(await verifyCopy(client, facts, plan, uploaded.get(plan) ?? 0, firstImages));
+  // Only now, with every copy of this version verified, do the copies of older versions go (issue 14).
+  const superseded: SupersededReport = await removeSuperseded(client, facts, {
+    root,
+    digest: measurements.digest,
+    current: new Set(plans.map((p) => p.seriesInstanceUid)),
+    // The sources were read already and carry no block of ours: not read again.
+    originals: new Set(sources.map((source) => source.orthancId)),
+    keep: context.settings.keepSuperseded === true,
+  });
   const images = verified.reduce((n, v) => n + v.instances, 0);
   return {
     approach: 'private',
@@ -135,6 +142,7 @@ async function writeCopies(context: StepContext, concurrency: number, budget: By
       // What this run added to Orthanc's storage, and what the copies occupy in all.
       addedBytes,
       storedBytes: verified.reduce((n, v) => n + v.storedBytes, 0),
+      superseded,
     },
     outputSeries: verified.map((v) => v.orthancId),
   };

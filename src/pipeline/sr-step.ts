@@ -45,6 +45,8 @@ export interface StoredReport {
   readonly problem?: string;
   /** SOP Instance UIDs of the study's images that its evidence does not list (images added after it was written). */
   readonly unlisted?: number;
+  /** SOP Instance UIDs of the earlier reports it replaces (its PredecessorDocumentsSequence). */
+  readonly predecessors?: readonly string[];
 }
 
 /** The SR writer step. */
@@ -80,9 +82,10 @@ async function writeReport(context: StepContext): Promise<SrOutcome> {
     // the facts were read comes back AlreadyStored, with its parent study to check like any other.
     // The zone the FHIR step gives StudyTime, so ContentTime and the FHIR times agree.
     const timeZone = facts.timezoneOffsetFromUtc ?? settings.timeZone;
-    // Reports of the same measurements already in the series were written before the study grew:
-    // this one replaces them and says so.
-    const predecessors = earlierVersions(facts, uids.seriesInstanceUid);
+    // Our reports already in the study are earlier versions: of the same measurements before the
+    // study grew, or of measurements this one corrects (issue 14). This one replaces them and says so.
+    const predecessors = earlierVersions(facts, uids.sopInstanceUid);
+    const sameSeries = predecessors.filter((p) => p.seriesInstanceUid === uids.seriesInstanceUid).length;
     const report = encodeMeasurementReport({
       facts,
       measurements,
@@ -91,7 +94,7 @@ async function writeReport(context: StepContext): Promise<SrOutcome> {
       options: {
         seriesNumber: settings.srSeriesNumber,
         ...(settings.uidRoot !== undefined ? { uidRoot: settings.uidRoot } : {}),
-        ...(predecessors.length > 0 ? { predecessors, instanceNumber: predecessors.length + 1 } : {}),
+        ...(predecessors.length > 0 ? { predecessors, instanceNumber: sameSeries + 1 } : {}),
       },
     });
     const answer = await context.uploads.upload(report.bytes, uids.sopInstanceUid);
@@ -120,12 +123,22 @@ async function writeReport(context: StepContext): Promise<SrOutcome> {
   };
 }
 
-/** The reports already in the SR series of this measurement set: earlier versions, from before the study grew. */
-function earlierVersions(facts: StudyFacts, seriesInstanceUid: string): ReportReference[] {
+/**
+ * Our Measurement Reports already in the study (the SR series we name, in SR SOP classes), but the
+ * one about to be written: every earlier version, of these measurements or of those they correct.
+ */
+function earlierVersions(facts: StudyFacts, sopInstanceUid: string): ReportReference[] {
   return facts.series
-    .filter((s) => s.seriesInstanceUid === seriesInstanceUid)
-    .flatMap((s) => s.instances.map((i) => ({ seriesInstanceUid, sopInstanceUid: i.sopInstanceUid, sopClassUid: i.sopClassUid })));
+    .filter((s) => s.modality === 'SR' && s.seriesDescription === SR_SERIES_DESCRIPTION)
+    .flatMap((s) =>
+      s.instances
+        .filter((i) => i.sopInstanceUid !== sopInstanceUid && SR_SOP_CLASSES.has(i.sopClassUid))
+        .map((i) => ({ seriesInstanceUid: s.seriesInstanceUid, sopInstanceUid: i.sopInstanceUid, sopClassUid: i.sopClassUid })),
+    );
 }
+
+/** SOP classes our reports are written in (and earlier versions may have been). */
+const SR_SOP_CLASSES: ReadonlySet<string> = new Set(Object.values(SrSopClass));
 
 /** Orthanc files an instance by PatientID and StudyInstanceUID; a different parent means the study's facts changed under us. */
 function requireSameStudy(facts: StudyFacts, parentStudy: string, instanceId: string): void {
@@ -229,6 +242,7 @@ async function storedReport(client: OrthancClient, series: SeriesFacts, instance
     sopInstanceUid: text(dataset.SOPInstanceUID),
     written: `${text(dataset.ContentDate)} ${text(dataset.ContentTime)}`.trim(),
     unlisted: images.filter((uid) => !listed.has(uid)).length,
+    predecessors: predecessorsOf(dataset),
   };
   try {
     return { ...identity, measurements: readMeasurementReport(dataset).map(storedMeasurement) };
@@ -246,6 +260,13 @@ function evidenceOf(dataset: NaturalDataset): Set<string> {
     }
   }
   return listed;
+}
+
+/** SOP Instance UIDs a stored report lists in its PredecessorDocumentsSequence. */
+function predecessorsOf(dataset: NaturalDataset): string[] {
+  return items(dataset.PredecessorDocumentsSequence).flatMap((study) =>
+    items(study.ReferencedSeriesSequence).flatMap((series) => items(series.ReferencedSOPSequence).map((sop) => text(sop.ReferencedSOPInstanceUID))),
+  );
 }
 
 /** The items of a naturalized sequence (dcmjs gives a single item as an object, not an array). */

@@ -12,17 +12,29 @@ import type { Measurement, MeasurementSet } from '../measurements/model.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
-import { attach, PartialAttachError } from '../pipeline/attach.js';
+import { attach, PartialAttachError, type AttachReport } from '../pipeline/attach.js';
 import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
 import { addedBytesOf } from '../pipeline/outcomes.js';
-import { originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
+import { markSourceFor, originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
 import type { SidecarEvents } from './events.js';
 import { Lease, LeaseLostError } from './lease.js';
 import type { ClaimOutcome, SidecarMetrics } from './metrics.js';
 import { backoffMs } from '../retry.js';
-import { outputsOf, readStatus, replaceStatus, statusOf, writeStatus, type HeldStatus, type StatusMeasurement, type StoredStatus, type StudyStatus } from './status.js';
+import {
+  outputsOf,
+  readStatus,
+  replaceStatus,
+  statusOf,
+  withVersion,
+  writeStatus,
+  type HeldStatus,
+  type StatusMeasurement,
+  type StoredStatus,
+  type StudyStatus,
+  type VersionSource,
+} from './status.js';
 
 /** What processing needs. */
 export interface ProcessorDeps {
@@ -40,6 +52,8 @@ export interface ProcessorDeps {
   readonly maxAttempts: number;
   /** First retry delay; doubles per attempt, at most 5 minutes. */
   readonly retryBaseMs: number;
+  /** Process the study even when its status is already finished for these measurements (attach: written again, idempotently). */
+  readonly rerun?: boolean;
   /** Where claim outcomes are counted (absent in tests that do not look). */
   readonly metrics?: Pick<SidecarMetrics, 'claims' | 'outputBytes'>;
 }
@@ -48,9 +62,10 @@ export interface ProcessorDeps {
 export type ProcessResult =
   | { readonly kind: 'nothing'; readonly reason: string }
   | { readonly kind: 'gone' }
-  | { readonly kind: 'done'; readonly status: StudyStatus }
-  | { readonly kind: 'failed'; readonly status: StudyStatus }
-  | { readonly kind: 'retry'; readonly afterMs: number; readonly error: string }
+  | { readonly kind: 'done'; readonly status: StudyStatus; readonly report: AttachReport }
+  /** `cause` is the error that failed it, when this call saw one (attach rethrows it, for its exit code). */
+  | { readonly kind: 'failed'; readonly status: StudyStatus; readonly cause?: unknown }
+  | { readonly kind: 'retry'; readonly afterMs: number; readonly error: string; readonly cause?: unknown }
   /** The study was deleted while being processed; what this run uploaded was removed, and no status written. */
   | { readonly kind: 'deleted'; readonly reason: string }
   | { readonly kind: 'busy'; readonly owner: string; readonly leaseUntil: string };
@@ -80,8 +95,11 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   } catch (error) {
     return failInvalid(deps, studyId, pending.value, stored, error);
   }
+  const finishedHere = current !== undefined && current.digest === set.digest && (current.state === 'done' || current.state === 'failed');
   const grown = current?.state === 'done' && current.digest === set.digest ? await grownSinceDone(deps, studyId, current) : undefined;
-  if (current && current.digest === set.digest && (current.state === 'done' || current.state === 'failed') && grown === undefined) {
+  // attach runs a finished version again on purpose (its writes are idempotent): new work, like a study that grew.
+  const again = grown ?? (deps.rerun === true && finishedHere ? 'run again by attach' : undefined);
+  if (finishedHere && again === undefined) {
     return { kind: 'nothing', reason: `already ${current.state} for these measurements` };
   }
   const now = deps.now();
@@ -91,11 +109,12 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   }
 
   // A done study that grew is a new piece of work (its attempts start over), not a retry.
-  const sameVersion = current !== undefined && current.digest === set.digest && current.state !== 'queued' && grown === undefined;
+  const sameVersion = current !== undefined && current.digest === set.digest && current.state !== 'queued' && again === undefined;
   // A transient fault set a time for the next attempt: our own status write comes straight back
   // through the feed, and acting on it would spend every attempt at once instead of backing off.
   const waitMs = sameVersion && current.state === 'processing' && current.nextAttemptAt ? Date.parse(current.nextAttemptAt) - now.getTime() : 0;
-  if (waitMs > 0) return { kind: 'retry', afterMs: waitMs, error: current?.error ?? 'waiting for the next attempt' };
+  // attach, run by a person, does not wait for the backoff.
+  if (waitMs > 0 && deps.rerun !== true) return { kind: 'retry', afterMs: waitMs, error: current?.error ?? 'waiting for the next attempt' };
   // A claim in processing that set no next attempt was never ended by its holder: the process died
   // holding it (killed, out of memory), or lost its lease. Counted, and failed once it used them all.
   const abandoned = sameVersion && current.state === 'processing' && current.nextAttemptAt === undefined;
@@ -103,7 +122,9 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, stored, current, crashes, seq);
   const attempts = (sameVersion ? current.attempts : 0) + 1;
   // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
-  const origin = originFor(parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value), set.digest);
+  const inputs = parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value);
+  const origin = originFor(inputs, set.digest);
+  const source = sourceOf(set, origin, markSourceFor(inputs, set.digest));
   const claim: StudyStatus = {
     state: 'processing',
     digest: set.digest,
@@ -114,8 +135,11 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     updatedAt: now.toISOString(),
     owner: deps.owner,
     leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
+    source,
     ...(origin ? { origin } : {}),
     ...(current?.inputs ? { inputs: current.inputs } : {}),
+    // The versions finished before this one; the claim never changes them (done appends this one).
+    ...(current?.history ? { history: current.history } : {}),
   };
   const claimed = await writeStatus(client, studyId, stored, claim);
   if (claimed === undefined) {
@@ -136,7 +160,9 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claimed);
   const progress: { step?: Progress } = {};
   try {
-    const { outcomes, coverage } = await runSteps(deps, studyId, set, lease, progress, seq, origin);
+    const report = await runSteps(deps, studyId, set, lease, progress, seq, origin);
+    const { coverage } = report;
+    const outcomes = [...report.outcomes];
     const held = await lease.release();
     const finished = deps.now();
     const { outputs, writes } = outputsOf(outcomes, finished);
@@ -144,7 +170,17 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
       const added = addedBytesOf(o);
       if (added > 0) deps.metrics?.outputBytes.inc({ approach: o.approach }, added);
     }
-    const done: StudyStatus = { ...withoutLease(held.status), state: 'done', updatedAt: finished.toISOString(), finishedAt: finished.toISOString(), outputs, writes, coverage };
+    const version = { digest: set.digest, at: finished.toISOString(), source, values: valuesText(set) };
+    const done: StudyStatus = {
+      ...withoutLease(held.status),
+      state: 'done',
+      updatedAt: finished.toISOString(),
+      finishedAt: finished.toISOString(),
+      outputs,
+      writes,
+      coverage,
+      history: withVersion(held.status.history, version),
+    };
     if ((await replaceStatus(client, studyId, held, done)) === undefined) {
       // A retry request or a takeover changed the status meanwhile: the outputs are written and
       // idempotent; the change it caused brings the study back, and the next check settles it.
@@ -154,7 +190,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     }
     deps.events.emit({ kind: 'done', studyId, at: finished.toISOString(), digest: set.digest, durationMs: Date.now() - started });
     deps.log.info({ studyId, seq, digest: set.digest, durationMs: Date.now() - started, event: 'done' }, 'study done');
-    return { kind: 'done', status: done };
+    return { kind: 'done', status: done, report };
   } catch (error) {
     const held = await lease.release();
     if (error instanceof LeaseLostError) {
@@ -179,8 +215,8 @@ async function runSteps(
   progress: { step?: Progress },
   seq: number | undefined,
   origin: DicomOrigin | undefined,
-): Promise<{ outcomes: StepOutcome[]; coverage: StudyCoverage }> {
-  const report = await attach(
+): Promise<AttachReport> {
+  return attach(
     {
       client: deps.client,
       settings: deps.settings,
@@ -198,7 +234,6 @@ async function runSteps(
     set,
     deps.approaches,
   );
-  return { outcomes: [...report.outcomes], coverage: report.coverage };
 }
 
 /**
@@ -245,7 +280,7 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldSta
     await replaceStatus(deps.client, studyId, held, waiting).catch((e: unknown) => deps.log.warn({ studyId, err: e }, 'could not record the retry'));
     deps.events.emit({ kind: 'retrying', studyId, at: now.toISOString(), digest: claim.digest, message });
     deps.log.warn({ studyId, attempt: claim.attempts, afterMs, kind, failure, event: 'retrying', err: error }, message);
-    return { kind: 'retry', afterMs, error: message };
+    return { kind: 'retry', afterMs, error: message, cause: error };
   }
   const text =
     failure === 'transient'
@@ -258,7 +293,7 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldSta
   deps.events.emit({ kind: 'failed', studyId, at: now.toISOString(), digest: claim.digest, message: text, durationMs: Date.now() - started });
   // The error goes to the log as an object, with its stack: for a bug that is where the cause is.
   deps.log.error({ studyId, kind, failure, attempt: claim.attempts, event: 'failed', err: error }, text);
-  return { kind: 'failed', status: failed };
+  return { kind: 'failed', status: failed, cause: error };
 }
 
 /** A study whose claims all ended with the process gone: failed without another try, saying so. */
@@ -290,6 +325,8 @@ async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, st
     finishedAt: now,
     error: `${METADATA.pending} is invalid: ${messageOf(error)}`,
     errorKind: errorKind(error),
+    // The versions finished before stay the record (the current one is still the newest of them).
+    ...(current?.history ? { history: current.history } : {}),
   };
   if ((await writeStatus(deps.client, studyId, stored, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest, message: status.error ?? '' });
@@ -327,4 +364,16 @@ function statusMeasurement(m: Measurement): StatusMeasurement {
     ...(m.source ? { source: m.source } : {}),
     ...(m.segmentation ? { segmentation: m.segmentation } : {}),
   };
+}
+
+/** Where a version came from: the DICOM object it was read from, a SEG, the route a person used, else a mark written straight into Orthanc. */
+function sourceOf(set: MeasurementSet, origin: DicomOrigin | undefined, personRoute: VersionSource | undefined): VersionSource {
+  if (origin) return origin.kind;
+  if (set.measurements.some((m) => m.segmentation !== undefined)) return 'seg';
+  return personRoute ?? 'mark';
+}
+
+/** The values in one line for the history, e.g. "Right Kidney 125 mL, Left Kidney 132 mL". */
+function valuesText(set: MeasurementSet): string {
+  return set.measurements.map((m) => `${m.name} ${m.valueMl} mL`).join(', ');
 }

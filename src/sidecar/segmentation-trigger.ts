@@ -1,7 +1,8 @@
 /**
  * The segmentation trigger (issue 8): when a SEG series becomes stable, measure its right and left
  * kidney segments and, unless the study already has measurements, write them as the study's
- * pending mark, so the normal processing path writes the SR, FHIR and private tags.
+ * pending mark, so the normal processing path writes the SR, FHIR and private tags. A later SEG
+ * replaces the mark of an earlier SEG, never a person's (issue 14).
  */
 import { decodePart10 } from '../dicom/part10.js';
 import { errorKind, failureClass, messageOf, OrthancHttpError } from '../errors.js';
@@ -9,6 +10,7 @@ import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancSeries } from '../orthanc/types.js';
+import { markSourceFor, originFor, parseInputs } from '../inputs/origin.js';
 import { fileBytes, type ByteBudget } from '../pipeline/byte-budget.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../segmentation/iod.js';
@@ -39,7 +41,7 @@ const UNKNOWN_FILE_BYTES = 1024 * 1024;
 export type SegmentationOutcome =
   | { readonly kind: 'disabled' | 'not-segmentation' }
   | { readonly kind: 'no-kidney'; readonly reasons: readonly string[] }
-  | { readonly kind: 'marked' | 'already-marked'; readonly studyId: string; readonly mark: SegmentationMark }
+  | { readonly kind: 'marked' | 'already-marked' | 'replaced'; readonly studyId: string; readonly mark: SegmentationMark }
   | { readonly kind: 'kept-existing'; readonly studyId: string; readonly mark: SegmentationMark; readonly noted: boolean };
 
 /** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
@@ -125,9 +127,37 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
   }
   const current = existing ?? (await client.studyMetadata(studyId, METADATA.pending));
   if (current !== undefined && sameSegmentation(current.value, mark)) return { kind: 'already-marked', studyId, mark };
+  if (current !== undefined && (await writtenByEarlierSeg(client, studyId, current.value))) {
+    // A later SEG supersedes an earlier SEG's mark (issue 14), by compare-and-set on the mark it read:
+    // a person who marks meanwhile wins, and this SEG is then only recorded.
+    try {
+      await client.putStudyMetadata(studyId, METADATA.pending, text, current.etag);
+      log.info({ outcome: 'replaced', measurements: mark.measurements.map((m) => `${m.name} ${m.value} mL`) }, 'pending measurements of an earlier segmentation replaced by this one');
+      return { kind: 'replaced', studyId, mark };
+    } catch (error) {
+      if (!(error instanceof OrthancHttpError && error.status === 409)) throw error;
+    }
+  }
   const noted = await noteOnStatus(client, studyId, mark);
   log.info({ outcome: 'kept-existing', noted }, 'the study already has pending measurements; they win over the segmentation, which is only recorded');
   return { kind: 'kept-existing', studyId, mark, noted };
+}
+
+/**
+ * True when the pending mark was written by a segmentation: it names a SEG, and no person wrote it
+ * through kidney-volumes (a person's structured mark may name a SEG too; it still wins).
+ */
+async function writtenByEarlierSeg(client: OrthancClient, studyId: string, pending: string): Promise<boolean> {
+  let digest: string;
+  try {
+    const set = parseMeasurementsJson(pending);
+    if (!set.measurements.some((m) => m.segmentation !== undefined)) return false;
+    digest = set.digest;
+  } catch {
+    return false;
+  }
+  const inputs = parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value);
+  return markSourceFor(inputs, digest) === undefined && originFor(inputs, digest) === undefined;
 }
 
 /** True when the pending text is the mark of this very SEG (the series became stable again). */

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { OrthancHttpError, RaceLostError } from '../errors.js';
 import { ANATOMIES } from '../measurements/model.js';
-import { noteSchema, originSchema } from '../inputs/origin.js';
+import { DICOM_SOURCES, noteSchema, originSchema, PERSON_SOURCES } from '../inputs/origin.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OutcomeRecord } from '../pipeline/outcomes.js';
 import { METADATA } from '../pipeline/metadata.js';
@@ -29,6 +29,20 @@ const measurementSchema = z.object({
   method: z.string().optional(),
   source: z.string().optional(),
   segmentation: z.object({ seriesInstanceUid: z.string(), sopInstanceUid: z.string(), segmentNumbers: z.array(z.number().int()).readonly() }).optional(),
+});
+
+/** Where a version of the measurements came from; `mark` is a pending mark written straight into Orthanc (curl). */
+export const VERSION_SOURCES = ['mark', ...PERSON_SOURCES, 'seg', ...DICOM_SOURCES] as const;
+/** One of VERSION_SOURCES. */
+export type VersionSource = (typeof VERSION_SOURCES)[number];
+
+const versionSchema = z.object({
+  digest: z.string(),
+  /** When this version was finished (written and verified). */
+  at: isoTime,
+  source: z.enum(VERSION_SOURCES),
+  /** The values in one line, e.g. "Right Kidney 125 mL, Left Kidney 132 mL". */
+  values: z.string(),
 });
 
 const auditSchema = z.object({ approach: z.string(), summary: z.string(), at: isoTime, alreadyPresent: z.boolean() });
@@ -53,6 +67,10 @@ export const studyStatusSchema = z.object({
   writes: z.array(auditSchema).optional(),
   /** What a done run read and wrote (src/pipeline/coverage.ts): a study that grows past it is processed again. */
   coverage: z.unknown().optional(),
+  /** Where the measurements this status is about came from (absent in statuses written before it existed). */
+  source: z.enum(VERSION_SOURCES).optional(),
+  /** Versions finished so far, oldest first, at most MAX_HISTORY: the newest is the current one when done. */
+  history: z.array(versionSchema).readonly().optional(),
   /** A message a person can act on, when failed or waiting to retry. */
   error: z.string().optional(),
   errorKind: z.string().optional(),
@@ -72,6 +90,18 @@ export const studyStatusSchema = z.object({
 export type StudyStatus = Readonly<z.infer<typeof studyStatusSchema>>;
 /** One measurement as the status records it; method, source and segmentation say where it came from. */
 export type StatusMeasurement = z.infer<typeof measurementSchema>;
+/** One finished version of a study's measurements, as the status history keeps it. */
+export type StatusVersion = z.infer<typeof versionSchema>;
+/** Versions the history keeps: enough to read a study's corrections, few enough to keep the status small. */
+export const MAX_HISTORY = 10;
+
+/** The history with `version` appended as the newest (a repeat of the newest digest replaces it), bounded to MAX_HISTORY. */
+export function withVersion(history: readonly StatusVersion[] | undefined, version: StatusVersion): StatusVersion[] {
+  const earlier = [...(history ?? [])];
+  if (earlier[earlier.length - 1]?.digest === version.digest) earlier.pop();
+  return [...earlier, version].slice(-MAX_HISTORY);
+}
+
 /** One write to Orthanc, for the audit trail. */
 export type AuditEntry = z.infer<typeof auditSchema>;
 

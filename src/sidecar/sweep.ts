@@ -147,7 +147,7 @@ export class Sweep {
     const segs = (await this.deps.client.studySeries(studyId)).filter((s) => s.MainDicomTags['Modality'] === 'SEG');
     for (const series of segs) {
       const outcome = await onStableSeries(this.deps, series.ID);
-      if (outcome.kind === 'marked' || outcome.kind === 'already-marked' || outcome.kind === 'kept-existing') {
+      if (outcome.kind === 'marked' || outcome.kind === 'replaced' || outcome.kind === 'already-marked' || outcome.kind === 'kept-existing') {
         this.deps.enqueue(studyId);
         return;
       }

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
 import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { createLogger } from '../../src/log.js';
+import { writePersonMark } from '../../src/inputs/person-mark.js';
+import { parseMeasurementsJson } from '../../src/measurements/parse.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { dciodvfy, dsrdump, pixelmedSrValidator } from '../dicom/validators.js';
 import { buildSeg, expectedMl, type FixtureSeg } from '../fixtures/seg.js';
@@ -161,6 +163,43 @@ describe('a SEG pushed into a study', () => {
     expect(status['state']).toBe('done');
     expect(status['segmentation']).toMatchObject({ sopInstanceUid: seg.sopInstanceUid, applied: false });
   }, 60_000);
+
+  it('lets a later SEG supersede the mark of an earlier SEG, but never a person\'s mark (issue 14)', async () => {
+    const spec = ctStudy(3);
+    const study = await uploadStudy(orthanc.client, spec);
+    const first = buildSeg(study, spec, kidneys);
+    await orthanc.client.upload(first.bytes);
+    const one = await waitForState(orthanc.client, study.orthancId, ['done'], 60_000);
+    // A second, re-run segmentation of the same study with a smaller left kidney.
+    const smaller: FixtureSeg = { ...kidneys, segments: [kidneys.segments[0]!, kidneys.segments[1]!, { ...kidneys.segments[2]!, slices: [{ slice: 1, pixels: 1024 }] }] };
+    const second = buildSeg(study, spec, smaller);
+    await orthanc.client.upload(second.bytes);
+    await waitForLog((l) => l['studyId'] === study.orthancId && l['outcome'] === 'replaced');
+    const deadline = Date.now() + 60_000;
+    let two = one;
+    while ((two.digest === one.digest || two.state !== 'done') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      two = await waitForState(orthanc.client, study.orthancId, ['done'], 60_000);
+    }
+    expect(two.measurements[0]?.segmentation?.sopInstanceUid).toBe(second.sopInstanceUid);
+    expect(Number(two.measurements[1]?.valueMl)).toBeCloseTo(expectedMl(smaller, 'L'), 1);
+    expect(two.history?.map((v) => v.source)).toEqual(['seg', 'seg']);
+
+    // A person marks: that mark wins over every SEG that comes after it.
+    const manual = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
+    await writePersonMark(orthanc.client, study.orthancId, manual, parseMeasurementsJson(manual), 'api', new Date());
+    const person = parseMeasurementsJson(manual).digest;
+    for (let s = await waitForState(orthanc.client, study.orthancId, ['done']); s.digest !== person; s = await waitForState(orthanc.client, study.orthancId, ['done'])) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const third = buildSeg(study, spec, kidneys);
+    await orthanc.client.upload(third.bytes);
+    await waitForLog((l) => l['studyId'] === study.orthancId && l['outcome'] === 'kept-existing');
+    expect((await orthanc.client.studyMetadata(study.orthancId, METADATA.pending))?.value).toBe(manual);
+    const last = await waitForState(orthanc.client, study.orthancId, ['done']);
+    expect(last.history?.map((v) => v.source)).toEqual(['seg', 'seg', 'api']);
+  }, 120_000);
+
 });
 
 describe('KV_SEGMENTATION=off', () => {
