@@ -97,10 +97,10 @@ export function buildSet(inputs: readonly MeasurementInput[]): MeasurementSet {
   return { measurements: ordered, digest: digestOf(ordered) };
 }
 
-/** Parses "Spleen=180 ml" as given to --measure. */
-export function parseNamedValue(text: string): MeasurementInput {
+/** Parses "Spleen=180 ml" as given to --measure (and "Spleen=11x5x4 cm" to --measure-dims). */
+export function parseNamedValue(text: string, flag = '--measure', form = '"<name>=<value> <unit>"'): MeasurementInput & { value: string } {
   const at = text.indexOf('=');
-  if (at <= 0) throw new InvalidMeasurementsError(`--measure needs "<name>=<value> <unit>", got "${text}"`);
+  if (at <= 0) throw new InvalidMeasurementsError(`${flag} needs ${form}, got "${text}"`);
   return { name: text.slice(0, at).trim(), value: text.slice(at + 1).trim() };
 }
 
