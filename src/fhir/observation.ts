@@ -5,6 +5,7 @@
 import type { CodeableConcept, Observation, Quantity } from '@medplum/fhirtypes';
 import { DCM_SEGMENTATION, SCT, UCUM as UCUM_CODES, type CodedConcept } from '../dicom/codes.js';
 import type { Anatomy, Measurement } from '../measurements/model.js';
+import { diameterComponents, ellipsoidMethod } from './ellipsoid.js';
 import { FhirInputError } from './errors.js';
 import { observationUuid } from './identity.js';
 import { DICOM_UID, FHIR_CODES, KV_OBSERVATION, UCUM, toCoding } from './systems.js';
@@ -121,6 +122,10 @@ export function buildVolumeObservation(m: Measurement, ctx: ObservationContext):
   if (m.anatomy !== undefined) obs.bodySite = bodySiteFor(m.anatomy);
   if (m.segmentation) obs.method = { coding: [toCoding(DCM_SEGMENTATION.Segmentation)], text: m.method?.trim() || 'segmentation' };
   else if (m.method?.trim()) obs.method = { text: m.method.trim() };
+  if (m.diameters) {
+    obs.method = ellipsoidMethod(m.diameters, m.method);
+    obs.component = diameterComponents(m.diameters);
+  }
   if (m.source?.trim()) obs.device = { display: m.source.trim() };
   // derivedFrom, not partOf: the volumes are computed from the study's images after the fact; they
   // are not a step of the imaging procedure. One reference, one meaning.

@@ -10,6 +10,7 @@ import { procedureReportedFor } from '../../dicom/sr/header.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
 import type { StudyFacts } from '../../study/facts.js';
 import type { Hl7Party } from '../settings.js';
+import { diameterSegments, ellipsoidMethodField } from './ellipsoid.js';
 import { components, cwe, dtmFromDicom, dtmOfInstant, ENCODING_CHARACTERS, escapeText, segment, SEGMENT_END } from './encoding.js';
 
 /** The version the message declares (MSH-12). */
@@ -66,6 +67,7 @@ export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Dat
     pid(facts),
     obr(facts, observed, reported),
     ...measurements.measurements.map((m, index) => obx(m, index + 1, observed)),
+    ...diameterSegments(measurements.measurements, measurements.measurements.length + 1, observed),
     // Z-segment as IHE Radiology uses it (ZDS-1, RP): lets a receiver find the images in the PACS.
     segment('ZDS', [`${escapeText(facts.studyInstanceUid)}^^Application^DICOM`]),
   ];
@@ -139,7 +141,7 @@ function obx(m: Measurement, index: number, observed: string): string {
   fields[5] = components(UCUM.Milliliter.value, UCUM.Milliliter.meaning, UCUM.Milliliter.scheme);
   fields[10] = FINAL;
   fields[13] = observed;
-  fields[16] = m.method !== undefined ? components('', m.method) : '';
+  fields[16] = ellipsoidMethodField(m) ?? (m.method !== undefined ? components('', m.method) : '');
   fields[17] = m.source !== undefined ? components(m.source) : '';
   if (m.anatomy !== undefined) {
     const site = findingSiteOf(m.anatomy).site;
