@@ -22,20 +22,18 @@ import { ultrasoundSrDataset } from '../fixtures/ultrasound-sr.js';
 import { part10 } from '../fixtures/vendor-sr.js';
 import { runCli } from '../helpers/cli.js';
 import { validateFhirResource } from '../helpers/fhir-validate.js';
-import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
+import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
 
-let orthanc: TestOrthanc;
 let sidecar: RunningSidecar;
 
+const orthanc = useOrthanc({ StableAge: 1 });
 beforeAll(async () => {
-  orthanc = await startOrthanc({ StableAge: 1 });
   sidecar = await runSidecar({ env: { ...orthanc.env, KV_POLL_INTERVAL_MS: '250', KV_REPLICA_ID: 'ultrasound' } });
 }, 60_000);
 afterAll(async () => {
   await sidecar?.stop();
-  await orthanc?.stop();
 });
 
 /** Our SR of the study: downloaded, validated by the three validators, read back. */
