@@ -38,8 +38,10 @@ export interface BatchFile {
 
 /** Largest batch file accepted: far beyond any worklist, small enough to hold in memory. */
 const MAX_FILE_BYTES = 32 * 1024 * 1024;
-/** CSV columns with a fixed meaning; every other column is a named volume. */
+/** CSV columns with a fixed meaning; every other column is a named volume ("<name> dims": its diameters). */
 const CSV_RESERVED = ['study', 'right', 'left', 'total', 'measurements', 'approach'] as const;
+/** A column named "<name> dims" (or right_dims, Left-Dims...) holds the diameters "<L>x<W>x<D> <unit>" of <name>. */
+const DIMS_COLUMN = /^(.+?)[\s_-]+dims$/i;
 const JSONL_KEYS = ['study', 'measurements', 'approach'];
 
 /** Reads and parses a batch file ("-" for stdin); the format comes from the extension, else from the first character. */
@@ -184,8 +186,12 @@ function csvMeasurements(cells: ReadonlyMap<string, string>, columns: readonly s
     const key = column.toLowerCase();
     const cell = cells.get(column) ?? '';
     if (cell === '' || key === 'study' || key === 'approach' || key === 'measurements') continue;
-    const name = key === 'right' || key === 'left' || key === 'total' ? DEFAULT_NAMES[key] : column;
-    inputs.push({ name, value: withDefaultUnit(cell) });
+    const dims = DIMS_COLUMN.exec(column)?.[1];
+    if (dims !== undefined) {
+      inputs.push({ name: columnName(dims), diameters: cell });
+      continue;
+    }
+    inputs.push({ name: columnName(column), value: withDefaultUnit(cell) });
   }
   const json = cellOf(cells, columns, 'measurements');
   if (json !== '') {
@@ -193,6 +199,12 @@ function csvMeasurements(cells: ReadonlyMap<string, string>, columns: readonly s
     return parseMeasurementsJson(json);
   }
   return buildSet(inputs);
+}
+
+/** right, left and total are the default names; any other column is named as written. */
+function columnName(column: string): string {
+  const key = column.toLowerCase();
+  return key === 'right' || key === 'left' || key === 'total' ? DEFAULT_NAMES[key] : column;
 }
 
 function requireStudy(study: unknown): void {

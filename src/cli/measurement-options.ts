@@ -1,4 +1,4 @@
-/** Turns attach's flags (--right, --left, --total, --measure, --from-json) into one MeasurementSet. */
+/** Turns attach's flags (--right, --left, --total, --measure, their -dims forms, --from-json) into one MeasurementSet. */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { InvalidMeasurementsError, UsageError } from '../errors.js';
@@ -12,6 +12,10 @@ export interface MeasurementOptions {
   readonly left?: string;
   readonly total?: string;
   readonly measure?: readonly string[];
+  /** Diameters "<L>x<W>x<D> <unit>" of the right and left kidney, and of named volumes ("Spleen=11x5x4 cm"). */
+  readonly rightDims?: string;
+  readonly leftDims?: string;
+  readonly measureDims?: readonly string[];
   readonly fromJson?: string;
 }
 
@@ -22,13 +26,26 @@ export function measurementsFromOptions(options: MeasurementOptions, readStdin: 
     const value = options[key];
     if (value !== undefined) flags.push({ name: DEFAULT_NAMES[key], value: withDefaultUnit(value) });
   }
-  for (const text of options.measure ?? []) flags.push(parseNamedValue(text));
+  for (const text of options.measure ?? []) {
+    const named = parseNamedValue(text);
+    flags.push({ ...named, value: withDefaultUnit(named.value) });
+  }
+  for (const key of ['right', 'left'] as const) {
+    const dims = options[`${key}Dims`];
+    if (dims === undefined) continue;
+    if (options[key] !== undefined) throw new UsageError(`--${key} and --${key}-dims both give the ${key} kidney; give its volume or its diameters`);
+    flags.push({ name: DEFAULT_NAMES[key], diameters: dims });
+  }
+  for (const text of options.measureDims ?? []) {
+    const { name, value } = parseNamedValue(text, '--measure-dims', '"<name>=<L>x<W>x<D> <unit>"');
+    flags.push({ name, diameters: value });
+  }
   if (options.fromJson !== undefined) {
-    if (flags.length > 0) throw new UsageError('--from-json cannot be combined with --right, --left, --total or --measure');
+    if (flags.length > 0) throw new UsageError('--from-json cannot be combined with --right, --left, --total, --measure or their -dims forms');
     return parseMeasurementsJson(readJsonSource(options.fromJson, readStdin));
   }
   if (flags.length === 0) {
-    throw new UsageError('no measurements given: use --right/--left/--total <mL>, --measure "<name>=<value> <unit>" or --from-json <file|->');
+    throw new UsageError('no measurements given: use --right/--left/--total <mL>, --measure "<name>=<value> <unit>", --right-dims/--left-dims <L>x<W>x<D><unit> or --from-json <file|->');
   }
   return buildSet(flags);
 }
@@ -42,13 +59,6 @@ export function once(flag: string): (value: string, previous: string | undefined
     if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice ("${previous}" and "${value}"); give it once`);
     return value;
   };
-}
-
-/** mark's --volume "name=value": the value in mL unless it has a unit, as --measure takes it. */
-export function volumeOption(text: string): string {
-  const at = text.indexOf('=');
-  if (at <= 0) throw new InvalidMeasurementsError(`--volume needs "<name>=<value>", got "${text}"`);
-  return `${text.slice(0, at)}=${withDefaultUnit(text.slice(at + 1))}`;
 }
 
 /** --right 125 means 125 mL; --right "0.125 L" keeps its unit. */

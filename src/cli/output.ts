@@ -1,5 +1,6 @@
 /** How the CLI shows results and errors to people (text) and programs (--json). */
 import { EXIT_CODES, errorKind, exitCodeFor, messageOf } from '../errors.js';
+import { describeDiameters } from '../measurements/diameters.js';
 import type { Measurement } from '../measurements/model.js';
 import { DELIVERIES } from '../delivery/settings.js';
 import { PartialAttachError, type AttachReport } from '../pipeline/attach.js';
@@ -16,7 +17,7 @@ export { processOutput, type Output } from './io.js';
 /** One line per measurement, aligned. */
 export function measurementLines(measurements: readonly Measurement[]): string[] {
   const width = Math.max(...measurements.map((m) => m.name.length));
-  return measurements.map((m) => `  ${m.name.padEnd(width)}  ${m.valueMl} mL${m.anatomy ? `  (${m.anatomy})` : ''}`);
+  return measurements.map((m) => `  ${m.name.padEnd(width)}  ${m.valueMl} mL${m.anatomy ? `  (${m.anatomy})` : ''}${m.diameters ? `  ellipsoid of ${describeDiameters(m.diameters)}` : ''}`);
 }
 
 /** Prints what attach did, and where the FHIR Bundle went when --fhir-out or --fhir-server asked. */

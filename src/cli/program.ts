@@ -29,16 +29,13 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError('(run kidney-volumes --help for usage)');
 
-  program
-    .command('attach')
-    .description('write measurements into a study (Orthanc study ID or StudyInstanceUID)')
-    .argument('[study]', 'Orthanc study ID or StudyInstanceUID (not with --batch)')
-    .option('--batch <file>', 'every row of a CSV or JSON-lines file (see the README), - for stdin')
-    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)', once('--right'))
-    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)', once('--left'))
-    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)', once('--total'))
-    .option('--measure <name=value unit>', 'any named volume, e.g. "Spleen=180 ml" (repeatable)', collect, [])
-    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin', once('--from-json'))
+  withMeasurementFlags(
+    program
+      .command('attach')
+      .description('write measurements into a study (Orthanc study ID or StudyInstanceUID)')
+      .argument('[study]', 'Orthanc study ID or StudyInstanceUID (not with --batch)')
+      .option('--batch <file>', 'every row of a CSV or JSON-lines file (see the README), - for stdin'),
+  )
     .addOption(new Option('--approach <approach>', 'sr, fhir, private or all (or a comma list)').default('all'))
     .option('--fhir-out <file>', 'also write the FHIR Bundle to this file as JSON')
     .option('--fhir-server <base-url>', 'also post the Bundle to this FHIR server as a transaction (token from KV_FHIR_TOKEN)')
@@ -87,24 +84,20 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
       printAttach(report, json, io, await deliverFhir(report, options, config.fhirToken));
     });
 
-  program
-    .command('mark')
-    .description('set (or correct) the measurements of a study; the running sidecar writes the outputs (compare-and-set, like the HTTP API)')
-    .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
-    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)', once('--right'))
-    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)', once('--left'))
-    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)', once('--total'))
-    .option('--volume <name=value>', 'any named volume, mL unless a unit is given, e.g. "Spleen=180" (repeatable)', collect, [])
-    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin', once('--from-json'))
+  withMeasurementFlags(
+    program
+      .command('mark')
+      .description('set (or correct) the measurements of a study; the running sidecar writes the outputs (compare-and-set, like the HTTP API)')
+      .argument('<study>', 'Orthanc study ID or StudyInstanceUID'),
+  )
     .option('--json', 'print a machine-readable summary')
-    .action(async (study: string, options: MeasurementOptions & { volume: string[] }) => {
-      const [{ contextOf }, { measurementsFromOptions, volumeOption }, { markTextOf, writePersonMark }] = await Promise.all([
+    .action(async (study: string, options: MeasurementOptions) => {
+      const [{ contextOf }, { measurementsFromOptions }, { markTextOf, writePersonMark }] = await Promise.all([
         import('./context.js'),
         import('./measurement-options.js'),
         import('../inputs/person-mark.js'),
       ]);
-      const { volume, ...rest } = options;
-      const set = measurementsFromOptions({ ...rest, measure: volume.map(volumeOption) });
+      const set = measurementsFromOptions(options);
       const { studyId, outcome } = await writePersonMark(contextOf(env).client, study, markTextOf(set), set, 'cli', new Date());
       if (json) {
         io.out(JSON.stringify({ ok: true, command: 'mark', studyId, outcome, digest: set.digest, measurements: set.measurements }));
@@ -194,6 +187,19 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     const { printError } = await import('./output.js');
     return printError(error, json, io);
   }
+}
+
+/** The measurement flags attach and mark share: one way to give measurements on the command line. */
+function withMeasurementFlags(command: Command): Command {
+  return command
+    .option('--right <mL>', 'right kidney volume (mL unless a unit is given)', once('--right'))
+    .option('--left <mL>', 'left kidney volume (mL unless a unit is given)', once('--left'))
+    .option('--total <mL>', 'total volume of both kidneys (mL unless a unit is given)', once('--total'))
+    .option('--measure <name=value>', 'any named volume, mL unless a unit is given, e.g. "Spleen=180 ml" (repeatable)', collect, [])
+    .option('--right-dims <LxWxD unit>', 'right kidney length, width and depth, e.g. 11.2x5.1x4.8cm: the volume is their ellipsoid', once('--right-dims'))
+    .option('--left-dims <LxWxD unit>', 'left kidney length, width and depth, e.g. 10.9x5.0x4.6cm', once('--left-dims'))
+    .option('--measure-dims <name=LxWxD unit>', 'diameters of any named volume, e.g. "Spleen=11x5x4 cm" (repeatable)', collect, [])
+    .option('--from-json <file|->', 'measurements as JSON (map or structured form), - for stdin', once('--from-json'));
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -78,8 +78,17 @@ export const DCM_VOLUME = {
   VolumeOfSphere: codedConcept('121222', 'DCM', 'Volume of sphere'),
 } as const;
 
+/** CID 7470 Linear Measurements, as PixelMed's context group tables list them: a kidney's diameters (ultrasound). */
+export const SCT_LINEAR = {
+  Length: codedConcept('410668003', 'SCT', 'Length'),
+  Width: codedConcept('103355008', 'SCT', 'Width'),
+  Depth: codedConcept('131197000', 'SCT', 'Depth'),
+} as const;
+
 /** UCUM units (https://ucum.org). */
 export const UCUM = {
+  Millimeter: codedConcept('mm', 'UCUM', 'millimeter'),
+  Centimeter: codedConcept('cm', 'UCUM', 'centimeter'),
   Milliliter: codedConcept('mL', 'UCUM', 'milliliter'),
   CubicCentimeter: codedConcept('cm3', 'UCUM', 'cubic centimeter'),
   Liter: codedConcept('L', 'UCUM', 'liter'),

@@ -5,7 +5,9 @@
 import type { CodeableConcept, Observation, Quantity } from '@medplum/fhirtypes';
 import { DCM_SEGMENTATION, SCT, UCUM as UCUM_CODES, type CodedConcept } from '../dicom/codes.js';
 import type { Anatomy, Measurement } from '../measurements/model.js';
+import { diameterComponents, ellipsoidMethod } from './ellipsoid.js';
 import { FhirInputError } from './errors.js';
+import { PreciseQuantity } from './precise-quantity.js';
 import { DICOM_UID, FHIR_CODES, KV_OBSERVATION, UCUM, toCoding } from './systems.js';
 
 /** How each anatomy is coded as bodySite. */
@@ -35,33 +37,6 @@ export function anatomyForBodySite(code: string): Anatomy | undefined {
 
 // FHIR decimal without exponent; the measurement model promises a plain decimal string.
 const DECIMAL = /^(0|[1-9]\d*)(\.\d+)?$/;
-
-/**
- * A Quantity that carries the decimal text it was built from, so the serializer writes "125.0" as
- * 125.0 and not 125 (FHIR decimals keep their precision; JSON numbers cannot). The text sits in a
- * private field: JSON.stringify, validators and copies see a plain Quantity.
- */
-export class PreciseQuantity implements Quantity {
-  readonly #decimal: string;
-  value: number;
-  unit: string;
-  system: string;
-  code: string;
-
-  /** Makes the Quantity from the exact decimal text and its UCUM unit. */
-  constructor(decimal: string, unit: string, system: string, code: string) {
-    this.#decimal = decimal;
-    this.value = Number(decimal);
-    this.unit = unit;
-    this.system = system;
-    this.code = code;
-  }
-
-  /** The decimal text, or undefined when `value` was changed after it was built (then the number is all there is). */
-  get decimal(): string | undefined {
-    return this.value === Number(this.#decimal) ? this.#decimal : undefined;
-  }
-}
 
 /** valueQuantity in mL, UCUM-coded, with the measurement's own precision. */
 export function volumeQuantity(m: Measurement): Quantity {
@@ -114,6 +89,10 @@ export function buildVolumeObservation(m: Measurement, ctx: ObservationContext, 
   if (m.anatomy !== undefined) obs.bodySite = bodySiteFor(m.anatomy);
   if (m.segmentation) obs.method = { coding: [toCoding(DCM_SEGMENTATION.Segmentation)], text: m.method?.trim() || 'segmentation' };
   else if (m.method?.trim()) obs.method = { text: m.method.trim() };
+  if (m.diameters) {
+    obs.method = ellipsoidMethod(m.diameters, m.method);
+    obs.component = diameterComponents(m.diameters);
+  }
   if (m.source?.trim()) obs.device = { display: m.source.trim() };
   // derivedFrom, not partOf: the volumes are computed from the study's images after the fact; they
   // are not a step of the imaging procedure. One reference, one meaning.

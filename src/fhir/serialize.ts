@@ -1,6 +1,6 @@
 /** Compact JSON for FHIR resources (FHIR R4 section 2.6.2) that keeps each volume's decimal precision. */
 import type { Resource } from '@medplum/fhirtypes';
-import { PreciseQuantity } from './observation.js';
+import { PreciseQuantity } from './precise-quantity.js';
 
 function write(value: unknown, indent: string, depth: string): string {
   // Same layout as JSON.stringify(value, null, indent): compact when indent is empty.

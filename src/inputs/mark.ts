@@ -8,8 +8,10 @@ import { parseMeasurementsJson } from '../measurements/parse.js';
 /** One entry as written into the mark. */
 export interface DicomMarkEntry {
   readonly name: string;
-  /** Number and unit, e.g. "125.5 cm3". */
-  readonly value: string;
+  /** Number and unit, e.g. "125.5 cm3"; absent when the diameters are given instead. */
+  readonly value?: string;
+  /** Length, width and depth as the parser reads them, e.g. {"length": "112 mm", ...}: the volume is their ellipsoid. */
+  readonly diameters?: Readonly<Record<'length' | 'width' | 'depth', string>>;
   readonly anatomy?: Anatomy;
   readonly method: string;
   readonly source: string;
@@ -29,6 +31,6 @@ export function markText(text: string, fallback: string): string {
 
 /** Builds and parses the mark. Throws InvalidMeasurementsError when the parser refuses it. */
 export function dicomMark(entries: readonly DicomMarkEntry[]): DicomMark {
-  const text = JSON.stringify({ measurements: entries.map((e) => ({ name: e.name, value: e.value, ...(e.anatomy ? { anatomy: e.anatomy } : {}), method: e.method, source: e.source })) });
+  const text = JSON.stringify({ measurements: entries.map((e) => ({ name: e.name, ...(e.diameters ? { diameters: e.diameters } : { value: e.value }), ...(e.anatomy ? { anatomy: e.anatomy } : {}), method: e.method, source: e.source })) });
   return { text, set: parseMeasurementsJson(text) };
 }

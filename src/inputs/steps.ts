@@ -6,15 +6,20 @@
 import { decodePart10 } from '../dicom/part10.js';
 import { readVendorSr } from '../dicom/sr/ingest.js';
 import { KidneyVolumesError } from '../errors.js';
+import type { MeasurementSet } from '../measurements/model.js';
 import type { Approach, StepContext, WriterOutcome } from '../pipeline/approaches.js';
 import type { LegacyImagesOutcome, VendorSrOutcome } from '../pipeline/outcomes.js';
 import { vendorSrSource } from './vendor-sr.js';
 import { describeOrigin, type DicomOrigin } from './origin.js';
 import { ownDeviceObserverUids } from './settings.js';
 
-/** What a step does instead of writing, for an origin; undefined: the normal step runs. */
-export function originStep(approach: Approach, origin: DicomOrigin | undefined): ((context: StepContext) => Promise<WriterOutcome>) | undefined {
-  if (origin?.kind === 'vendor-sr' && approach === 'sr') return (context) => vendorReport(context, origin);
+/**
+ * What a step does instead of writing, for an origin; undefined: the normal step runs. A report that
+ * gave diameters without a volume is not the study's SR: ours holds the ellipsoid volume it lacks.
+ */
+export function originStep(approach: Approach, origin: DicomOrigin | undefined, measurements?: MeasurementSet): ((context: StepContext) => Promise<WriterOutcome>) | undefined {
+  const estimated = measurements?.measurements.some((m) => m.diameters !== undefined) ?? false;
+  if (origin?.kind === 'vendor-sr' && approach === 'sr' && !estimated) return (context) => vendorReport(context, origin);
   if (origin?.kind === 'legacy-tags' && approach === 'private') return (context) => Promise.resolve(legacyImages(origin));
   return undefined;
 }

@@ -6,7 +6,7 @@ import type { VendorReport, VendorSrReading, VendorVolume } from '../dicom/sr/in
 import { messageOf } from '../errors.js';
 import { DEFAULT_NAMES } from '../measurements/anatomy.js';
 import type { Anatomy } from '../measurements/model.js';
-import { dicomMark, markText, type DicomMark } from './mark.js';
+import { dicomMark, markText, type DicomMark, type DicomMarkEntry } from './mark.js';
 import type { DicomOrigin } from './origin.js';
 
 /** Method of every measurement read from a report: the report's volume concept follows it. */
@@ -49,6 +49,6 @@ export function vendorSrSource(reading: VendorSrReading, place: OrthancPlace): V
   }
 }
 
-function entry(v: VendorVolume, source: string): { name: string; value: string; anatomy: Anatomy; method: string; source: string } {
-  return { name: NAMES[v.anatomy] ?? v.anatomy, value: `${v.value} ${v.unit}`, anatomy: v.anatomy, method: markText(`${METHOD_PREFIX}: ${v.concept.meaning || v.concept.value}`, METHOD_PREFIX), source };
+function entry(v: VendorVolume, source: string): DicomMarkEntry {
+  return { name: NAMES[v.anatomy] ?? v.anatomy, ...(v.diameters ? { diameters: v.diameters } : { value: `${v.value} ${v.unit}` }), anatomy: v.anatomy, method: markText(`${METHOD_PREFIX}: ${v.concept.meaning || v.concept.value}`, METHOD_PREFIX), source };
 }

@@ -14,9 +14,18 @@ export function pendingOrigin(pending: string | undefined, inputs: string | unde
   }
 }
 
+/** True when the pending measurements hold an ellipsoid estimate: a report that gave only diameters is then not the study's SR. */
+export function pendingEstimated(pending: string | undefined): boolean {
+  try {
+    return pending !== undefined && parseMeasurementsJson(pending).measurements.some((m) => m.diameters !== undefined);
+  } catch {
+    return false;
+  }
+}
+
 /** The stored outcome of an approach served by the origin itself; undefined when the approach's own step reports. */
-export function originStored(approach: Approach, origin: DicomOrigin | undefined, facts: StudyFacts): StoredOutcome | undefined {
-  if (origin?.kind === 'vendor-sr' && approach === 'sr') {
+export function originStored(approach: Approach, origin: DicomOrigin | undefined, facts: StudyFacts, estimated = false): StoredOutcome | undefined {
+  if (origin?.kind === 'vendor-sr' && approach === 'sr' && !estimated) {
     const present = facts.series.some((s) => s.instances.some((i) => i.sopInstanceUid === origin.sopInstanceUid));
     const details = { writtenBy: 'another system', sopInstanceUid: origin.sopInstanceUid, seriesInstanceUid: origin.seriesInstanceUid, manufacturer: origin.manufacturer, observer: origin.observer };
     return present

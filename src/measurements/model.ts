@@ -23,6 +23,24 @@ export interface Measurement {
   readonly operator?: string;
   /** The DICOM Segmentation it was computed from, when it was. */
   readonly segmentation?: SegmentationReference;
+  /** The three diameters the volume was estimated from as an ellipsoid (ultrasound), when it was. */
+  readonly diameters?: EllipsoidDiameters;
+}
+
+/** Length units a diameter is kept in: the SR writes it in the same UCUM unit (metres arrive as cm). */
+export type LengthUnit = 'mm' | 'cm';
+
+/** One diameter as given: the decimal text with exactly the input's precision, and its unit. */
+export interface Diameter {
+  readonly value: string;
+  readonly unit: LengthUnit;
+}
+
+/** A kidney's length, width and depth (CID 7470); the volume is pi/6 x L x W x D. */
+export interface EllipsoidDiameters {
+  readonly length: Diameter;
+  readonly width: Diameter;
+  readonly depth: Diameter;
 }
 
 /** A DICOM Segmentation (SEG) instance and the segments of it a volume counts. */

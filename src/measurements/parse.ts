@@ -1,14 +1,16 @@
 /**
  * Measurement input in every accepted form, checked and normalised to one MeasurementSet.
- * Forms: the original tool's map {"Right Kidney": "125 ml"}, and the structured form
- * {"measurements": [{"name", "value", "unit", "anatomy"?, "method"?, "source"?, "operator"?, "segments"?}],
+ * Forms: the original tool's map {"Right Kidney": "125 ml"} (or, for ultrasound, the diameters
+ * {"Right Kidney": {"length": "11.2 cm", "width": "5.1 cm", "depth": "4.8 cm"}}), and the structured form
+ * {"measurements": [{"name", "value" | "diameters", "unit", "anatomy"?, "method"?, "source"?, "operator"?, "segments"?}],
  *  "segmentation"?: {"seriesInstanceUid", "sopInstanceUid"}} (the SEG the volumes were computed from).
  */
 import { createHash } from 'node:crypto';
 import { isDicomUid } from '../dicom/uids.js';
 import { InvalidMeasurementsError } from '../errors.js';
 import { anatomyForName, normaliseName } from './anatomy.js';
-import { ANATOMIES, type Anatomy, type Measurement, type MeasurementSet, type SegmentationReference } from './model.js';
+import { DIAMETER_KEYS, ellipsoidVolumeMl, parseDiameters } from './diameters.js';
+import { ANATOMIES, type Anatomy, type EllipsoidDiameters, type Measurement, type MeasurementSet, type SegmentationReference } from './model.js';
 import { ACCEPTED_UNITS, dsProblem, isDecimal, shiftDecimal, unitScale } from './units.js';
 
 /** Largest accepted payload, in bytes of UTF-8. */
@@ -24,7 +26,10 @@ const MAX_TEXT_LENGTH = 64;
 /** One measurement as given, before checking: value and unit may come separately or as "125 ml". */
 export interface MeasurementInput {
   readonly name: string;
-  readonly value: unknown;
+  /** A volume; in the map form an object here is the diameters. */
+  readonly value?: unknown;
+  /** Length, width and depth: "11.2x5.1x4.8 cm" or {"length", "width", "depth"}; the volume is then their ellipsoid. */
+  readonly diameters?: unknown;
   readonly unit?: unknown;
   readonly anatomy?: unknown;
   readonly method?: unknown;
@@ -92,10 +97,10 @@ export function buildSet(inputs: readonly MeasurementInput[]): MeasurementSet {
   return { measurements: ordered, digest: digestOf(ordered) };
 }
 
-/** Parses "Spleen=180 ml" as given to --measure. */
-export function parseNamedValue(text: string): MeasurementInput {
+/** Parses "Spleen=180 ml" as given to --measure (and "Spleen=11x5x4 cm" to --measure-dims). */
+export function parseNamedValue(text: string, flag = '--measure', form = '"<name>=<value> <unit>"'): MeasurementInput & { value: string } {
   const at = text.indexOf('=');
-  if (at <= 0) throw new InvalidMeasurementsError(`--measure needs "<name>=<value> <unit>", got "${text}"`);
+  if (at <= 0) throw new InvalidMeasurementsError(`${flag} needs ${form}, got "${text}"`);
   return { name: text.slice(0, at).trim(), value: text.slice(at + 1).trim() };
 }
 
@@ -104,11 +109,22 @@ function structuredEntry(entry: unknown, index: number): MeasurementInput {
     throw new InvalidMeasurementsError(`measurements[${index}] must be an object, got ${describe(entry)}`);
   }
   const e = entry as Record<string, unknown>;
-  const known = ['name', 'value', 'unit', 'anatomy', 'method', 'source', 'operator', 'segments'];
+  const known = ['name', 'value', 'diameters', 'unit', 'anatomy', 'method', 'source', 'operator', 'segments'];
   const unknownKey = Object.keys(e).find((k) => !known.includes(k));
   if (unknownKey) throw new InvalidMeasurementsError(`measurements[${index}] has unknown key "${unknownKey}"; known: ${known.join(', ')}`);
   if (typeof e['name'] !== 'string') throw new InvalidMeasurementsError(`measurements[${index}].name must be a string, got ${describe(e['name'])}`);
   return { ...e, name: e['name'], value: e['value'] };
+}
+
+/** The diameters when the input gives them (a "diameters" key, or an object as the map form's value). */
+function diametersOf(name: string, input: MeasurementInput): EllipsoidDiameters | undefined {
+  const inValue = typeof input.value === 'object' && input.value !== null && !Array.isArray(input.value);
+  if (input.diameters === undefined && !inValue) return undefined;
+  if (input.diameters !== undefined && input.value !== undefined) {
+    throw new InvalidMeasurementsError(`"${name}": give either a volume or the diameters (${DIAMETER_KEYS.join(', ')}), not both`);
+  }
+  if (input.unit !== undefined) throw new InvalidMeasurementsError(`"${name}": "unit" belongs to a volume; diameters carry their own units`);
+  return parseDiameters(name, input.diameters ?? input.value);
 }
 
 function checkMeasurement(input: MeasurementInput): Measurement {
@@ -120,7 +136,8 @@ function checkMeasurement(input: MeasurementInput): Measurement {
   if (/[\\\u0000-\u001f\u007f]/.test(name)) {
     throw new InvalidMeasurementsError(`name "${JSON.stringify(name).slice(1, -1)}" holds a backslash or control character`);
   }
-  const valueMl = checkVolume(name, input.value, input.unit);
+  const diameters = diametersOf(name, input);
+  const valueMl = diameters ? checkEstimate(name, diameters) : checkVolume(name, input.value, input.unit);
   const anatomy = input.anatomy === undefined ? anatomyForName(name) : checkAnatomy(name, input.anatomy);
   return {
     name,
@@ -131,7 +148,19 @@ function checkMeasurement(input: MeasurementInput): Measurement {
     ...optionalText(name, 'source', input.source),
     ...optionalText(name, 'operator', input.operator),
     ...(input.segmentation || input.segments !== undefined ? { segmentation: segmentationOf(name, input) } : {}),
+    ...(diameters ? { diameters } : {}),
   };
+}
+
+/** The ellipsoid estimate, held to the limits of a volume given directly. */
+function checkEstimate(name: string, diameters: EllipsoidDiameters): string {
+  const valueMl = ellipsoidVolumeMl(diameters);
+  if (Number(valueMl) > MAX_VOLUME_ML) {
+    throw new InvalidMeasurementsError(`"${name}": the ellipsoid volume of these diameters is ${valueMl} mL, more than ${MAX_VOLUME_ML} mL`);
+  }
+  const tooLong = dsProblem(valueMl);
+  if (tooLong !== undefined) throw new InvalidMeasurementsError(`"${name}": the ellipsoid volume ${tooLong}`);
+  return valueMl;
 }
 
 /** The structured form's "segmentation": {"seriesInstanceUid", "sopInstanceUid"} of the SEG the volumes came from. */
@@ -238,9 +267,15 @@ function digestOf(measurements: readonly Measurement[]): string {
   // Sorted by name so that the same volumes given in another order have the same digest.
   const canonical = measurements
     // The SEG is appended only when there is one, so digests of sets without one stay what they were.
-    .map((m) => [m.name, m.valueMl, m.anatomy ?? '', m.method ?? '', m.source ?? '', m.operator ?? '', ...segmentationDigestPart(m)])
+    .map((m) => [m.name, m.valueMl, m.anatomy ?? '', m.method ?? '', m.source ?? '', m.operator ?? '', ...segmentationDigestPart(m), ...diametersDigestPart(m)])
     .sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+/** Appended only for diameters, like the SEG, so digests of volumes given directly stay what they were. */
+function diametersDigestPart(m: Measurement): string[] {
+  const d = m.diameters;
+  return d ? ['ellipsoid', ...DIAMETER_KEYS.flatMap((k) => [d[k].value, d[k].unit])] : [];
 }
 
 function segmentationDigestPart(m: Measurement): string[] {

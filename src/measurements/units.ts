@@ -22,6 +22,24 @@ export function unitScale(unit: string): number | undefined {
   return UNIT_SCALE.get(unit);
 }
 
+/**
+ * Accepted length spellings (diameters), the unit a diameter is kept in, and the power of ten to
+ * it. A Map for the same reason as UNIT_SCALE. Metres become centimetres: the SR writes mm or cm.
+ */
+const LENGTH_UNITS: ReadonlyMap<string, { readonly unit: 'mm' | 'cm'; readonly power: number }> = new Map([
+  ['mm', { unit: 'mm', power: 0 }],
+  ['cm', { unit: 'cm', power: 0 }],
+  ['m', { unit: 'cm', power: 2 }],
+] as const);
+
+/** The accepted length spellings, for messages and docs. */
+export const ACCEPTED_LENGTH_UNITS: readonly string[] = [...LENGTH_UNITS.keys()];
+
+/** The unit a length is kept in and the power of ten to it, or undefined for an unknown unit. */
+export function lengthUnit(unit: string): { readonly unit: 'mm' | 'cm'; readonly power: number } | undefined {
+  return LENGTH_UNITS.get(unit);
+}
+
 /** Most characters of a DICOM DS value (PS3.5 Table 6.2-1), where the SR writes each volume in mL. */
 export const DS_MAX_CHARACTERS = 16;
 
@@ -30,13 +48,13 @@ export const DS_MAX_CHARACTERS = 16;
  * says how many significant digits this value may have: 16 characters less the point and any
  * zeros before the first significant digit.
  */
-export function dsProblem(valueMl: string): string | undefined {
+export function dsProblem(valueMl: string, unit = 'mL'): string | undefined {
   if (valueMl.length <= DS_MAX_CHARACTERS) return undefined;
   const digits = valueMl.replace('.', '');
   const leadingZeros = /^0*/.exec(digits)?.[0].length ?? 0;
   const significant = digits.length - leadingZeros;
   const allowed = DS_MAX_CHARACTERS - (valueMl.length - significant);
-  return `has ${significant} significant digits (${valueMl} mL); DICOM decimals (DS) hold ${DS_MAX_CHARACTERS} characters, so at most ${Math.max(allowed, 0)} significant digits for this value`;
+  return `has ${significant} significant digits (${valueMl} ${unit}); DICOM decimals (DS) hold ${DS_MAX_CHARACTERS} characters, so at most ${Math.max(allowed, 0)} significant digits for this value`;
 }
 
 const DECIMAL = /^(\d+)(?:\.(\d+))?$|^\.(\d+)$/;

@@ -119,7 +119,7 @@ async function runSteps(
   const outcomes: WriterOutcome[] = [];
   const failures: { approach: Approach; error: unknown }[] = [];
   for (const approach of APPROACHES.filter((a) => approaches.includes(a))) {
-    const write = originStep(approach, deps.origin) ?? STEPS[approach]?.write;
+    const write = originStep(approach, deps.origin, measurements) ?? STEPS[approach]?.write;
     if (!write) continue;
     deps.beforeStep?.();
     try {

@@ -231,6 +231,7 @@ function blockProblem(block: FoundKidneyBlock | undefined, wanted: KidneyBlockCo
   if (JSON.stringify(block.lines) !== JSON.stringify(wanted.lines)) return `text lines ${JSON.stringify(block.lines)}, expected ${JSON.stringify(wanted.lines)}`;
   if (JSON.stringify(block.volumesMl) !== JSON.stringify(wanted.volumesMl)) return `volumes ${JSON.stringify(block.volumesMl)}, expected ${JSON.stringify(wanted.volumesMl)}`;
   if (block.digest !== wanted.digest) return `digest ${block.digest}, expected ${wanted.digest}`;
+  if (JSON.stringify(block.estimates ?? []) !== JSON.stringify(wanted.estimates ?? [])) return `ellipsoid estimates ${JSON.stringify(block.estimates ?? [])}, expected ${JSON.stringify(wanted.estimates ?? [])}`;
   if (block.sourceSeriesInstanceUid !== wanted.sourceSeriesInstanceUid) return `source series ${block.sourceSeriesInstanceUid}, expected ${wanted.sourceSeriesInstanceUid}`;
   return undefined;
 }

@@ -7,6 +7,7 @@ import { UCUM } from '../dicom/codes.js';
 import { decodePart10, type NaturalDataset } from '../dicom/part10.js';
 import { encodeMeasurementReport, measurementReportUids, SR_SERIES_DESCRIPTION, SrSopClass, type ReportReference } from '../dicom/sr/document.js';
 import { readMeasurementReport, type ReadMeasurement } from '../dicom/sr/read.js';
+import { DIAMETER_KEYS, describeDiameters } from '../measurements/diameters.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { isSourceImageSeries, type SeriesFacts, type StudyFacts } from '../study/facts.js';
@@ -30,6 +31,8 @@ export interface StoredMeasurement {
   readonly unit: string;
   /** Code meaning of the finding site, with the laterality when there is one, e.g. "Kidney (Bilateral)". */
   readonly findingSite?: string;
+  /** "ellipsoid of 11.2 x 5.1 x 4.8 cm" when the volume is a "Volume of ellipsoid" estimate. */
+  readonly estimate?: string;
 }
 
 /** One report found in the study's SR series. */
@@ -189,7 +192,9 @@ function valueDifferences(read: readonly ReadMeasurement[], measurements: Measur
     const r = read[index];
     if (!r) return;
     const same = r.name === m.name && Number(r.valueMl) === Number(m.valueMl) && r.unit === UCUM.Milliliter.value && r.anatomy === m.anatomy;
-    if (!same) {
+    if (same && diametersDiffer(r, m)) {
+      problems.push(`volume ${index + 1} ("${m.name}") should be an ellipsoid of ${m.diameters ? describeDiameters(m.diameters) : 'no diameters'}, is ${describeRead(r)}`);
+    } else if (!same) {
       problems.push(
         `volume ${index + 1} should be "${m.name}" = ${m.valueMl} mL (${m.anatomy ?? 'no coded anatomy'}), ` +
           `is "${r.name}" = ${r.valueMl} ${r.unit} (${r.anatomy ?? 'no coded anatomy'})`,
@@ -197,6 +202,19 @@ function valueDifferences(read: readonly ReadMeasurement[], measurements: Measur
     }
   });
   return problems;
+}
+
+/** Whether the stored diameters and volume concept differ from the measurement's (values compare as numbers). */
+function diametersDiffer(r: ReadMeasurement, m: MeasurementSet['measurements'][number]): boolean {
+  if (r.ellipsoid !== (m.diameters !== undefined)) return true;
+  const d = m.diameters;
+  if (!d) return r.diameters !== undefined;
+  return DIAMETER_KEYS.some((k) => r.diameters?.[k]?.unit !== d[k].unit || Number(r.diameters?.[k]?.value) !== Number(d[k].value));
+}
+
+function describeRead(r: ReadMeasurement): string {
+  const dims = DIAMETER_KEYS.map((k) => (r.diameters?.[k] ? `${r.diameters[k]?.value} ${r.diameters[k]?.unit}` : '-')).join(' x ');
+  return `${r.ellipsoid ? 'a "Volume of ellipsoid"' : 'a "Volume"'} with diameters ${dims}`;
 }
 
 async function inspectReports(client: OrthancClient, facts: StudyFacts): Promise<StoredOutcome> {
@@ -277,12 +295,14 @@ function items(value: unknown): NaturalDataset[] {
 
 function storedMeasurement(m: ReadMeasurement): StoredMeasurement {
   const site = m.findingSite ? `${m.findingSite.meaning}${m.laterality ? ` (${m.laterality.meaning})` : ''}` : undefined;
-  return { name: m.name, valueMl: m.valueMl, unit: m.unit, ...(site ? { findingSite: site } : {}) };
+  const dims = m.diameters && DIAMETER_KEYS.map((k) => (m.diameters?.[k] ? `${m.diameters[k]?.value} ${m.diameters[k]?.unit}` : '?')).join(' x ');
+  const estimate = m.ellipsoid ? `ellipsoid of ${dims ?? 'no diameters'}` : undefined;
+  return { name: m.name, valueMl: m.valueMl, unit: m.unit, ...(site ? { findingSite: site } : {}), ...(estimate ? { estimate } : {}) };
 }
 
 function describeReport(report: StoredReport): string {
   if (report.problem) return `unreadable: ${report.problem}`;
-  return report.measurements.map((m) => `${m.name} ${m.valueMl} ${m.unit}${m.findingSite ? ` [${m.findingSite}]` : ''}`).join(', ');
+  return report.measurements.map((m) => `${m.name} ${m.valueMl} ${m.unit}${m.estimate ? ` (${m.estimate})` : ''}${m.findingSite ? ` [${m.findingSite}]` : ''}`).join(', ');
 }
 
 async function download(client: OrthancClient, instanceId: string): Promise<{ dataset: NaturalDataset; bytes: number }> {

@@ -1,5 +1,5 @@
 /** Reads back and reports what is stored for a study: the marks, and each approach's outputs. */
-import { originStored, pendingOrigin } from '../inputs/verify.js';
+import { originStored, pendingEstimated, pendingOrigin } from '../inputs/verify.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { APPROACHES, type Approach, type StoredOutcome } from './approaches.js';
 import { METADATA } from './metadata.js';
@@ -38,7 +38,7 @@ export async function verify(client: OrthancClient, studyIdOrUid: string, expect
   const origin = pendingOrigin(metadata.pending, metadata.inputs);
   for (const approach of APPROACHES) {
     const step = STEPS[approach];
-    const fromOrigin = originStored(approach, origin, facts);
+    const fromOrigin = originStored(approach, origin, facts, pendingEstimated(metadata.pending));
     if (fromOrigin) stored.push(fromOrigin);
     else if (step) stored.push(await step.inspect(client, facts));
     else notAvailable.push(approach);

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { errorKind, failureClass, messageOf, NotFoundError } from '../errors.js';
+import { describeDiameters } from '../measurements/diameters.js';
 import type { Measurement, MeasurementSet } from '../measurements/model.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -363,6 +364,7 @@ function statusMeasurement(m: Measurement): StatusMeasurement {
     ...(m.method ? { method: m.method } : {}),
     ...(m.source ? { source: m.source } : {}),
     ...(m.segmentation ? { segmentation: m.segmentation } : {}),
+    ...(m.diameters ? { estimate: `ellipsoid of ${describeDiameters(m.diameters)}` } : {}),
   };
 }
 

@@ -29,6 +29,8 @@ const measurementSchema = z.object({
   method: z.string().optional(),
   source: z.string().optional(),
   segmentation: z.object({ seriesInstanceUid: z.string(), sopInstanceUid: z.string(), segmentNumbers: z.array(z.number().int()).readonly() }).optional(),
+  /** "ellipsoid of 11.2 x 5.1 x 4.8 cm" when the volume was estimated from diameters. */
+  estimate: z.string().optional(),
 });
 
 /** Where a version of the measurements came from; `mark` is a pending mark written straight into Orthanc (curl). */

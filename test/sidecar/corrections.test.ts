@@ -188,7 +188,7 @@ describe('a done study corrected from 125/132 to 130/132', () => {
 
   it('through kidney-volumes mark', async () => {
     const study = await doneWithFirstVersion();
-    const marked = await runCli(['mark', study.id, '--right', '130', '--volume', 'Left Kidney=132'], orthanc.env);
+    const marked = await runCli(['mark', study.id, '--right', '130', '--measure', 'Left Kidney=132'], orthanc.env);
     expect(marked.stderr).toBe('');
     expect(marked.code).toBe(0);
     expect(marked.stdout).toContain('mark replaced (a new version)');

@@ -20,6 +20,7 @@ import type { Measurement, MeasurementSet } from '../../measurements/model.js';
 import { firstVersion, type ResultChange, type ResultVersion, type VersionedResult } from '../../fhir/versions.js';
 import type { StudyFacts } from '../../study/facts.js';
 import type { Hl7Party } from '../settings.js';
+import { diameterSegments, ellipsoidMethodField } from './ellipsoid.js';
 import { components, cwe, dtmFromDicom, dtmOfInstant, ENCODING_CHARACTERS, escapeText, segment, SEGMENT_END } from './encoding.js';
 
 /** The version the message declares (MSH-12). */
@@ -36,6 +37,11 @@ const DELETED = 'D';
 const OBX_STATUS: Readonly<Record<Exclude<ResultChange, 'removed-earlier'>, string>> = { new: FINAL, unchanged: FINAL, changed: CORRECTED, removed: DELETED };
 /** Text for the total of both kidneys, coded as "Kidney" since OBX-20 has no laterality (as in FHIR bodySite). */
 const BOTH_KIDNEYS_TEXT = 'Both kidneys';
+
+/** OBX-11 of a result this message carries. */
+function obxStatus(result: VersionedResult): string {
+  return OBX_STATUS[result.change === 'removed-earlier' ? 'removed' : result.change];
+}
 
 /** Who sends and who receives the message. */
 export interface OruOptions {
@@ -72,6 +78,7 @@ export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Dat
   const controlId = controlIdOf(facts.studyInstanceUid, measurements.digest, version.versionTime);
   const observed = dtmFromDicom(facts.studyDate, facts.studyTime, facts.timezoneOffsetFromUtc);
   const reported = dtmOfInstant(now);
+  const sent = version.results.filter((r) => r.change !== 'removed-earlier');
   const segments = [
     // MSH-1 is the field separator itself, so MSH-2 is the first field after the name.
     segment('MSH', [
@@ -92,7 +99,12 @@ export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Dat
     ]),
     pid(facts),
     obr(facts, observed, reported, version.correction ? CORRECTED : FINAL),
-    ...version.results.filter((r) => r.change !== 'removed-earlier').map((r, index) => obx(r, index + 1, observed)),
+    ...sent.map((r, index) => obx(r, index + 1, observed)),
+    ...diameterSegments(
+      sent.map((r) => ({ position: r.position, measurement: r.measurement, status: obxStatus(r) })),
+      sent.length + 1,
+      observed,
+    ),
     // Z-segment as IHE Radiology uses it (ZDS-1, RP): lets a receiver find the images in the PACS.
     segment('ZDS', [`${escapeText(facts.studyInstanceUid)}^^Application^DICOM`]),
   ];
@@ -169,9 +181,9 @@ function obx(result: VersionedResult, setId: number, observed: string): string {
     fields[4] = m.valueMl;
     fields[5] = components(UCUM.Milliliter.value, UCUM.Milliliter.meaning, UCUM.Milliliter.scheme);
   }
-  fields[10] = OBX_STATUS[result.change === 'removed-earlier' ? 'removed' : result.change];
+  fields[10] = obxStatus(result);
   fields[13] = observed;
-  fields[16] = m?.method !== undefined ? components('', m.method) : '';
+  fields[16] = (m !== undefined ? ellipsoidMethodField(m) : undefined) ?? (m?.method !== undefined ? components('', m.method) : '');
   fields[17] = m?.source !== undefined ? components(m.source) : '';
   if (anatomy !== undefined) {
     const site = findingSiteOf(anatomy).site;

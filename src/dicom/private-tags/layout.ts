@@ -3,6 +3,7 @@
  * and the choice of a creator slot that never touches another vendor's creator or elements.
  * The map is documented for readers in README.md next to this file.
  */
+import { DIAMETER_KEYS, describeDiameters, diameterMm } from '../../measurements/diameters.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
 import { elementOf, groupOf, tagOf, type Encoding } from './encoding.js';
 import { doubleValues, elementBytes, textValue, uidValue } from './encode.js';
@@ -31,7 +32,16 @@ export const BlockOffset = {
   digest: 0x70,
   /** UI SeriesInstanceUID of the source series this copy was made from. */
   sourceSeries: 0x71,
+  /** LO "ellipsoid estimate: 11.2 x 5.1 x 4.8 cm" for a volume estimated from diameters; same index as its line. */
+  firstEstimate: 0x80,
+  lastEstimate: 0xaf,
+  /** FD, VM 3: that volume's length, width and depth in mm; same index. */
+  firstDiameters: 0xb0,
+  lastDiameters: 0xdf,
 } as const;
+
+/** The text of an estimate element begins with this, so a reader of the line knows what the volume is. */
+export const ESTIMATE_PREFIX = 'ellipsoid estimate pi/6 x L x W x D: ';
 
 /** How many measurements the block can hold (one text and one FD element each). */
 export const MAX_MEASUREMENTS = BlockOffset.lastText - BlockOffset.firstText + 1;
@@ -87,6 +97,26 @@ export interface KidneyBlockContent {
   readonly volumesMl: readonly number[];
   readonly digest: string;
   readonly sourceSeriesInstanceUid: string;
+  /** The volumes estimated as ellipsoids, by their index among the lines; absent when none is. */
+  readonly estimates?: readonly BlockEstimate[];
+}
+
+/** One ellipsoid estimate in the block. */
+export interface BlockEstimate {
+  /** Index of the measurement's line (0 for (0011,ss10)). */
+  readonly index: number;
+  readonly text: string;
+  /** Length, width and depth in mm. */
+  readonly diametersMm: readonly number[];
+}
+
+/** The estimate elements of a measurement set: one text and one FD triple per volume with diameters. */
+function estimatesOf(measurements: MeasurementSet): BlockEstimate[] {
+  return measurements.measurements.flatMap((m, index) => {
+    const d = m.diameters;
+    // ASCII only, like the lines; a text longer than an LO is cut: the FD triple holds the numbers.
+    return d ? [{ index, text: `${ESTIMATE_PREFIX}${describeDiameters(d)}`.slice(0, LO_MAX), diametersMm: DIAMETER_KEYS.map((k) => diameterMm(d[k])) }] : [];
+  });
 }
 
 /** What the block will say for a measurement set and a source series. */
@@ -99,6 +129,7 @@ export function blockContent(measurements: MeasurementSet, sourceSeriesInstanceU
     volumesMl: measurements.measurements.map((m) => m.volumeMl),
     digest: measurements.digest,
     sourceSeriesInstanceUid,
+    ...(estimatesOf(measurements).length > 0 ? { estimates: estimatesOf(measurements) } : {}),
   };
 }
 
@@ -111,5 +142,7 @@ export function blockPieces(slot: number, content: KidneyBlockContent, encoding:
     ...content.volumesMl.map((v, i) => piece(blockTag(slot, BlockOffset.firstVolume + i), 'FD', doubleValues([v], encoding))),
     piece(blockTag(slot, BlockOffset.digest), 'LO', textValue(content.digest)),
     piece(blockTag(slot, BlockOffset.sourceSeries), 'UI', uidValue(content.sourceSeriesInstanceUid)),
+    ...(content.estimates ?? []).map((e) => piece(blockTag(slot, BlockOffset.firstEstimate + e.index), 'LO', textValue(e.text))),
+    ...(content.estimates ?? []).map((e) => piece(blockTag(slot, BlockOffset.firstDiameters + e.index), 'FD', doubleValues(e.diametersMm, encoding))),
   ];
 }

@@ -1,6 +1,6 @@
 /** Reads our private block back from a file, found by its creator string (PS3.5 section 7.8.1). */
 import type { Encoding } from './encoding.js';
-import { BlockOffset, KIDNEY_CREATOR, blockTag, kidneySlot, privateCreators, type KidneyBlockContent } from './layout.js';
+import { BlockOffset, KIDNEY_CREATOR, blockTag, kidneySlot, privateCreators, type BlockEstimate, type KidneyBlockContent } from './layout.js';
 import { parsePart10, type Part10File } from './part10-file.js';
 import { textOf, type ScannedElement } from './scan.js';
 
@@ -29,11 +29,20 @@ export function findKidneyBlock(file: Part10File): FoundKidneyBlock | undefined 
     if (!element || element.valueLength < 8) break;
     volumesMl.push(readDouble(file.dataset, element.valueStart, file.encoding));
   }
+  const estimates: BlockEstimate[] = [];
+  for (let index = 0; index <= BlockOffset.lastEstimate - BlockOffset.firstEstimate; index++) {
+    const text = textOf(file.dataset, at(BlockOffset.firstEstimate + index));
+    const triple = at(BlockOffset.firstDiameters + index);
+    if (text === undefined) continue;
+    const diametersMm = triple && triple.valueLength >= 24 ? [0, 8, 16].map((o) => readDouble(file.dataset, triple.valueStart + o, file.encoding)) : [];
+    estimates.push({ index, text, diametersMm });
+  }
   return {
     creator: KIDNEY_CREATOR,
     slot,
     lines,
     volumesMl,
+    ...(estimates.length > 0 ? { estimates } : {}),
     digest: textOf(file.dataset, at(BlockOffset.digest)) ?? '',
     sourceSeriesInstanceUid: textOf(file.dataset, at(BlockOffset.sourceSeries)) ?? '',
   };

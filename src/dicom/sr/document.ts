@@ -124,6 +124,7 @@ export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeas
     ...(m.anatomy ? { findingSite: findingSiteOf(m.anatomy) } : {}),
     valueMl: m.valueMl,
     ...(m.segmentation ? { segmentation: m.segmentation } : {}),
+    ...(m.diameters ? { diameters: m.diameters } : {}),
   }));
   const dataset: NaturalDataset = {
     // UTF-8, so names from any source character set (ISO 2022, GB18030...) survive as Orthanc gave them.

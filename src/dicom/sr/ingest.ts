@@ -7,12 +7,13 @@
  */
 import { DCM, DCM_VOLUME, SCT, UCUM, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
+import { DIAMETER_KEYS, ellipsoidVolumeMl, parseDiameterObject, type DiameterKey } from '../../measurements/diameters.js';
 import type { Anatomy } from '../../measurements/model.js';
 import { shiftDecimal } from '../../measurements/units.js';
 import { isConcept, readCodeSequence, type ReadCode } from './content-items.js';
 import { DEFAULT_DEVICE_NAME, SR_SERIES_DESCRIPTION } from './document.js';
 import { anatomyOf } from './finding-sites.js';
-import { MEASUREMENT_REPORT_TEMPLATE_ID } from './templates.js';
+import { DIAMETER_CONCEPTS, MEASUREMENT_REPORT_TEMPLATE_ID } from './templates.js';
 
 /** The SR storage SOP classes share this root (PS3.4 Annex B.5: …88.11 Basic Text to …88.76). */
 const SR_SOP_CLASS_ROOT = '1.2.840.10008.5.1.4.1.1.88.';
@@ -53,6 +54,8 @@ export interface VendorVolume {
   readonly concept: ReadCode;
   /** Content item position, numbered as dsrdump and PixelMed number it, e.g. "1.5.2.4". */
   readonly path: string;
+  /** When the group gave diameters and no volume: each as the parser reads it ("112 mm"); `value` is then their ellipsoid in mL. */
+  readonly diameters?: Readonly<Record<DiameterKey, string>>;
 }
 
 /** What a dataset says as a source of kidney volumes. */
@@ -94,21 +97,26 @@ export function readVendorSr(dataset: NaturalDataset, own: OwnReports): VendorSr
   return sortOut(report, found);
 }
 
-/** A volume NUM with the finding site and laterality in force where it sits. */
+/** A volume NUM (or a group's diameters) with the finding site and laterality in force where it sits. */
 interface Found {
   readonly item: NaturalDataset;
   readonly path: string;
   readonly concept: ReadCode;
   readonly site?: ReadCode;
   readonly laterality?: ReadCode;
+  /** The diameter NUMs of a group without a volume, by diameter; `item` is then the group. */
+  readonly diameters?: Readonly<Record<DiameterKey, readonly NaturalDataset[]>>;
 }
+
+/** The concept a volume estimated from a group's diameters is read as. */
+const ELLIPSOID: ReadCode = DCM_VOLUME.VolumeOfEllipsoid;
 
 /** Keeps the kidney volumes, refuses a report that contradicts itself, notes what it leaves out. */
 function sortOut(report: VendorReport, found: readonly Found[]): VendorSrReading {
   const notes: string[] = [];
   const bySide = new Map<Anatomy, VendorVolume[]>();
   for (const f of found) {
-    const where = `volume ${describeCode(f.concept)} at content item ${f.path}`;
+    const where = f.diameters ? `diameters (no volume) at content item ${f.path}` : `volume ${describeCode(f.concept)} at content item ${f.path}`;
     if (!f.site) {
       notes.push(`${where} has no finding site`);
       continue;
@@ -118,7 +126,7 @@ function sortOut(report: VendorReport, found: readonly Found[]): VendorSrReading
       notes.push(`${where} has finding site ${describeCode(f.site)}${f.laterality ? ` (${describeCode(f.laterality)})` : ''}, not a kidney`);
       continue;
     }
-    const value = valueOf(f.item);
+    const value = f.diameters ? ellipsoidOf(f.diameters) : valueOf(f.item);
     if (typeof value === 'string') {
       notes.push(`${where} (${anatomy}): ${value}`);
       continue;
@@ -157,6 +165,45 @@ function valueOf(num: NaturalDataset): { value: string; unit: VendorVolume['unit
   return `unit ${describeCode(unit)} is not mL, cm3, L or mm3`;
 }
 
+/** Units a diameter may carry (UCUM), as the measurement parser spells them. */
+const LENGTH_UNITS: ReadonlyMap<string, string> = new Map([
+  ['mm', 'mm'],
+  ['cm', 'cm'],
+  ['m', 'm'],
+]);
+
+/** The ellipsoid volume of a group's diameters, through the measurement parser's rules, or why it cannot be had. */
+function ellipsoidOf(nums: Readonly<Record<DiameterKey, readonly NaturalDataset[]>>): { value: string; unit: 'mL'; diameters: Record<DiameterKey, string> } | string {
+  const texts: Partial<Record<DiameterKey, string>> = {};
+  for (const key of DIAMETER_KEYS) {
+    const list = nums[key];
+    if (list.length === 0) return `has no ${key}, so no ellipsoid volume`;
+    const read = list.map(lengthOf);
+    const bad = read.find((r) => r.startsWith('!'));
+    if (bad !== undefined) return `its ${key} ${bad.slice(1)}`;
+    if (new Set(read).size > 1) return `has ${list.length} different ${key}s (${read.join(', ')})`;
+    texts[key] = read[0] as string;
+  }
+  const diameters = texts as Record<DiameterKey, string>;
+  try {
+    return { value: ellipsoidVolumeMl(parseDiameterObject('diameters', diameters)), unit: 'mL', diameters };
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** "112 mm" from a diameter NUM, or "!" and why not. */
+function lengthOf(num: NaturalDataset): string {
+  const measured = first(num['MeasuredValueSequence']);
+  const raw = measured ? single(measured['NumericValue']) : undefined;
+  const value = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : typeof raw === 'string' ? raw.trim() : '';
+  if (!/^\d+(\.\d+)?$|^\.\d+$/.test(value)) return `!value ${JSON.stringify(value)} is not a plain positive decimal`;
+  const unit = measured ? readCodeSequence(measured['MeasurementUnitsCodeSequence']) : undefined;
+  const spelled = unit?.scheme === 'UCUM' ? LENGTH_UNITS.get(unit.value) : undefined;
+  if (spelled === undefined) return `!unit ${describeCode(unit)} is not mm, cm or m`;
+  return `${value} ${spelled}`;
+}
+
 /** A value in mL as a canonical decimal, to compare two volumes given in different units. */
 function inMl(v: VendorVolume): string {
   const ml = v.unit === 'L' ? shiftDecimal(v.value, 3) : v.value;
@@ -184,15 +231,32 @@ class Walk {
       if (child['ValueType'] === 'NUM' && VOLUME_CONCEPTS.some((c) => isConcept(concept, c))) {
         // The NUM's own modifiers (TID 300) win over the group's.
         const own = items(child['ContentSequence']).filter((c) => c['RelationshipType'] === 'HAS CONCEPT MOD');
-        const site = lastCode([...here, ...own], SCT.FindingSite);
-        const siteItem = [...here, ...own].filter((c) => isConcept(readCodeSequence(c['ConceptNameCodeSequence']), SCT.FindingSite)).pop();
-        const laterality = (siteItem && lastCode(items(siteItem['ContentSequence']), SCT.Laterality)) ?? lastCode([...here, ...own], SCT.Laterality);
-        out.push({ item: child, path: childPath, concept: concept as ReadCode, ...(site ? { site } : {}), ...(laterality ? { laterality } : {}) });
+        out.push({ item: child, path: childPath, concept: concept as ReadCode, ...siteOf([...here, ...own]) });
       } else if (child['ValueType'] === 'CONTAINER' && !isConcept(concept, DCM.ImageLibrary)) {
         this.collect(child, childPath, depth + 1, here, out);
       }
     });
+    const found = diametersWithoutVolume(children);
+    if (found) out.push({ item: node, path, concept: ELLIPSOID, diameters: found.nums, ...siteOf([...here, ...found.own]) });
   }
+}
+
+/** The diameter NUMs of one container when it has some and no volume NUM, with their own modifiers (TID 300). */
+function diametersWithoutVolume(children: readonly NaturalDataset[]): { nums: Record<DiameterKey, NaturalDataset[]>; own: NaturalDataset[] } | undefined {
+  const numsNamed = (concepts: readonly CodedConcept[]): NaturalDataset[] =>
+    children.filter((c) => c['ValueType'] === 'NUM' && concepts.some((k) => isConcept(readCodeSequence(c['ConceptNameCodeSequence']), k)));
+  const nums = Object.fromEntries(DIAMETER_KEYS.map((k) => [k, numsNamed([DIAMETER_CONCEPTS[k]])])) as Record<DiameterKey, NaturalDataset[]>;
+  const all = DIAMETER_KEYS.flatMap((k) => nums[k]);
+  if (all.length === 0 || numsNamed(VOLUME_CONCEPTS).length > 0) return undefined;
+  return { nums, own: all.flatMap((n) => items(n['ContentSequence']).filter((c) => c['RelationshipType'] === 'HAS CONCEPT MOD')) };
+}
+
+/** The finding site and laterality in force among the given modifiers (the last wins; a site's own laterality first). */
+function siteOf(modifiers: readonly NaturalDataset[]): { site?: ReadCode; laterality?: ReadCode } {
+  const site = lastCode(modifiers, SCT.FindingSite);
+  const siteItem = modifiers.filter((c) => isConcept(readCodeSequence(c['ConceptNameCodeSequence']), SCT.FindingSite)).pop();
+  const laterality = (siteItem && lastCode(items(siteItem['ContentSequence']), SCT.Laterality)) ?? lastCode(modifiers, SCT.Laterality);
+  return { ...(site ? { site } : {}), ...(laterality ? { laterality } : {}) };
 }
 
 /** The value of the last CODE item with the concept name, among the given items. */

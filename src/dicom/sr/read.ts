@@ -2,11 +2,13 @@
  * Reads a TID 1500 Measurement Report back into named volumes, walking the content tree the
  * way `templates.ts` writes it, so `verify` can report what a stored SR really holds.
  */
-import { DCM, SCT, type CodedConcept } from '../codes.js';
+import { DCM, DCM_VOLUME, SCT, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
+import { DIAMETER_KEYS, type DiameterKey } from '../../measurements/diameters.js';
 import type { Anatomy } from '../../measurements/model.js';
 import { isConcept, readCodeSequence, type ReadCode, type ValueType } from './content-items.js';
 import { anatomyOf } from './finding-sites.js';
+import { DIAMETER_CONCEPTS } from './templates.js';
 
 /** One volume as a stored report gives it. */
 export interface ReadMeasurement {
@@ -24,6 +26,10 @@ export interface ReadMeasurement {
   readonly laterality?: ReadCode;
   /** Set when the finding site is one of the anatomies we code. */
   readonly anatomy?: Anatomy;
+  /** True when the volume is coded "Volume of ellipsoid" (DCM 121221): estimated from the diameters. */
+  readonly ellipsoid: boolean;
+  /** Length, width and depth NUMs of the group, as value and UCUM unit code. */
+  readonly diameters?: Readonly<Partial<Record<DiameterKey, { readonly value: string; readonly unit: string }>>>;
 }
 
 /** A dataset that is not the Measurement Report we expect; `path` names the content item (e.g. "1.8.2"). */
@@ -67,7 +73,19 @@ function readGroup(group: NaturalDataset, path: string): ReadMeasurement[] {
   const lateralityItem = site && firstChild(site.item, site.path, 'CODE', SCT.Laterality);
   const laterality = lateralityItem && readCodeSequence(lateralityItem.item.ConceptCodeSequence);
   const anatomy = findingSite?.scheme === 'SCT' ? anatomyOf(findingSite.value, laterality?.value) : undefined;
-  return childrenOf(group, path, 'NUM', SCT.Volume).map(({ item, path: numPath }) => {
+  const diameters = Object.fromEntries(
+    DIAMETER_KEYS.flatMap((key) => {
+      const num = firstChild(group, path, 'NUM', DIAMETER_CONCEPTS[key]);
+      const measured = num && (Array.isArray(num.item.MeasuredValueSequence) ? (num.item.MeasuredValueSequence[0] as NaturalDataset | undefined) : undefined);
+      const value = scalar(measured?.NumericValue);
+      return value === undefined ? [] : [[key, { value, unit: readCodeSequence(measured?.MeasurementUnitsCodeSequence)?.value ?? '' }]];
+    }),
+  );
+  const volumes = [
+    ...childrenOf(group, path, 'NUM', SCT.Volume).map((v) => ({ ...v, ellipsoid: false })),
+    ...childrenOf(group, path, 'NUM', DCM_VOLUME.VolumeOfEllipsoid).map((v) => ({ ...v, ellipsoid: true })),
+  ];
+  return volumes.map(({ item, path: numPath, ellipsoid }) => {
     const measured = (Array.isArray(item.MeasuredValueSequence) ? item.MeasuredValueSequence[0] : undefined) as NaturalDataset | undefined;
     const value = scalar(measured?.NumericValue);
     if (value === undefined) throw new MeasurementReportReadError(`expected a NumericValue in the "${name}" volume, got none`, numPath);
@@ -79,6 +97,8 @@ function readGroup(group: NaturalDataset, path: string): ReadMeasurement[] {
       ...(findingSite ? { findingSite } : {}),
       ...(laterality ? { laterality } : {}),
       ...(anatomy ? { anatomy } : {}),
+      ellipsoid,
+      ...(Object.keys(diameters).length > 0 ? { diameters } : {}),
     };
   });
 }

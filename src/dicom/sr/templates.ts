@@ -2,9 +2,10 @@
  * The SR templates of a Measurement Report (PS3.16 TID 1500 and the templates it includes),
  * one builder each, from plain values to content items.
  */
-import { DCM, DCM_SEGMENTATION, RFC5646, SCT, UCUM, type CodedConcept } from '../codes.js';
+import { DCM, DCM_SEGMENTATION, DCM_VOLUME, RFC5646, SCT, SCT_LINEAR, UCUM, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
-import type { SegmentationReference } from '../../measurements/model.js';
+import { DIAMETER_KEYS, type DiameterKey } from '../../measurements/diameters.js';
+import type { EllipsoidDiameters, LengthUnit, SegmentationReference } from '../../measurements/model.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
 import { codeItem, codeSequence, containerItem, numItem, textItem, uidrefItem, type ContentItem } from './content-items.js';
 import type { FindingSite } from './finding-sites.js';
@@ -28,7 +29,14 @@ export interface MeasurementGroupInput {
   readonly valueMl: string;
   /** The SEG the volume was computed from: the NUM names the derivation and the group references the segment(s). */
   readonly segmentation?: SegmentationReference;
+  /** The diameters the volume was estimated from: written beside it, and the volume coded "Volume of ellipsoid". */
+  readonly diameters?: EllipsoidDiameters;
 }
+
+/** The CID 7470 concept of each diameter. */
+export const DIAMETER_CONCEPTS: Readonly<Record<DiameterKey, CodedConcept>> = { length: SCT_LINEAR.Length, width: SCT_LINEAR.Width, depth: SCT_LINEAR.Depth };
+/** The UCUM unit of each length unit we keep. */
+export const LENGTH_UNIT_CODES: Readonly<Record<LengthUnit, CodedConcept>> = { mm: UCUM.Millimeter, cm: UCUM.Centimeter };
 
 /** What a whole report says besides its measurements. */
 export interface MeasurementReportContent {
@@ -56,13 +64,14 @@ export function tid1500MeasurementReport(report: MeasurementReportContent): Natu
   );
 }
 
-/** TID 1501 Measurement Group: tracking identifiers, finding site, and one NUM volume in mL. */
+/** TID 1501 Measurement Group: tracking identifiers, finding site, the diameters when given, and one NUM volume in mL. */
 export function tid1501MeasurementGroup(group: MeasurementGroupInput): ContentItem {
   return containerItem(
     DCM.MeasurementGroup,
     [
       ...trackingIdentifiers(group.trackingIdentifier, group.trackingUid),
       ...(group.findingSite ? [findingSiteItem(group.findingSite)] : []),
+      ...(group.diameters ? diameterItems(group.diameters) : []),
       volumeItem(group),
       ...(group.segmentation ? [referencedSegmentItem(group.segmentation)] : []),
     ],
@@ -72,9 +81,15 @@ export function tid1501MeasurementGroup(group: MeasurementGroupInput): ContentIt
 
 /** TID 300 Measurement: the volume NUM; from a SEG it carries row 4, Derivation = Segmentation. */
 function volumeItem(group: MeasurementGroupInput): ContentItem {
-  const num = numItem('CONTAINS', SCT.Volume, group.valueMl, UCUM.Milliliter);
+  // CID 7472: a volume estimated from three diameters is the "Volume of ellipsoid", not a measured "Volume".
+  const num = numItem('CONTAINS', group.diameters ? DCM_VOLUME.VolumeOfEllipsoid : SCT.Volume, group.valueMl, UCUM.Milliliter);
   if (!group.segmentation) return num;
   return { ...num, ContentSequence: [codeItem('HAS CONCEPT MOD', DCM_SEGMENTATION.Derivation, DCM_SEGMENTATION.Segmentation)] };
+}
+
+/** TID 300 Measurement, three times: length, width and depth (CID 7470) in the unit they were given (mm or cm). */
+function diameterItems(diameters: EllipsoidDiameters): ContentItem[] {
+  return DIAMETER_KEYS.map((key) => numItem('CONTAINS', DIAMETER_CONCEPTS[key], diameters[key].value, LENGTH_UNIT_CODES[diameters[key].unit]));
 }
 
 /**
