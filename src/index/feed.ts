@@ -4,10 +4,9 @@
  * and fills the index from Orthanc's study list when it is new, was corrupt, or Orthanc's log went
  * backwards. It only reads Orthanc.
  */
-import { createHash } from 'node:crypto';
 import { errorKind, messageOf, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { parseMeasurementsJson } from '../measurements/parse.js';
+import { recordedDigest } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { parseStatus } from '../sidecar/status.js';
@@ -95,7 +94,7 @@ export class IndexFeed {
       const study = await client.study(studyId);
       // ModalitiesInStudy is only in Orthanc's main tags when the modality sent it: take the series' own.
       const modalities = study.MainDicomTags['ModalitiesInStudy'] || [...new Set((await client.studySeries(studyId)).map((s) => s.MainDicomTags['Modality'] ?? '').filter((m) => m !== ''))].sort().join('\\');
-      const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending ? digestOf(pending.value) : '', this.deps.now());
+      const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending ? recordedDigest(pending.value) : '', this.deps.now());
       index.upsert(row);
       if (parsed?.owner) index.sawReplica(parsed.owner, parsed.updatedAt);
       return index.get(studyId);
@@ -197,11 +196,4 @@ export class IndexFeed {
   }
 }
 
-/** The digest the sidecar gives these pending measurements (sha256 of the raw text when invalid, as it records failures). */
-function digestOf(raw: string): string {
-  try {
-    return parseMeasurementsJson(raw).digest;
-  } catch {
-    return createHash('sha256').update(raw).digest('hex');
-  }
-}
+

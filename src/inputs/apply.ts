@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { OrthancHttpError, RaceLostError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { parseMeasurementsJson } from '../measurements/parse.js';
+import { markDigest } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { statusOf, updateStatus, type StudyStatus } from '../sidecar/status.js';
@@ -50,7 +50,7 @@ async function tryApply(client: OrthancClient, studyId: string, candidate: Dicom
   const digest = candidate.mark.set.digest;
   let replace: string | undefined;
   if (pending !== undefined) {
-    const current = digestOf(pending.value);
+    const current = markDigest(pending.value);
     if (current === digest) {
       // Same measurements, maybe from an object whose origin was not yet recorded: make sure it is.
       if (!originFor(record, digest)) await putInputs(client, studyId, withOrigin(record, digest, candidate.origin), inputs?.etag);
@@ -63,12 +63,7 @@ async function tryApply(client: OrthancClient, studyId: string, candidate: Dicom
   }
   // The origin goes first: a mark the sidecar sees must already have its origin beside it.
   if (!(await putInputs(client, studyId, withOrigin(record, digest, candidate.origin), inputs?.etag))) return 'raced';
-  try {
-    await client.putStudyMetadata(studyId, METADATA.pending, candidate.mark.text, replace);
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return 'raced';
-    throw error;
-  }
+  if (!(await client.replaceStudyMetadata(studyId, METADATA.pending, candidate.mark.text, replace))) return 'raced';
   return { kind: pending === undefined ? 'marked' : 'replaced' };
 }
 
@@ -141,21 +136,7 @@ export function noteOf(origin: DicomOrigin, outcome: InputNote['outcome'], reaso
 
 /** Compare-and-set of the inputs record; false when somebody wrote first. */
 async function putInputs(client: OrthancClient, studyId: string, record: ReturnType<typeof parseInputs>, etag: string | undefined): Promise<boolean> {
-  try {
-    await client.putStudyMetadata(studyId, METADATA.inputs, JSON.stringify(record), etag);
-    return true;
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return false;
-    throw error;
-  }
-}
-
-function digestOf(text: string): string | undefined {
-  try {
-    return parseMeasurementsJson(text).digest;
-  } catch {
-    return undefined;
-  }
+  return client.replaceStudyMetadata(studyId, METADATA.inputs, JSON.stringify(record), etag);
 }
 
 function hasSegmentation(text: string): boolean {

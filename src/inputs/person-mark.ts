@@ -5,9 +5,9 @@
  * gets Orthanc's 409; the route that wrote it goes into KidneyVolumesInputs first, keyed by digest,
  * so the status history can name it when the sidecar (or attach) makes it the current version.
  */
-import { OrthancHttpError, RaceLostError } from '../errors.js';
+import { RaceLostError } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
-import { parseMeasurementsJson } from '../measurements/parse.js';
+import { markDigest, parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { markSourceFor, parseInputs, withMarkSource, type PersonSource } from './origin.js';
@@ -33,13 +33,13 @@ export async function writePersonMark(client: OrthancClient, studyIdOrUid: strin
   for (let round = 0; round < ROUNDS; round++) {
     const [inputs, pending] = await Promise.all([client.studyMetadata(studyId, METADATA.inputs), client.studyMetadata(studyId, METADATA.pending)]);
     const record = parseInputs(inputs?.value);
-    const unchanged = pending !== undefined && digestOf(pending.value) === set.digest;
+    const unchanged = pending !== undefined && markDigest(pending.value) === set.digest;
     if (markSourceFor(record, set.digest) !== source) {
       // The route goes first: a mark the sidecar sees must already have its route beside it.
-      if (!(await compareAndSet(client, studyId, METADATA.inputs, JSON.stringify(withMarkSource(record, { digest: set.digest, source, at: now.toISOString() })), inputs?.etag))) continue;
+      if (!(await client.replaceStudyMetadata(studyId, METADATA.inputs, JSON.stringify(withMarkSource(record, { digest: set.digest, source, at: now.toISOString() })), inputs?.etag))) continue;
     }
     if (unchanged) return { studyId, set, outcome: 'unchanged' };
-    if (await compareAndSet(client, studyId, METADATA.pending, text, pending?.etag)) return { studyId, set, outcome: pending === undefined ? 'created' : 'replaced' };
+    if (await client.replaceStudyMetadata(studyId, METADATA.pending, text, pending?.etag)) return { studyId, set, outcome: pending === undefined ? 'created' : 'replaced' };
   }
   throw new RaceLostError(`the pending measurements of study ${studyId} kept changing while they were being written; try again`, { studyId });
 }
@@ -65,20 +65,4 @@ export function markTextOf(set: MeasurementSet): string {
   return text;
 }
 
-async function compareAndSet(client: OrthancClient, studyId: string, name: string, value: string, etag: string | undefined): Promise<boolean> {
-  try {
-    await client.putStudyMetadata(studyId, name, value, etag);
-    return true;
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return false;
-    throw error;
-  }
-}
 
-function digestOf(text: string): string | undefined {
-  try {
-    return parseMeasurementsJson(text).digest;
-  } catch {
-    return undefined;
-  }
-}

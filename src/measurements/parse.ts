@@ -263,6 +263,23 @@ function rank(m: Measurement): number {
   return i >= 0 ? i : ANATOMY_ORDER.length;
 }
 
+/** The digest of a pending mark's text, or undefined when the text is not valid measurements. */
+export function markDigest(text: string): string | undefined {
+  try {
+    return parseMeasurementsJson(text).digest;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The digest a status records for a pending mark's text: its measurements' digest, or the sha256 of
+ * the raw text when it is invalid (so a failure is recorded once per distinct input).
+ */
+export function recordedDigest(text: string): string {
+  return markDigest(text) ?? createHash('sha256').update(text).digest('hex');
+}
+
 function digestOf(measurements: readonly Measurement[]): string {
   // Sorted by name so that the same volumes given in another order have the same digest.
   const canonical = measurements

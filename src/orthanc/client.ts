@@ -217,16 +217,25 @@ export class OrthancClient {
     });
   }
 
+  /**
+   * Compare-and-set of study metadata: writes over exactly the revision `ifMatch` (create-only
+   * without it). False when another writer came first (Orthanc's 409); other failures throw.
+   */
+  async replaceStudyMetadata(id: string, name: string, value: string, ifMatch: string | undefined): Promise<boolean> {
+    try {
+      await this.putStudyMetadata(id, name, value, ifMatch);
+      return true;
+    } catch (error) {
+      if (error instanceof OrthancHttpError && error.status === 409) return false;
+      throw error;
+    }
+  }
+
   /** Sets study metadata whatever its current revision (for values only we write): read, compare-and-set, again on a lost race. */
   async setStudyMetadata(id: string, name: string, value: string): Promise<void> {
     await withRetry({ attempts: 5, baseMs: 20 }, async () => {
       const current = await this.studyMetadata(id, name);
-      try {
-        await this.putStudyMetadata(id, name, value, current?.etag);
-      } catch (error) {
-        if (error instanceof OrthancHttpError && error.status === 409) throw new RaceLostError(`study metadata ${name} of study ${id} kept changing while it was being written; try again`, { studyId: id, name });
-        throw error;
-      }
+      if (!(await this.replaceStudyMetadata(id, name, value, current?.etag))) throw new RaceLostError(`study metadata ${name} of study ${id} kept changing while it was being written; try again`, { studyId: id, name });
     });
   }
 

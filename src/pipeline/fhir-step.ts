@@ -5,7 +5,7 @@
  * version: the new one is built from it (statuses, identifiers, withdrawn measurements: src/fhir/versions.ts).
  */
 import type { Bundle, ImagingStudy } from '@medplum/fhirtypes';
-import { InvalidMeasurementsError, KidneyVolumesError, OrthancHttpError, RaceLostError, StudyDataError } from '../errors.js';
+import { InvalidMeasurementsError, KidneyVolumesError, RaceLostError, StudyDataError } from '../errors.js';
 import { buildKidneyVolumeBundle, type SrReference } from '../fhir/bundle.js';
 import { FhirBundleReadError, FhirInputError } from '../fhir/errors.js';
 import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../fhir/read.js';
@@ -112,13 +112,7 @@ function requireMeasurements(stored: Stored, facts: StudyFacts, set: Measurement
  * of two writers racing for the study one wins and the other sees a conflict (false).
  */
 async function replaceRevision(client: OrthancClient, facts: StudyFacts, json: string, before: Stored): Promise<boolean> {
-  try {
-    await client.putStudyMetadata(facts.orthancId, METADATA.fhir, json, before.kind === 'absent' ? undefined : before.etag);
-    return true;
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return false;
-    throw error;
-  }
+  return client.replaceStudyMetadata(facts.orthancId, METADATA.fhir, json, before.kind === 'absent' ? undefined : before.etag);
 }
 
 /**

@@ -6,11 +6,10 @@
  * claimed, before any work, so a study that kills the process is failed after KV_MAX_ATTEMPTS
  * claims instead of being claimed by every restart and every replica for ever.
  */
-import { createHash } from 'node:crypto';
 import { errorKind, failureClass, messageOf, NotFoundError } from '../errors.js';
 import { describeDiameters } from '../measurements/diameters.js';
 import type { Measurement, MeasurementSet } from '../measurements/model.js';
-import { parseMeasurementsJson } from '../measurements/parse.js';
+import { parseMeasurementsJson, recordedDigest } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipeline/approaches.js';
 import { attach, PartialAttachError, type AttachReport } from '../pipeline/attach.js';
@@ -313,7 +312,7 @@ async function failCrashed(deps: ProcessorDeps, studyId: string, stored: StoredS
 /** Invalid pending input fails this study alone, once per distinct input. */
 async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, stored: StoredStatus, error: unknown): Promise<ProcessResult> {
   const current = statusOf(stored);
-  const digest = createHash('sha256').update(raw).digest('hex');
+  const digest = recordedDigest(raw);
   if (current && current.digest === digest && current.state === 'failed') return { kind: 'nothing', reason: 'already failed for this input' };
   const now = deps.now().toISOString();
   const status: StudyStatus = {

@@ -5,7 +5,7 @@
  * replaces the mark of an earlier SEG, never a person's (issue 14).
  */
 import { decodePart10 } from '../dicom/part10.js';
-import { errorKind, failureClass, messageOf, OrthancHttpError } from '../errors.js';
+import { errorKind, failureClass, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -117,12 +117,9 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
   }
   const existing = await client.studyMetadata(studyId, METADATA.pending);
   if (existing === undefined) {
-    try {
-      await client.putStudyMetadata(studyId, METADATA.pending, text);
+    if (await client.replaceStudyMetadata(studyId, METADATA.pending, text, undefined)) {
       log.info({ outcome: 'marked', measurements: mark.measurements.map((m) => `${m.name} ${m.value} mL`) }, 'pending measurements written from the segmentation');
       return { kind: 'marked', studyId, mark };
-    } catch (error) {
-      if (!(error instanceof OrthancHttpError && error.status === 409)) throw error;
     }
   }
   const current = existing ?? (await client.studyMetadata(studyId, METADATA.pending));
@@ -130,12 +127,9 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
   if (current !== undefined && (await writtenByEarlierSeg(client, studyId, current.value))) {
     // A later SEG supersedes an earlier SEG's mark (issue 14), by compare-and-set on the mark it read:
     // a person who marks meanwhile wins, and this SEG is then only recorded.
-    try {
-      await client.putStudyMetadata(studyId, METADATA.pending, text, current.etag);
+    if (await client.replaceStudyMetadata(studyId, METADATA.pending, text, current.etag)) {
       log.info({ outcome: 'replaced', measurements: mark.measurements.map((m) => `${m.name} ${m.value} mL`) }, 'pending measurements of an earlier segmentation replaced by this one');
       return { kind: 'replaced', studyId, mark };
-    } catch (error) {
-      if (!(error instanceof OrthancHttpError && error.status === 409)) throw error;
     }
   }
   const noted = await noteOnStatus(client, studyId, mark);

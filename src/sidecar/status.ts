@@ -6,7 +6,7 @@
  * let a stale compare-and-set through (ABA).
  */
 import { z } from 'zod';
-import { OrthancHttpError, RaceLostError } from '../errors.js';
+import { RaceLostError } from '../errors.js';
 import { ANATOMIES } from '../measurements/model.js';
 import { DICOM_SOURCES, noteSchema, originSchema, PERSON_SOURCES } from '../inputs/origin.js';
 import type { OrthancClient } from '../orthanc/client.js';
@@ -189,12 +189,7 @@ export async function writeStatus(client: OrthancClient, studyId: string, before
   if (!canMove(from, next.state)) throw new StatusTransitionError(studyId, from, next.state);
   const versioned: StudyStatus = studyStatusSchema.parse({ ...next, version: (statusOf(before)?.version ?? 0) + 1 });
   const text = JSON.stringify(versioned);
-  try {
-    await client.putStudyMetadata(studyId, METADATA.status, text, before.kind === 'absent' ? undefined : before.etag);
-  } catch (error) {
-    if (error instanceof OrthancHttpError && error.status === 409) return undefined;
-    throw error;
-  }
+  if (!(await client.replaceStudyMetadata(studyId, METADATA.status, text, before.kind === 'absent' ? undefined : before.etag))) return undefined;
   const after = await client.studyMetadata(studyId, METADATA.status);
   return after && after.value === text ? { status: versioned, etag: after.etag ?? '' } : undefined;
 }

@@ -9,21 +9,13 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { orthancFeatures, studiesLabelled, studiesWithMetadata, type LabelSettings, type OrthancFeatures } from '../orthanc/labels.js';
-import { parseMeasurementsJson } from '../measurements/parse.js';
+import { recordedDigest } from '../measurements/parse.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import type { SidecarEvents } from './events.js';
 import { onStableSeries } from './segmentation-trigger.js';
 import { parseStatus, readStatus, statusOf, writeStatus, type StudyStatus } from './status.js';
 
-/** The digest processing records for this pending text (of the raw text when it is invalid, as the processor does). */
-function digestOf(text: string): string {
-  try {
-    return parseMeasurementsJson(text).digest;
-  } catch {
-    return createHash('sha256').update(text).digest('hex');
-  }
-}
 
 /** Studies whose pending mark is checked per page on an Orthanc without MetadataQuery. */
 export const SWEEP_PAGE = 100;
@@ -136,7 +128,7 @@ export class Sweep {
       // Already done (or failed) for exactly these measurements: processing would find nothing to
       // do, so answer the request here, or the label would stay and be looked at forever.
       const status = parseStatus((await this.deps.client.studyMetadata(studyId, METADATA.status))?.value ?? '');
-      const digest = digestOf(pending.value);
+      const digest = recordedDigest(pending.value);
       if (status && status.digest === digest && (status.state === 'done' || status.state === 'failed')) this.deps.reflect(studyId, status.state);
       else this.deps.enqueue(studyId);
       return;
