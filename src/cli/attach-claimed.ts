@@ -17,6 +17,13 @@ import { requireAvailable, type AttachReport } from '../pipeline/attach.js';
 import { SidecarEvents } from '../sidecar/events.js';
 import { processStudy, type ProcessResult } from '../sidecar/processor.js';
 
+/** The claim settings attach shares with the sidecar (from the configuration). */
+export interface ClaimSettings {
+  readonly leaseMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+}
+
 /** What attach under a claim needs. */
 export interface ClaimedAttachDeps {
   readonly client: OrthancClient;

@@ -10,7 +10,8 @@
 import { EXIT_CODES, errorKind, messageOf, UsageError } from '../errors.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, WriterSettings } from '../pipeline/approaches.js';
-import { attach } from '../pipeline/attach.js';
+import { createLogger } from '../log.js';
+import { attachClaimed, type ClaimSettings } from './attach-claimed.js';
 import type { BatchFile, BatchRow } from './batch-file.js';
 import { batchProgress, rowLine, type BatchProgress, type RowResult, type RowStatus } from './batch-progress.js';
 import type { FhirDeliveryOptions } from './fhir-delivery.js';
@@ -29,6 +30,8 @@ export interface BatchDeps {
   readonly now: () => Date;
   readonly io: Output;
   readonly json: boolean;
+  /** Each row goes through its study's status like a single attach (issue 14: the status owns the current version). */
+  readonly claim: ClaimSettings;
   /** Where the progress bar is drawn when it is a terminal (stderr by default). */
   readonly stream?: NodeJS.WriteStream;
 }
@@ -101,8 +104,8 @@ async function runRow(deps: BatchDeps, row: BatchRow, approaches: readonly Appro
   const base = { line: row.line, study: row.study };
   if (row.problem !== undefined || row.measurements === undefined) return { ...base, status: 'failed', error: errorOf(row.problem) };
   try {
-    const report = await attach(
-      { client: deps.client, settings: deps.settings, now: deps.now, progress: (p) => progress.step(p) },
+    const report = await attachClaimed(
+      { client: deps.client, settings: deps.settings, now: deps.now, log: createLogger('silent'), ...deps.claim, progress: (p) => progress.step(p) },
       row.study,
       row.measurements,
       row.approaches ?? approaches,

@@ -9,7 +9,8 @@ import { buildSet, type MeasurementInput } from '../measurements/parse.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { APPROACHES, APPROACH_TITLES, type Approach, type WriterSettings } from '../pipeline/approaches.js';
-import { attach } from '../pipeline/attach.js';
+import { createLogger } from '../log.js';
+import { attachClaimed, type ClaimSettings } from './attach-claimed.js';
 import { measurementLines, printAttach, printError, type Output } from './output.js';
 import { progressReporter } from './progress.js';
 import { describeRows, rowLabel, searchStudies, type DescribedRow } from './study-search.js';
@@ -19,6 +20,8 @@ export interface MenuDeps {
   readonly client: OrthancClient;
   readonly settings: WriterSettings;
   readonly io: Output;
+  /** The write goes through the study's status like attach (issue 14: the status owns the current version). */
+  readonly claim: ClaimSettings;
 }
 
 /** Studies per page of the picker: fits a 24-line terminal with the prompt and the page links. */
@@ -54,8 +57,8 @@ export async function runMenu(deps: MenuDeps): Promise<number> {
       deps.io.err('nothing written');
       return EXIT_CODES.usage;
     }
-    const report = await attach(
-      { client: deps.client, settings: deps.settings, now: () => new Date(), progress: progressReporter(deps.io) },
+    const report = await attachClaimed(
+      { client: deps.client, settings: deps.settings, now: () => new Date(), log: createLogger('silent'), ...deps.claim, progress: progressReporter(deps.io) },
       row.id,
       measurements,
       approaches,

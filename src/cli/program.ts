@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, UsageError } from '../errors.js';
+import type { Config } from '../config.js';
+import type { ClaimSettings } from './attach-claimed.js';
 import type { FhirDeliveryOptions } from './fhir-delivery.js';
 import { processOutput, type Output } from './io.js';
 import { once, type MeasurementOptions } from './measurement-options.js';
@@ -47,8 +49,8 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
         const [{ checkBatchOptions, runBatch }, { readBatchFile }] = await Promise.all([import('./batch.js'), import('./batch-file.js')]);
         checkBatchOptions(study, options);
         const [file, approaches] = [readBatchFile(options.batch), parseApproaches(options.approach)];
-        const { client, settings } = contextOf(env);
-        exitCode = await runBatch({ client, settings, now: () => new Date(), io, json }, file, approaches);
+        const { config, client, settings } = contextOf(env);
+        exitCode = await runBatch({ client, settings, now: () => new Date(), io, json, claim: claimSettings(config) }, file, approaches);
         return;
       }
       if (study === undefined) throw new UsageError('attach needs a <study> (Orthanc study ID or StudyInstanceUID), or --batch <file>');
@@ -71,9 +73,7 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
           settings,
           now: () => new Date(),
           log: createLogger('silent'),
-          leaseMs: config.leaseMs,
-          maxAttempts: config.maxAttempts,
-          retryBaseMs: config.retryBaseMs,
+          ...claimSettings(config),
           progress: progressReporter(io),
           waiting: (owner, until) => io.err(`waiting for ${owner}, which holds the study${until ? ` until ${until}` : ''}`),
         },
@@ -169,8 +169,8 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .description('interactive menu (the default in a terminal)')
     .action(async () => {
       const [{ contextOf }, { runMenu }] = await Promise.all([import('./context.js'), import('./menu.js')]);
-      const { client, settings } = contextOf(env);
-      exitCode = await runMenu({ client, settings, io });
+      const { config, client, settings } = contextOf(env);
+      exitCode = await runMenu({ client, settings, io, claim: claimSettings(config) });
     });
 
   try {
@@ -187,6 +187,11 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     const { printError } = await import('./output.js');
     return printError(error, json, io);
   }
+}
+
+/** The claim settings of the configuration, which attach, batch and the menu share with the sidecar. */
+function claimSettings(config: Pick<Config, 'leaseMs' | 'maxAttempts' | 'retryBaseMs'>): ClaimSettings {
+  return { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, retryBaseMs: config.retryBaseMs };
 }
 
 /** The measurement flags attach and mark share: one way to give measurements on the command line. */
