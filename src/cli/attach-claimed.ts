@@ -13,9 +13,10 @@ import type { Logger } from '../log.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { APPROACHES, type Approach, type Progress, type WriterSettings } from '../pipeline/approaches.js';
-import { requireAvailable, type AttachReport } from '../pipeline/attach.js';
+import { attach, requireAvailable, type AttachReport } from '../pipeline/attach.js';
 import { SidecarEvents } from '../sidecar/events.js';
 import { processStudy, type ProcessResult } from '../sidecar/processor.js';
+import { readStatus, statusOf } from '../sidecar/status.js';
 
 /** The claim settings attach shares with the sidecar (from the configuration). */
 export interface ClaimSettings {
@@ -44,7 +45,15 @@ export interface ClaimedAttachDeps {
 /** Writes the mark, then processes it under the study's claim; answers what was written or throws its cause. */
 export async function attachClaimed(deps: ClaimedAttachDeps, study: string, set: MeasurementSet, approaches: readonly Approach[]): Promise<AttachReport> {
   requireAvailable(approaches);
-  const { studyId } = await writePersonMark(deps.client, study, markTextOf(set), set, 'attach', deps.now());
+  const { studyId, outcome } = await writePersonMark(deps.client, study, markTextOf(set), set, 'attach', deps.now());
+  if (outcome === 'unchanged') {
+    // Done at these very measurements: check the outputs without a claim, so a repeated attach
+    // writes nothing when they are all there (a missing one is written again, with the same UIDs).
+    const held = statusOf(await readStatus(deps.client, studyId));
+    if (held?.state === 'done' && held.digest === set.digest) {
+      return attach({ client: deps.client, settings: deps.settings, now: deps.now, ...(deps.progress ? { progress: deps.progress } : {}) }, studyId, set, approaches);
+    }
+  }
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const events = new SidecarEvents();
   const progress = deps.progress;

@@ -7,6 +7,7 @@
  */
 import { RaceLostError } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
+import { DIAMETER_KEYS } from '../measurements/diameters.js';
 import { markDigest, parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { METADATA } from '../pipeline/metadata.js';
@@ -51,8 +52,10 @@ export function markTextOf(set: MeasurementSet): string {
     ...(seg ? { segmentation: { seriesInstanceUid: seg.seriesInstanceUid, sopInstanceUid: seg.sopInstanceUid } } : {}),
     measurements: set.measurements.map((m) => ({
       name: m.name,
-      value: m.valueMl,
-      unit: 'mL',
+      // An estimate is written as its diameters (the parser computes the same volume from them).
+      ...(m.diameters
+        ? { diameters: Object.fromEntries(DIAMETER_KEYS.map((key) => [key, `${m.diameters?.[key].value} ${m.diameters?.[key].unit}`])) }
+        : { value: m.valueMl, unit: 'mL' }),
       ...(m.anatomy ? { anatomy: m.anatomy } : {}),
       ...(m.method ? { method: m.method } : {}),
       ...(m.source ? { source: m.source } : {}),

@@ -55,6 +55,9 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
       (answer) => {
         answer.on('end', finish);
         answer.on('error', finish);
+        // Orthanc has answered, so the request has landed; when the client is gone (killed) the pipe
+        // stops reading, so drain the rest here or the request never counts as finished.
+        res.on('close', () => answer.resume());
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
