@@ -49,9 +49,6 @@ beforeAll(async () => {
   const warm = await uploadStudy(orthanc.client, ctStudy(1, { name: 'Warm^Wendy', id: 'PID-WARM' }));
   warmId = warm.orthancId;
   warmUid = warm.studyInstanceUid;
-  const big = await uploadStudy(orthanc.client, ctStudy(IMAGES, { name: 'Many^Max', id: 'PID-MANY' }));
-  studyId = big.orthancId;
-  uid = big.studyInstanceUid;
   sidecar = await runSidecar({
     env: { ...orthanc.env, KV_API_TOKEN: TOKEN, KV_POLL_INTERVAL_MS: '200', KV_APPROACHES: 'private', KV_LOG_LEVEL: 'info' },
   });
@@ -76,7 +73,11 @@ afterAll(async () => {
 
 describe('a processing study in the dashboard', () => {
   it('shows the private copies counting up in the row, live, before it turns done', async () => {
-    // Logged out at the start, so that a second try (CI retries once) finds the login form again.
+    // A study of its own for each try: a second try (CI retries once) must see a study processed again.
+    const big = await uploadStudy(orthanc.client, ctStudy(IMAGES, { name: 'Many^Max', id: 'PID-MANY' }));
+    studyId = big.orthancId;
+    uid = big.studyInstanceUid;
+    // Logged out at the start, so that a second try finds the login form again.
     await page.context().clearCookies();
     await page.goto(sidecar.url);
     await page.locator('#login-form').waitFor();
