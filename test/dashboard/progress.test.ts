@@ -1,7 +1,9 @@
 // A processing study's progress in the dashboard, in a real browser (Debian's chromium driven by
 // playwright-core) against the real sidecar process and a real Orthanc: a study of 150 images is
 // marked with the private approach while the page is open, and its row shows the copies' count
-// ("processing — private 40/150") through the /events WebSocket before it turns done.
+// ("processing — private 40/150") through the /events WebSocket before it turns done. The sidecar
+// copies 150 images in well under a second, faster than the page's next load of the list, so its
+// uploads go through a proxy that holds them after the first 40 until the row has shown a count.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { startGateProxy, type GateProxy } from '../helpers/gate-proxy.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { waitForState } from '../sidecar/harness.js';
@@ -21,6 +24,7 @@ const VOLUMES = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 m
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let sidecar: RunningSidecar;
+let proxy: GateProxy;
 let context: BrowserContext;
 let page: Page;
 let profile: string;
@@ -49,8 +53,9 @@ beforeAll(async () => {
   const warm = await uploadStudy(orthanc.client, ctStudy(1, { name: 'Warm^Wendy', id: 'PID-WARM' }));
   warmId = warm.orthancId;
   warmUid = warm.studyInstanceUid;
+  proxy = await startGateProxy(orthanc.url);
   sidecar = await runSidecar({
-    env: { ...orthanc.env, KV_API_TOKEN: TOKEN, KV_POLL_INTERVAL_MS: '200', KV_APPROACHES: 'private', KV_LOG_LEVEL: 'info' },
+    env: { ...orthanc.env, ORTHANC_URL: proxy.url, KV_API_TOKEN: TOKEN, KV_POLL_INTERVAL_MS: '200', KV_APPROACHES: 'private', KV_LOG_LEVEL: 'info' },
   });
   // A first study done, so that the list has a row before the big one is marked.
   await mark(warmUid);
@@ -69,6 +74,7 @@ afterAll(async () => {
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
   await sidecar?.stop();
+  await proxy?.close();
 });
 
 describe('a processing study in the dashboard', () => {
@@ -77,6 +83,9 @@ describe('a processing study in the dashboard', () => {
     const big = await uploadStudy(orthanc.client, ctStudy(IMAGES, { name: 'Many^Max', id: 'PID-MANY' }));
     studyId = big.orthancId;
     uid = big.studyInstanceUid;
+    // This try's watcher alone: a first try's socket would report every event twice.
+    socket?.close();
+    received.length = 0;
     // Logged out at the start, so that a second try finds the login form again.
     await page.context().clearCookies();
     await page.goto(sidecar.url);
@@ -101,11 +110,19 @@ describe('a processing study in the dashboard', () => {
       socket?.once('open', resolve);
       socket?.once('error', reject);
     });
-    await mark(uid);
-    const progress = page.locator(`tr[data-study="${studyId}"] .progress`);
-    await progress.waitFor({ timeout: 60_000 });
-    const shot = join(SHOTS, 'studies-progress-1280.png');
-    await page.screenshot({ path: shot });
+    // The study's uploads after the first 40 wait at the proxy until the row has shown a count.
+    let uploads = 0;
+    const held = proxy.hold((r) => r.method === 'POST' && r.path === '/instances' && ++uploads > 40);
+    try {
+      await mark(uid);
+      await held.arrived(1, 60_000);
+      const progress = page.locator(`tr[data-study="${studyId}"] .progress`);
+      await progress.waitFor({ timeout: 60_000 });
+      const shot = join(SHOTS, 'studies-progress-1280.png');
+      await page.screenshot({ path: shot });
+    } finally {
+      held.release();
+    }
     const row = page.locator(`tr[data-study="${studyId}"][data-state]`);
     await expect.poll(() => row.getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
     // Done: the count is gone with the run.
