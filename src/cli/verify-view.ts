@@ -58,7 +58,7 @@ export interface ChainLink {
 
 /**
  * The SR chain: the current report (the newest one that no other report replaces), then the reports
- * its PredecessorDocumentsSequence lists, in its order. Empty without reports.
+ * its PredecessorDocumentsSequence lists, newest first. Empty without reports.
  */
 export function srChain(report: VerifyReport): ChainLink[] {
   const details = report.stored.find((s) => s.approach === 'sr')?.details as { reports?: StoredReportView[] } | undefined;
@@ -72,7 +72,11 @@ export function srChain(report: VerifyReport): ChainLink[] {
     ...(r?.written ? { written: isoDate(r.written) } : {}),
     ...(r ? { values: (r.measurements ?? []).map((m) => `${m.name} ${m.valueMl} ${m.unit}`).join(', ') } : {}),
   });
-  return [link(current, current.sopInstanceUid, 'current'), ...(current.predecessors ?? []).map((uid) => link(reports.find((r) => r.sopInstanceUid === uid), uid, 'predecessor'))];
+  // Newest first: a report lists every report before it, so the one that lists more is newer (the
+  // sequence itself is grouped by series, in no order of time); reports not in the study go last.
+  const rank = (uid: string): number => reports.find((r) => r.sopInstanceUid === uid)?.predecessors?.length ?? -1;
+  const predecessors = [...(current.predecessors ?? [])].sort((a, b) => rank(b) - rank(a));
+  return [link(current, current.sopInstanceUid, 'current'), ...predecessors.map((uid) => link(reports.find((r) => r.sopInstanceUid === uid), uid, 'predecessor'))];
 }
 
 /** Lines for the text output: the status's version history (newest first) and the SR chain. */

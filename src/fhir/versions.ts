@@ -153,6 +153,12 @@ export interface ResultVersion {
   readonly correction: boolean;
   /** When this version was first assembled (Bundle.timestamp); undefined when no Bundle records it. */
   readonly versionTime: string | undefined;
+  /**
+   * What tells this version apart from another version of the same measurements (125, 130, then 125
+   * again), for the HL7 MSH-10: the version time when a Bundle records it, else the released version
+   * before it (its digest and when it was finished); undefined for a first version.
+   */
+  readonly versionKey: string | undefined;
   readonly results: readonly VersionedResult[];
 }
 
@@ -161,6 +167,7 @@ export function firstVersion(set: MeasurementSet): ResultVersion {
   return {
     correction: false,
     versionTime: undefined,
+    versionKey: undefined,
     results: set.measurements.map((m, i) => ({ position: i + 1, name: m.name, anatomy: m.anatomy, measurement: m, change: 'new' })),
   };
 }
@@ -186,5 +193,79 @@ export function resultVersionOf(stored: StoredKidneyVolumes, set: MeasurementSet
   if (results.filter((r) => r.measurement !== undefined).length !== set.measurements.length) {
     throw new Error(`the Bundle does not hold every measurement of set ${set.digest.slice(0, 12)}`);
   }
-  return { correction: results.some((r) => r.change !== 'new'), versionTime, results };
+  return { correction: results.some((r) => r.change !== 'new'), versionTime, versionKey: versionTime, results };
+}
+
+/** One version released before, as the study's status history keeps it (src/sidecar/status.ts). */
+export interface ReleasedVersion {
+  readonly digest: string;
+  /** When it was finished. */
+  readonly at: string;
+  /** Its measurements; undefined when the history entry predates keeping them. */
+  readonly set: MeasurementSet | undefined;
+}
+
+/** The measurement without its computed number: everything an Observation or OBX says about it. */
+function measurementContent(m: Measurement): string {
+  const { volumeMl: _volume, ...rest } = m;
+  return canonical(rest);
+}
+
+/**
+ * The version of `set` after the versions `released` before it (oldest first), for a results
+ * interface that runs without the fhir approach, so without a Bundle to record what was released
+ * (HL7 with KV_APPROACHES lacking fhir). The rules are the Bundle's (stampFor, versionSlots): each
+ * structure keeps the position it was first released at, a measurement that differs in anything it
+ * says (value, name, anatomy, method, operator, source, SEG, diameters) is changed, one the set no
+ * longer has is removed, and one back after a version without it is changed. History entries that
+ * predate keeping measurements cannot be compared: every measurement then counts as changed.
+ */
+export function versionAfter(released: readonly ReleasedVersion[], set: MeasurementSet): ResultVersion {
+  const previous = released[released.length - 1];
+  if (previous === undefined) return firstVersion(set);
+  const versionKey = `after ${previous.digest} ${previous.at}`;
+  const known = released.map((r) => r.set);
+  if (known.some((s) => s === undefined)) {
+    const results = set.measurements.map((m, i): VersionedResult => ({ position: i + 1, name: m.name, anatomy: m.anatomy, measurement: m, change: 'changed' }));
+    return { correction: true, versionTime: undefined, versionKey, results };
+  }
+  interface Slot {
+    readonly key: string;
+    last: Measurement;
+    present: boolean;
+    addedIn: number;
+    changedIn: number;
+  }
+  const slots: Slot[] = [];
+  const versions = [...(known as MeasurementSet[]), set];
+  versions.forEach((version, index) => {
+    const byKey = new Map(version.measurements.map((m) => [structureKey(m), m] as const));
+    for (const slot of slots) {
+      const m = byKey.get(slot.key);
+      byKey.delete(slot.key);
+      if (m === undefined) {
+        if (slot.present) slot.changedIn = index;
+        slot.present = false;
+        continue;
+      }
+      if (!slot.present || measurementContent(slot.last) !== measurementContent(m)) slot.changedIn = index;
+      slot.present = true;
+      slot.last = m;
+    }
+    for (const [key, m] of byKey) slots.push({ key, last: m, present: true, addedIn: index, changedIn: index });
+  });
+  const now = versions.length - 1;
+  const results = slots.map((slot, i): VersionedResult => {
+    const change: ResultChange = slot.present
+      ? slot.addedIn === now
+        ? 'new'
+        : slot.changedIn === now
+          ? 'changed'
+          : 'unchanged'
+      : slot.changedIn === now
+        ? 'removed'
+        : 'removed-earlier';
+    return { position: i + 1, name: slot.last.name, anatomy: slot.last.anatomy, measurement: slot.present ? slot.last : undefined, change };
+  });
+  return { correction: true, versionTime: undefined, versionKey, results };
 }

@@ -5,7 +5,7 @@
 import { KidneyVolumesError, type ErrorKind } from '../errors.js';
 import { UCUM } from '../dicom/codes.js';
 import { decodePart10, type NaturalDataset } from '../dicom/part10.js';
-import { encodeMeasurementReport, measurementReportUids, SR_SERIES_DESCRIPTION, SrSopClass, type ReportReference } from '../dicom/sr/document.js';
+import { encodeMeasurementReport, isReportFollowing, measurementReportUids, SR_SERIES_DESCRIPTION, SrSopClass, type ReportReference } from '../dicom/sr/document.js';
 import { readMeasurementReport, type ReadMeasurement } from '../dicom/sr/read.js';
 import { DIAMETER_KEYS, describeDiameters } from '../measurements/diameters.js';
 import type { MeasurementSet } from '../measurements/model.js';
@@ -69,26 +69,28 @@ interface Stored {
 
 async function writeReport(context: StepContext): Promise<SrOutcome> {
   const { client, facts, measurements, settings } = context;
-  const uids = measurementReportUids(facts, measurements.digest, settings.uidRoot);
   context.progress?.({ approach: 'sr', done: 0, total: 1 });
-  // The UIDs follow from (study, measurement digest): if this study holds them, an earlier run wrote this report.
-  const found = (await client.lookup(uids.sopInstanceUid)).filter((r) => r.Type === 'Instance').map((r) => r.ID);
-  const holder = facts.series.find((s) => s.instances.some((i) => found.includes(i.orthancId)));
-  const existing = holder?.instances.find((i) => found.includes(i.orthancId));
+  // Our reports already in the study: earlier versions (of these measurements before the study
+  // grew, or of measurements this one corrects, issue 14), or this run's own report stored by an
+  // attempt that was interrupted. The UIDs follow from (study, digest, evidence, the reports before
+  // it), so this run's report is the one whose UIDs follow from all the others.
+  const ours = ourReports(facts);
+  const own = await ownReport(client, facts, measurements.digest, settings.uidRoot, ours);
+  let uids: { sopInstanceUid: string; seriesInstanceUid: string };
   let stored: Stored;
   let alreadyPresent: boolean;
-  if (holder && existing) {
-    stored = { orthancInstanceId: existing.orthancId, orthancSeriesId: holder.orthancId, ...(await download(client, existing.orthancId)) };
+  if (own) {
+    uids = own.uids;
+    stored = own.stored;
     alreadyPresent = true;
   } else {
-    // Not in the study (a copy filed elsewhere does not count): store it. A copy that arrived after
-    // the facts were read comes back AlreadyStored, with its parent study to check like any other.
-    // The zone the FHIR step gives StudyTime, so ContentTime and the FHIR times agree.
+    // Not in the study (a copy filed elsewhere does not count): store it, replacing every report
+    // before it. A copy that arrived after the facts were read comes back AlreadyStored, with its
+    // parent study to check like any other. The zone the FHIR step gives StudyTime, so ContentTime
+    // and the FHIR times agree.
+    uids = measurementReportUids(facts, measurements.digest, settings.uidRoot, ours);
     const timeZone = facts.timezoneOffsetFromUtc ?? settings.timeZone;
-    // Our reports already in the study are earlier versions: of the same measurements before the
-    // study grew, or of measurements this one corrects (issue 14). This one replaces them and says so.
-    const predecessors = earlierVersions(facts, uids.sopInstanceUid);
-    const sameSeries = predecessors.filter((p) => p.seriesInstanceUid === uids.seriesInstanceUid).length;
+    const sameSeries = ours.filter((p) => p.seriesInstanceUid === uids.seriesInstanceUid).length;
     const report = encodeMeasurementReport({
       facts,
       measurements,
@@ -97,7 +99,7 @@ async function writeReport(context: StepContext): Promise<SrOutcome> {
       options: {
         seriesNumber: settings.srSeriesNumber,
         ...(settings.uidRoot !== undefined ? { uidRoot: settings.uidRoot } : {}),
-        ...(predecessors.length > 0 ? { predecessors, instanceNumber: sameSeries + 1 } : {}),
+        ...(ours.length > 0 ? { predecessors: ours, instanceNumber: sameSeries + 1 } : {}),
       },
     });
     const answer = await context.uploads.upload(report.bytes, uids.sopInstanceUid);
@@ -126,18 +128,48 @@ async function writeReport(context: StepContext): Promise<SrOutcome> {
   };
 }
 
-/**
- * Our Measurement Reports already in the study (the SR series we name, in SR SOP classes), but the
- * one about to be written: every earlier version, of these measurements or of those they correct.
- */
-function earlierVersions(facts: StudyFacts, sopInstanceUid: string): ReportReference[] {
+/** One of our reports in the study, with its Orthanc instance ID. */
+type OurReport = ReportReference & { readonly orthancId: string };
+
+/** Our Measurement Reports in the study: the SR series we name, in SR SOP classes. */
+function ourReports(facts: StudyFacts): OurReport[] {
   return facts.series
     .filter((s) => s.modality === 'SR' && s.seriesDescription === SR_SERIES_DESCRIPTION)
     .flatMap((s) =>
       s.instances
-        .filter((i) => i.sopInstanceUid !== sopInstanceUid && SR_SOP_CLASSES.has(i.sopClassUid))
-        .map((i) => ({ seriesInstanceUid: s.seriesInstanceUid, sopInstanceUid: i.sopInstanceUid, sopClassUid: i.sopClassUid })),
+        .filter((i) => SR_SOP_CLASSES.has(i.sopClassUid))
+        .map((i) => ({ seriesInstanceUid: s.seriesInstanceUid, sopInstanceUid: i.sopInstanceUid, sopClassUid: i.sopClassUid, orthancId: i.orthancId })),
     );
+}
+
+/**
+ * This run's report when an earlier attempt stored it: the one of ours whose UIDs follow from the
+ * others (isReportFollowing). Reports written before the UIDs followed their predecessors carry
+ * the UIDs of (study, digest, evidence) alone; such a report is this run's only when it lists
+ * every other report as its predecessor (it was the newest version), so a return to earlier values
+ * never takes the first version's report for its own.
+ */
+async function ownReport(
+  client: OrthancClient,
+  facts: StudyFacts,
+  digest: string,
+  uidRoot: string | undefined,
+  ours: readonly OurReport[],
+): Promise<{ uids: { sopInstanceUid: string; seriesInstanceUid: string }; stored: Stored } | undefined> {
+  const holder = (r: OurReport): string => facts.series.find((s) => s.seriesInstanceUid === r.seriesInstanceUid)?.orthancId ?? '';
+  const following = ours.find((r) => isReportFollowing(r, ours, facts, digest, uidRoot));
+  if (following) {
+    const others = ours.filter((r) => r.sopInstanceUid !== following.sopInstanceUid);
+    const stored = { orthancInstanceId: following.orthancId, orthancSeriesId: holder(following), ...(await download(client, following.orthancId)) };
+    return { uids: measurementReportUids(facts, digest, uidRoot, others), stored };
+  }
+  const legacy = measurementReportUids(facts, digest, uidRoot);
+  const old = ours.find((r) => r.sopInstanceUid === legacy.sopInstanceUid);
+  if (!old) return undefined;
+  const stored = { orthancInstanceId: old.orthancId, orthancSeriesId: holder(old), ...(await download(client, old.orthancId)) };
+  const listed = new Set(predecessorsOf(stored.dataset));
+  const others = ours.filter((r) => r.sopInstanceUid !== old.sopInstanceUid);
+  return others.every((r) => listed.has(r.sopInstanceUid)) ? { uids: legacy, stored } : undefined;
 }
 
 /** SOP classes our reports are written in (and earlier versions may have been). */
@@ -227,8 +259,9 @@ async function inspectReports(client: OrthancClient, facts: StudyFacts): Promise
   if (reports.length === 0) {
     return { approach: 'sr', found: false, summary: `no SR series "${SR_SERIES_DESCRIPTION}" in this study`, details: { reports: [] } };
   }
-  // Newest last; Array.prototype.sort is stable, so reports written in the same second keep the order Orthanc listed them in.
-  reports.sort((a, b) => a.written.localeCompare(b.written));
+  // Newest last. Each report lists every earlier one as its predecessor, so of two written in the
+  // same second the one listing more is the newer.
+  reports.sort((a, b) => a.written.localeCompare(b.written) || (a.predecessors?.length ?? 0) - (b.predecessors?.length ?? 0));
   const newest = reports[reports.length - 1] as StoredReport;
   const older = reports.length > 1 ? ` (and ${plural(reports.length - 1, 'older report')})` : '';
   const unlisted = newest.unlisted ?? 0;

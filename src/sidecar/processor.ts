@@ -16,6 +16,7 @@ import { attach, PartialAttachError, type AttachReport } from '../pipeline/attac
 import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
 import { addedBytesOf } from '../pipeline/outcomes.js';
 import { markSourceFor, originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
+import { markTextOf } from '../inputs/person-mark.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
 import type { SidecarEvents } from './events.js';
@@ -170,7 +171,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
       const added = addedBytesOf(o);
       if (added > 0) deps.metrics?.outputBytes.inc({ approach: o.approach }, added);
     }
-    const version = { digest: set.digest, at: finished.toISOString(), source, values: valuesText(set) };
+    const mark = keptMarkOf(set);
+    const version = { digest: set.digest, at: finished.toISOString(), source, values: valuesText(set), ...(mark !== undefined ? { mark } : {}) };
     const done: StudyStatus = {
       ...withoutLease(held.status),
       state: 'done',
@@ -372,6 +374,15 @@ function sourceOf(set: MeasurementSet, origin: DicomOrigin | undefined, personRo
   if (origin) return origin.kind;
   if (set.measurements.some((m) => m.segmentation !== undefined)) return 'seg';
   return personRoute ?? 'mark';
+}
+
+/** The set as the history keeps it for the next version's HL7 (src/inputs/released.ts); undefined if it cannot be written back exactly. */
+function keptMarkOf(set: MeasurementSet): string | undefined {
+  try {
+    return markTextOf(set);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The values in one line for the history, e.g. "Right Kidney 125 mL, Left Kidney 132 mL". */

@@ -45,6 +45,11 @@ const versionSchema = z.object({
   source: z.enum(VERSION_SOURCES),
   /** The values in one line, e.g. "Right Kidney 125 mL, Left Kidney 132 mL". */
   values: z.string(),
+  /**
+   * The measurements in the structured mark form (src/inputs/person-mark.ts markTextOf): what the
+   * HL7 delivery compares the next version with when no FHIR Bundle records it (src/inputs/released.ts).
+   */
+  mark: z.string().optional(),
 });
 
 const auditSchema = z.object({ approach: z.string(), summary: z.string(), at: isoTime, alreadyPresent: z.boolean() });

@@ -14,8 +14,16 @@ import { freePort } from '../helpers/orthanc.js';
 import { FACTS, NOW, SET } from './fixtures.js';
 import { startMllpListener, type MllpListener, type Reply } from './mllp-listener.js';
 
-/** Never called: the HL7 delivery does not talk to Orthanc. */
-const NO_ORTHANC = new OrthancClient({ url: 'http://127.0.0.1:9' });
+/**
+ * No Orthanc behind it: the HL7 delivery only reads the study's status (the versions released
+ * before, src/inputs/released.ts), and these studies have none, so each message is a first version.
+ */
+class NoStatusOrthanc extends OrthancClient {
+  override studyMetadata(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+}
+const NO_ORTHANC = new NoStatusOrthanc({ url: 'http://127.0.0.1:9' });
 const PARTIES = { sender: { application: 'KIDNEY_VOLUMES', facility: '' }, receiver: { application: 'RIS', facility: '' } };
 
 let listener: MllpListener | undefined;
@@ -120,18 +128,19 @@ describe('HL7 ORU^R01 over MLLP to a real listener', () => {
   test.each(['../../../escaped', '1.2.3/../4', '1.2.3\u0000', '.', '1..2', 'a.b', `1.${'2'.repeat(63)}`, ''])(
     'issue 12 item 17: StudyInstanceUID %j cannot name an HL7 file',
     (uid) => {
-      expect(() => hl7FileName(uid, SET.digest)).toThrow('is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file');
+      expect(() => hl7FileName(uid, 'A1B2C3D4E5F6A7B8C9D0')).toThrow('is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file');
     },
   );
 
-  test('the file and the MLLP copy are the same message; the file is named by study UID and digest', async () => {
+  test('the file and the MLLP copy are the same message; the file is named by study UID and MSH-10', async () => {
     const l = await listen(() => ({ code: 'AA' }));
     // The folder exists: the delivery never creates it (issue 12 item 17).
     const dir = tempDir();
     const { run } = await deliver({ dir, mllp: { host: l.host, port: l.port } });
     const [outcome] = await run;
-    const name = hl7FileName(FACTS.studyInstanceUid, SET.digest);
-    expect(name).toBe(`${FACTS.studyInstanceUid}_${SET.digest.slice(0, 16)}.hl7`);
+    const controlId = (outcome?.details as { controlId: string }).controlId;
+    const name = hl7FileName(FACTS.studyInstanceUid, controlId);
+    expect(name).toBe(`${FACTS.studyInstanceUid}_${controlId}.hl7`);
     expect(readdirSync(dir)).toEqual([name]);
     expect(readFileSync(join(dir, name), 'utf8')).toBe(l.received[0]);
     expect(outcome?.details).toMatchObject({ file: join(dir, name) });

@@ -2,6 +2,7 @@ import { Message } from 'node-hl7-client';
 import { describe, expect, test } from 'vitest';
 import { dtmFromDicom, escapeText } from '../../src/delivery/hl7/encoding.js';
 import { controlIdOf, oruR01 } from '../../src/delivery/hl7/oru.js';
+import { studyIdentity } from '../../src/study/identity.js';
 import { FACTS, NOW, SET } from './fixtures.js';
 import { buildKidneyVolumeBundle } from '../../src/fhir/bundle.js';
 import { readKidneyVolumeBundle } from '../../src/fhir/read.js';
@@ -30,7 +31,9 @@ describe('ORU^R01 for one study, read back with node-hl7-client', () => {
     expect(message.get('MSH.9.3').toString()).toBe('ORU_R01');
     expect(message.get('MSH.10').toString()).toBe(built.controlId);
     expect(built.controlId).toMatch(/^[0-9A-F]{20}$/);
-    expect(controlIdOf(FACTS.studyInstanceUid, SET.digest)).toBe(built.controlId);
+    expect(controlIdOf(studyIdentity(FACTS), SET.digest)).toBe(built.controlId);
+    // Two patients' studies that share a StudyInstanceUID (two Orthanc studies) never share an MSH-10.
+    expect(oruR01({ ...FACTS, orthancId: 'another-orthanc-study' }, SET, NOW, OPTIONS).controlId).not.toBe(built.controlId);
     expect(message.get('MSH.11').toString()).toBe('P');
     expect(message.get('MSH.12').toString()).toBe('2.5.1');
     expect(message.get('MSH.18').toString()).toBe('UNICODE UTF-8');

@@ -221,6 +221,66 @@ describe('a done study corrected from 125/132 to 130/132', () => {
   }, 180_000);
 });
 
+describe('a return to earlier values: 125/132, corrected to 130/132, then back to 125/132', () => {
+  it('writes a third SR that lists both earlier ones; verify shows 125 (current), 130, 125; Tracking UIDs follow the kidney, not the values', async () => {
+    const study = await doneWithFirstVersion([2]);
+    await markThroughApi(study.id, CORRECTED);
+    await doneAt(study.id, D2);
+    await markThroughApi(study.id, FIRST);
+    await waitFor(async () => (await statusOf(study.id))?.history?.length === 3, 90_000, 'the third version done');
+    const status = (await statusOf(study.id)) as StudyStatus;
+    expect([status.state, status.digest]).toEqual(['done', D1]);
+    expect(status.history?.map((v) => v.digest)).toEqual([D1, D2, D1]);
+    expect(await bundleValues(study.id)).toEqual([125, 132]);
+
+    // Three reports: each lists every report before it.
+    const reports = await ourReports(study.id);
+    expect(reports).toHaveLength(3);
+    const uid = (r: { dataset: Record<string, unknown> } | undefined): string => String(r?.dataset['SOPInstanceUID']);
+    const listed = (r: { dataset: Record<string, unknown> }): string[] =>
+      asArray(r.dataset['PredecessorDocumentsSequence']).flatMap((study) =>
+        asArray(study['ReferencedSeriesSequence']).flatMap((series) => asArray(series['ReferencedSOPSequence']).map((sop) => String(sop['ReferencedSOPInstanceUID']))),
+      );
+    const [v1, v2, v3] = [0, 1, 2].map((n) => reports.find((r) => listed(r).length === n));
+    expect(v1 && v2 && v3).toBeTruthy();
+    expect(listed(v2!)).toEqual([uid(v1)]);
+    expect(listed(v3!).sort()).toEqual([uid(v1), uid(v2)].sort());
+    const values = (r: { dataset: Record<string, unknown> } | undefined) => readMeasurementReport(r?.dataset as NaturalDataset).map((m) => Number(m.valueMl));
+    expect([values(v1), values(v2), values(v3)]).toEqual([
+      [125, 132],
+      [130, 132],
+      [125, 132],
+    ]);
+    // Each version is its own report in its own series.
+    expect(new Set([v1, v2, v3].map((r) => r?.dataset['SeriesInstanceUID'])).size).toBe(3);
+
+    // TID 1501: the Tracking UID identifies the kidney tracked across versions, whatever its value.
+    const tracking = (r: { dataset: Record<string, unknown> } | undefined) => new Map(readMeasurementReport(r?.dataset as NaturalDataset).map((m) => [m.name, m.trackingUid]));
+    const [t1, t2, t3] = [tracking(v1), tracking(v2), tracking(v3)];
+    expect(t1.get('Right Kidney')).toMatch(/^2\.25\.\d+$/);
+    expect(t2.get('Right Kidney')).toBe(t1.get('Right Kidney'));
+    expect(t3.get('Right Kidney')).toBe(t1.get('Right Kidney'));
+    expect(t2.get('Left Kidney')).toBe(t1.get('Left Kidney'));
+    expect(t1.get('Left Kidney')).not.toBe(t1.get('Right Kidney'));
+
+    // verify: the current report first, then its predecessors newest first.
+    const verify = await runCli(['verify', study.id], orthanc.env);
+    const esc = (r: { dataset: Record<string, unknown> } | undefined): string => uid(r).replace(/\./g, '\\.');
+    expect(verify.stdout).toMatch(
+      new RegExp(`SR chain \\(current first\\):\\n    current ${esc(v3)}.*Right Kidney 125.*\\n    predecessor ${esc(v2)}.*Right Kidney 130.*\\n    predecessor ${esc(v1)}.*Right Kidney 125`),
+    );
+
+    // The new report passes the validators.
+    const file = join(mkdtempSync(join(tmpdir(), 'kv-corr-')), 'sr.dcm');
+    writeFileSync(file, await orthanc.client.instanceFile(v3?.id ?? ''));
+    expect((await dciodvfy(file)).errors).toEqual([]);
+    const dump = await dsrdump(file);
+    expect(dump.exitCode).toBe(0);
+    expect(dump.errors).toEqual([]);
+    expect((await pixelmedSrValidator(file)).errors).toEqual([]);
+  }, 240_000);
+});
+
 describe('mark: errors as attach gives them', () => {
   it('exits with attach\'s codes: 7 for invalid values, 6 for an unknown study, writing nothing', async () => {
     const study = await newStudy([1]);

@@ -17,7 +17,8 @@ import { sendMllp } from './mllp.js';
 import { oruR01 } from './oru.js';
 import { readKidneyVolumeBundle } from '../../fhir/read.js';
 import { serializeResource } from '../../fhir/serialize.js';
-import { firstVersion, resultVersionOf, type ResultVersion } from '../../fhir/versions.js';
+import { resultVersionOf, versionAfter, type ResultVersion } from '../../fhir/versions.js';
+import { releasedBefore } from '../../inputs/released.js';
 
 /** The receiver answered with an ACK that is not AA. */
 export class AckRefusedError extends DeliveryAttemptError {
@@ -28,7 +29,7 @@ export class AckRefusedError extends DeliveryAttemptError {
   }
 }
 
-const HEX_DIGEST = /^[0-9a-f]{16,}$/;
+const CONTROL_ID = /^[0-9A-Z]{1,20}$/;
 
 /** A study whose StudyInstanceUID cannot name a file: refused, never cleaned up into some other name. */
 export class UnsafeFileNameError extends DeliveryAttemptError {
@@ -40,31 +41,34 @@ export class UnsafeFileNameError extends DeliveryAttemptError {
 }
 
 /**
- * The file name of a study's message: StudyInstanceUID and the first 16 hex digits of the
- * measurement digest. Built only from digits, dots, hex digits and "_": a UID such as
- * "../../escaped" would otherwise write outside KV_HL7_DIR.
+ * The file name of a message: StudyInstanceUID and the message's MSH-10. The MSH-10 is one per
+ * Orthanc study and version of its measurements (src/delivery/hl7/oru.ts controlIdOf), so each
+ * version of each study (two patients' studies that share a StudyInstanceUID, a return to earlier
+ * values) has its own file, and a retry of a version writes the same file again. Built only from
+ * digits, dots, upper-case letters and "_": a UID such as "../../escaped" would otherwise write
+ * outside KV_HL7_DIR.
  */
-export function hl7FileName(studyInstanceUid: string, digest: string): string {
+export function hl7FileName(studyInstanceUid: string, controlId: string): string {
   // A DICOM UID is digits and dots only, so it can name a file in any folder.
   if (!isDicomUid(studyInstanceUid)) throw new UnsafeFileNameError(studyInstanceUid);
-  if (!HEX_DIGEST.test(digest)) throw new Error(`measurement digest must be hex, got ${JSON.stringify(digest.slice(0, 80))}`);
-  return `${studyInstanceUid}_${digest.slice(0, 16)}.hl7`;
+  if (!CONTROL_ID.test(controlId)) throw new Error(`the message control ID must be up to 20 digits and capitals, got ${JSON.stringify(controlId.slice(0, 80))}`);
+  return `${studyInstanceUid}_${controlId}.hl7`;
 }
 
 /**
- * The version of the results this run wrote, as the FHIR step's Bundle records it (the same data
- * its statuses come from, so FHIR and HL7 never disagree about what changed). Without the fhir
- * approach no record of earlier versions exists, and the message goes out as a first version.
+ * The version of the results this run wrote. With the fhir approach, as its Bundle records it (the
+ * same data its statuses come from, so FHIR and HL7 never disagree about what changed); without
+ * it, from the versions the study's status history kept (src/inputs/released.ts), by the same rules.
  */
-export function versionForHl7(context: DeliveryContext): ResultVersion {
+export async function versionForHl7(context: DeliveryContext): Promise<ResultVersion> {
   const bundle = context.written.fhirBundle;
-  if (bundle === undefined) return firstVersion(context.measurements);
-  return resultVersionOf(readKidneyVolumeBundle(serializeResource(bundle)), context.measurements);
+  if (bundle !== undefined) return resultVersionOf(readKidneyVolumeBundle(serializeResource(bundle)), context.measurements);
+  return versionAfter(await releasedBefore(context.client, context.facts.orthancId, context.measurements.digest), context.measurements);
 }
 
 /** Builds the ORU^R01 and delivers it to each configured destination. */
 export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings): Promise<DeliveryResult<Extract<DeliveryOutcome, { approach: 'hl7' }>>> {
-  const version = versionForHl7(context);
+  const version = await versionForHl7(context);
   const message = oruR01(context.facts, context.measurements, context.now, { sender: settings.sender, receiver: settings.receiver }, version);
   let file: Hl7Details['file'];
   let mllp: Hl7Details['mllp'];
@@ -73,9 +77,8 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
   if (settings.dir !== undefined) {
     const dir = settings.dir;
     const { studyInstanceUid } = context.facts;
-    const { digest } = context.measurements;
     // A name that cannot be built fails at once: no attempt would give it another.
-    const result = await attempt(context.retry, () => writeMessage(dir, hl7FileName(studyInstanceUid, digest), message.text));
+    const result = await attempt(context.retry, () => writeMessage(dir, hl7FileName(studyInstanceUid, message.controlId), message.text));
     if (result.ok) {
       file = result.value;
       delivered.push(`HL7 written to ${result.value}`);
@@ -112,7 +115,11 @@ export async function deliverHl7(context: DeliveryContext, settings: Hl7Settings
   return { outcome: { approach: 'hl7', summary, alreadyPresent: false, details }, delivered, failures };
 }
 
-/** Writes beside the target and renames, so a folder watched by an interface engine never shows half a message. */
+/**
+ * Writes beside the target and renames, so a folder watched by an interface engine never shows half
+ * a message. A file of the same name is this very message (the same MSH-10) from an earlier attempt:
+ * the rename replaces it, and an engine that already took it sees a duplicate it can tell by MSH-10.
+ */
 async function writeMessage(dir: string, name: string, text: string): Promise<string> {
   // No mkdir: KV_HL7_DIR was checked at start, and a folder that went away since is an error to see.
   const path = join(dir, name);

@@ -19,6 +19,7 @@ import { procedureReportedFor } from '../../dicom/sr/header.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
 import { firstVersion, type ResultChange, type ResultVersion, type VersionedResult } from '../../fhir/versions.js';
 import type { StudyFacts } from '../../study/facts.js';
+import { studyIdentity } from '../../study/identity.js';
 import type { Hl7Party } from '../settings.js';
 import { diameterSegments, ellipsoidMethodField } from './ellipsoid.js';
 import { components, cwe, dtmFromDicom, dtmOfInstant, ENCODING_CHARACTERS, escapeText, segment, SEGMENT_END } from './encoding.js';
@@ -56,17 +57,19 @@ export interface OruMessage {
   /**
    * MSH-10: the same for the same version of a study's measurements, so a resent message is
    * recognisable as a duplicate, and different for every other message (a later version that
-   * returns to earlier values is another message, told apart by its version time).
+   * returns to earlier values is another message, told apart by its version key).
    */
   readonly controlId: string;
 }
 
 /**
- * MSH-10 for a study, measurement set and version time: 20 hex characters (the v2.5.1 length
- * limit) of their sha256. Without a version time (no Bundle records one) study and set alone.
+ * MSH-10 for a study (its identity: StudyInstanceUID and Orthanc study ID, so two patients' studies
+ * that share a StudyInstanceUID never share a control ID), measurement set and version key
+ * (ResultVersion.versionKey): 20 hex characters (the v2.5.1 length limit) of their sha256. Without
+ * a version key (a first version without a Bundle) study and set alone.
  */
-export function controlIdOf(studyInstanceUid: string, digest: string, versionTime?: string): string {
-  const key = versionTime === undefined ? `${studyInstanceUid}|${digest}` : `${studyInstanceUid}|${digest}|${versionTime}`;
+export function controlIdOf(study: readonly [string, string], digest: string, versionKey?: string): string {
+  const key = [...study, digest, ...(versionKey === undefined ? [] : [versionKey])].join('|');
   return createHash('sha256').update(key).digest('hex').slice(0, 20).toUpperCase();
 }
 
@@ -75,7 +78,7 @@ export function controlIdOf(studyInstanceUid: string, digest: string, versionTim
  * version (every OBX final, in set order).
  */
 export function oruR01(facts: StudyFacts, measurements: MeasurementSet, now: Date, options: OruOptions, version: ResultVersion = firstVersion(measurements)): OruMessage {
-  const controlId = controlIdOf(facts.studyInstanceUid, measurements.digest, version.versionTime);
+  const controlId = controlIdOf(studyIdentity(facts), measurements.digest, version.versionKey);
   const observed = dtmFromDicom(facts.studyDate, facts.studyTime, facts.timezoneOffsetFromUtc);
   const reported = dtmOfInstant(now);
   const sent = version.results.filter((r) => r.change !== 'removed-earlier');

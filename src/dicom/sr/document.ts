@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { encodePart10, type NaturalDataset } from '../part10.js';
 import { stableUid } from '../uids.js';
-import type { MeasurementSet } from '../../measurements/model.js';
+import type { Measurement, MeasurementSet } from '../../measurements/model.js';
+import { structureKey } from '../../fhir/identity.js';
 import { isSourceImageSeries, type StudyFacts } from '../../study/facts.js';
 import { studyIdentity } from '../../study/identity.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
@@ -37,8 +38,9 @@ export interface MeasurementReportOptions {
   /** Software version, written as SoftwareVersions. */
   readonly version?: string;
   /**
-   * Earlier reports this one replaces (PredecessorDocumentsSequence, PS3.3 C.17.2.2): the reports
-   * of the same measurements written before the study grew. They stay in the study.
+   * Earlier reports this one replaces (PredecessorDocumentsSequence, PS3.3 C.17.2.2): every report
+   * of ours already in the study (earlier versions, and this version's before the study grew). They
+   * stay in the study; they also seed this report's UIDs (measurementReportUids).
    */
   readonly predecessors?: readonly ReportReference[];
   /** InstanceNumber; a later version of a report in the same series counts on from the earlier ones. */
@@ -76,18 +78,42 @@ export interface EncodedMeasurementReport extends BuiltMeasurementReport {
 }
 
 /**
- * The report's UIDs, stable for (Orthanc study, measurement digest, evidence): writing the same
- * measurements on the same images again gives the same SOP Instance UID (Orthanc answers
- * AlreadyStored); changed measurements give a new series, images added to the study a new report
- * in the same series. The Orthanc study (PatientID with the StudyInstanceUID) keeps the studies
- * of two patients that share a StudyInstanceUID from sharing a report.
+ * The UIDs of the report that follows `earlier` (our reports already in the study, which it lists
+ * as predecessors), stable for (Orthanc study, measurement digest, evidence, earlier reports):
+ * writing the same measurements on the same images after the same reports gives the same SOP
+ * Instance UID (Orthanc answers AlreadyStored), so a run that finds its own report (see
+ * `isReportFollowing`) never writes a second one. Each version of the measurements gets its own
+ * report even when it returns to earlier values (125, 130, then 125 again: the third report lists
+ * the other two), and its own series unless one of the earlier reports' series is the series this
+ * digest would have had after the others (a report of the same version after the study grew joins it).
+ * Without earlier reports the UIDs are those of (study, digest, evidence) alone. The Orthanc study
+ * (PatientID with the StudyInstanceUID) keeps two patients that share a StudyInstanceUID from
+ * sharing a report.
  */
-export function measurementReportUids(facts: StudyFacts, digest: string, uidRoot?: string): { sopInstanceUid: string; seriesInstanceUid: string } {
+export function measurementReportUids(
+  facts: StudyFacts,
+  digest: string,
+  uidRoot?: string,
+  earlier: readonly ReportReference[] = [],
+): { sopInstanceUid: string; seriesInstanceUid: string } {
   const study = studyIdentity(facts);
+  const seriesAfter = (others: readonly string[]): string => stableUid(uidRoot, 'sr-series', ...study, digest, ...[...others].sort());
+  const series = [...new Set(earlier.map((r) => r.seriesInstanceUid))];
+  const joined = series.find((s) => s === seriesAfter(series.filter((o) => o !== s)));
   return {
-    sopInstanceUid: stableUid(uidRoot, 'sr-instance', ...study, digest, evidenceDigest(facts)),
-    seriesInstanceUid: stableUid(uidRoot, 'sr-series', ...study, digest),
+    sopInstanceUid: stableUid(uidRoot, 'sr-instance', ...study, digest, evidenceDigest(facts), ...earlier.map((r) => r.sopInstanceUid).sort()),
+    seriesInstanceUid: joined ?? seriesAfter(series),
   };
+}
+
+/**
+ * True when `report`, one of `ours` (every report of ours in the study), is the report these
+ * measurements get after the others: its UID is the one they would have been given with the others
+ * as predecessors. How a run interrupted after storing its report finds it again.
+ */
+export function isReportFollowing(report: ReportReference, ours: readonly ReportReference[], facts: StudyFacts, digest: string, uidRoot?: string): boolean {
+  const others = ours.filter((r) => r.sopInstanceUid !== report.sopInstanceUid);
+  return measurementReportUids(facts, digest, uidRoot, others).sopInstanceUid === report.sopInstanceUid;
 }
 
 /** sha256 of the SOP Instance UIDs the evidence lists, sorted: which images a report is about. */
@@ -111,16 +137,26 @@ function predecessorSequence(studyInstanceUid: string, reports: readonly ReportR
   ];
 }
 
+/**
+ * The TID 1501 Tracking Unique Identifier of a measurement: the study's identity and the measured
+ * structure (src/fhir/identity.ts structureKey, as the FHIR Observation identifier), so that the
+ * corrected volume of the right kidney is tracked as the same finding as the first one.
+ */
+export function trackingUidOf(facts: StudyFacts, m: Pick<Measurement, 'name' | 'anatomy'>, uidRoot?: string): string {
+  return stableUid(uidRoot, 'sr-tracking', ...studyIdentity(facts), structureKey(m));
+}
+
 /** Builds the Enhanced SR dataset of a TID 1500 Measurement Report, one measurement group per volume. */
 export function buildMeasurementReport(input: MeasurementReportInput): BuiltMeasurementReport {
   const { facts, measurements, now, timeZone, options = {} } = input;
-  const uids = measurementReportUids(facts, measurements.digest, options.uidRoot);
+  const uids = measurementReportUids(facts, measurements.digest, options.uidRoot, options.predecessors);
   const device = deviceObserver(options);
   const procedure = procedureReportedFor(facts);
   const evidence = withSegmentations(evidenceSequence(facts), facts.studyInstanceUid, measurements);
   const groups: MeasurementGroupInput[] = measurements.measurements.map((m) => ({
     trackingIdentifier: m.name,
-    trackingUid: stableUid(options.uidRoot, 'sr-tracking', ...studyIdentity(facts), measurements.digest, m.name),
+    // What is tracked (the study's structure), not its values: every version of a kidney's volume keeps one UID (TID 1501).
+    trackingUid: trackingUidOf(facts, m, options.uidRoot),
     ...(m.anatomy ? { findingSite: findingSiteOf(m.anatomy) } : {}),
     valueMl: m.valueMl,
     ...(m.segmentation ? { segmentation: m.segmentation } : {}),
