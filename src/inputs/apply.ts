@@ -7,12 +7,12 @@
 import { createHash } from 'node:crypto';
 import { OrthancHttpError, RaceLostError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { markDigest } from '../measurements/parse.js';
+import { markDigest, parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { statusOf, updateStatus, type StudyStatus } from '../sidecar/status.js';
 import type { DicomMark } from './mark.js';
-import { describeOrigin, originFor, parseInputs, sameNote, withNote, withOrigin, type DicomOrigin, type InputNote } from './origin.js';
+import { describeOrigin, isSegMark, originFor, parseInputs, sameNote, withNote, withOrigin, type DicomOrigin, type InputNote, type InputsRecord } from './origin.js';
 
 /** A mark read from a DICOM object, with where it came from and when that object was made. */
 export interface DicomCandidate {
@@ -57,7 +57,7 @@ async function tryApply(client: OrthancClient, studyId: string, candidate: Dicom
       return { kind: 'already-marked' };
     }
     const existing = current !== undefined ? originFor(record, current) : undefined;
-    const decision = precedence(pending.value, existing, candidate);
+    const decision = precedence(segMarkText(record, pending.value), existing, candidate);
     if (decision !== 'replace') return { kind: 'kept-existing', reason: decision };
     replace = pending.etag;
   }
@@ -68,9 +68,9 @@ async function tryApply(client: OrthancClient, studyId: string, candidate: Dicom
 }
 
 /** Whether a candidate replaces the pending mark, or why not. */
-function precedence(pendingText: string, existing: DicomOrigin | undefined, candidate: DicomCandidate): 'replace' | string {
+function precedence(bySeg: boolean, existing: DicomOrigin | undefined, candidate: DicomCandidate): 'replace' | string {
   if (existing === undefined) {
-    return hasSegmentation(pendingText)
+    return bySeg
       ? 'the study already has measurements from a segmentation (SEG), which came first'
       : 'the study has measurements marked by a person, which win over DICOM until a person marks again';
   }
@@ -139,10 +139,10 @@ async function putInputs(client: OrthancClient, studyId: string, record: ReturnT
   return client.replaceStudyMetadata(studyId, METADATA.inputs, JSON.stringify(record), etag);
 }
 
-function hasSegmentation(text: string): boolean {
+/** True when the pending mark is one a SEG wrote (recorded by the segmentation trigger), not a person's that names a SEG. */
+function segMarkText(record: InputsRecord, text: string): boolean {
   try {
-    const value = JSON.parse(text) as { segmentation?: unknown };
-    return typeof value === 'object' && value !== null && value.segmentation !== undefined;
+    return isSegMark(record, parseMeasurementsJson(text));
   } catch {
     return false;
   }

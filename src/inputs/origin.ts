@@ -60,11 +60,17 @@ const personMarkSchema = z.object({ digest: z.string(), source: z.enum(PERSON_SO
 /** Which route wrote the mark of a digest, so the status history can say so. */
 export type PersonMark = z.infer<typeof personMarkSchema>;
 
+const segMarkSchema = z.object({ digest: z.string(), sopInstanceUid: z.string(), at: z.string() });
+/** A mark the segmentation trigger wrote: its digest and the SEG instance it measured. */
+export type SegMark = z.infer<typeof segMarkSchema>;
+
 const recordSchema = z.object({
   origins: z.array(z.object({ digest: z.string(), origin: originSchema })),
   notes: z.array(noteSchema),
   /** Absent in records written before corrections were tracked (issue 14). */
   marks: z.array(personMarkSchema).optional(),
+  /** Marks the segmentation trigger wrote (absent in records written before they were recorded). */
+  segs: z.array(segMarkSchema).optional(),
 });
 /** The KidneyVolumesInputs metadata. */
 export type InputsRecord = z.infer<typeof recordSchema>;
@@ -107,6 +113,24 @@ export function markSourceFor(record: InputsRecord, digest: string): PersonSourc
 /** The record with the route of a person's mark added (an older entry for the same digest is replaced). */
 export function withMarkSource(record: InputsRecord, mark: PersonMark): InputsRecord {
   return { ...record, marks: [...(record.marks ?? []).filter((m) => m.digest !== mark.digest), mark].slice(-MAX_ORIGINS) };
+}
+
+/** The record with a SEG's mark added (an older entry for the same digest is replaced). */
+export function withSegMark(record: InputsRecord, mark: SegMark): InputsRecord {
+  return { ...record, segs: [...(record.segs ?? []).filter((m) => m.digest !== mark.digest), mark].slice(-MAX_ORIGINS) };
+}
+
+/**
+ * True when the mark of this set is a SEG's: the segmentation trigger recorded writing exactly
+ * these measurements (the digest) from the SEG they name, and no person gave them through
+ * kidney-volumes since. A mark a person typed straight into Orthanc, copying a SEG's fields, is a
+ * person's mark unless its values are exactly what the sidecar measured from that SEG.
+ */
+export function isSegMark(record: InputsRecord, set: { readonly digest: string; readonly measurements: readonly { readonly segmentation?: { readonly sopInstanceUid: string } }[] }): boolean {
+  const recorded = [...(record.segs ?? [])].reverse().find((m) => m.digest === set.digest);
+  if (recorded === undefined || markSourceFor(record, set.digest) !== undefined) return false;
+  const named = set.measurements.map((m) => m.segmentation?.sopInstanceUid).filter((uid): uid is string => uid !== undefined);
+  return named.length > 0 && named.every((uid) => uid === recorded.sopInstanceUid);
 }
 
 /** The record with a note added; a note about the same object and outcome replaces the earlier one. */

@@ -15,7 +15,7 @@ import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipelin
 import { attach, PartialAttachError, type AttachReport } from '../pipeline/attach.js';
 import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
 import { addedBytesOf } from '../pipeline/outcomes.js';
-import { markSourceFor, originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
+import { isSegMark, markSourceFor, originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
 import { markTextOf } from '../inputs/person-mark.js';
 import { METADATA } from '../pipeline/metadata.js';
 import type { Logger } from '../log.js';
@@ -125,7 +125,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
   const inputs = parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value);
   const origin = originFor(inputs, set.digest);
-  const source = sourceOf(set, origin, markSourceFor(inputs, set.digest));
+  const source = sourceOf(origin, isSegMark(inputs, set), markSourceFor(inputs, set.digest));
   const claim: StudyStatus = {
     state: 'processing',
     digest: set.digest,
@@ -369,10 +369,14 @@ function statusMeasurement(m: Measurement): StatusMeasurement {
   };
 }
 
-/** Where a version came from: the DICOM object it was read from, a SEG, the route a person used, else a mark written straight into Orthanc. */
-function sourceOf(set: MeasurementSet, origin: DicomOrigin | undefined, personRoute: VersionSource | undefined): VersionSource {
+/**
+ * Where a version came from: the DICOM object it was read from, a SEG (a mark the segmentation
+ * trigger recorded writing, src/inputs/origin.ts isSegMark), the route a person used, else a mark
+ * written straight into Orthanc (which may name a SEG: a person's mark all the same).
+ */
+function sourceOf(origin: DicomOrigin | undefined, bySeg: boolean, personRoute: VersionSource | undefined): VersionSource {
   if (origin) return origin.kind;
-  if (set.measurements.some((m) => m.segmentation !== undefined)) return 'seg';
+  if (bySeg) return 'seg';
   return personRoute ?? 'mark';
 }
 

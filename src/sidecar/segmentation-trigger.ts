@@ -10,7 +10,9 @@ import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancSeries } from '../orthanc/types.js';
-import { markSourceFor, originFor, parseInputs } from '../inputs/origin.js';
+import { isSegMark, originFor, parseInputs } from '../inputs/origin.js';
+import { recordSegMark } from '../inputs/seg-mark.js';
+import type { MeasurementSet } from '../measurements/model.js';
 import { fileBytes, type ByteBudget } from '../pipeline/byte-budget.js';
 import { METADATA } from '../pipeline/metadata.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../segmentation/iod.js';
@@ -109,14 +111,18 @@ async function measure(
  */
 async function applyMark(client: OrthancClient, studyId: string, mark: SegmentationMark, log: Logger): Promise<SegmentationOutcome> {
   const text = JSON.stringify(mark);
+  let digest: string;
   try {
-    parseMeasurementsJson(text);
+    digest = parseMeasurementsJson(text).digest;
   } catch (error) {
     log.warn({ outcome: 'invalid', err: error }, `segmentation volumes are not acceptable measurements: ${messageOf(error)}`);
     return { kind: 'no-kidney', reasons: [messageOf(error)] };
   }
   const existing = await client.studyMetadata(studyId, METADATA.pending);
+  // Recorded before any write of the mark, so the mark is never seen without the proof it is a SEG's.
+  const record = (): Promise<void> => recordSegMark(client, studyId, { digest, sopInstanceUid: mark.segmentation.sopInstanceUid, at: new Date().toISOString() });
   if (existing === undefined) {
+    await record();
     if (await client.replaceStudyMetadata(studyId, METADATA.pending, text, undefined)) {
       log.info({ outcome: 'marked', measurements: mark.measurements.map((m) => `${m.name} ${m.value} mL`) }, 'pending measurements written from the segmentation');
       return { kind: 'marked', studyId, mark };
@@ -125,6 +131,7 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
   const current = existing ?? (await client.studyMetadata(studyId, METADATA.pending));
   if (current !== undefined && sameSegmentation(current.value, mark)) return { kind: 'already-marked', studyId, mark };
   if (current !== undefined && (await writtenByEarlierSeg(client, studyId, current.value))) {
+    await record();
     // A later SEG supersedes an earlier SEG's mark (issue 14), by compare-and-set on the mark it read:
     // a person who marks meanwhile wins, and this SEG is then only recorded.
     if (await client.replaceStudyMetadata(studyId, METADATA.pending, text, current.etag)) {
@@ -138,20 +145,19 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
 }
 
 /**
- * True when the pending mark was written by a segmentation: it names a SEG, and no person wrote it
- * through kidney-volumes (a person's structured mark may name a SEG too; it still wins).
+ * True when the pending mark was written by a segmentation: the trigger recorded writing exactly
+ * this mark from the SEG it names (src/inputs/origin.ts isSegMark). A person's mark wins, whether
+ * given through kidney-volumes or typed straight into Orthanc with a SEG's fields copied into it.
  */
 async function writtenByEarlierSeg(client: OrthancClient, studyId: string, pending: string): Promise<boolean> {
-  let digest: string;
+  let set: MeasurementSet;
   try {
-    const set = parseMeasurementsJson(pending);
-    if (!set.measurements.some((m) => m.segmentation !== undefined)) return false;
-    digest = set.digest;
+    set = parseMeasurementsJson(pending);
   } catch {
     return false;
   }
   const inputs = parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value);
-  return markSourceFor(inputs, digest) === undefined && originFor(inputs, digest) === undefined;
+  return isSegMark(inputs, set) && originFor(inputs, set.digest) === undefined;
 }
 
 /** True when the pending text is the mark of this very SEG (the series became stable again). */

@@ -202,6 +202,42 @@ describe('a SEG pushed into a study', () => {
 
 });
 
+describe('a mark typed by a person that copies a SEG\'s fields (issue 14)', () => {
+  it('is a person\'s mark: a later SEG does not replace it, and the history says "mark", not "seg"', async () => {
+    const spec = ctStudy(3);
+    const study = await uploadStudy(orthanc.client, spec);
+    const first = buildSeg(study, spec, kidneys);
+    await orthanc.client.upload(first.bytes);
+    const bySeg = await waitForState(orthanc.client, study.orthancId, ['done'], 60_000);
+    expect(bySeg.history?.map((v) => v.source)).toEqual(['seg']);
+
+    // A person corrects the right kidney by a PUT straight into Orthanc, keeping the SEG's marker
+    // fields (segmentation, method, source, segments) that the mark they copied carried.
+    const pending = await orthanc.client.studyMetadata(study.orthancId, METADATA.pending);
+    const copied = JSON.parse(pending?.value ?? '{}') as { segmentation: unknown; measurements: { name: string; value: string }[] };
+    expect(copied.segmentation).toMatchObject({ sopInstanceUid: first.sopInstanceUid });
+    const typed = JSON.stringify({ ...copied, measurements: copied.measurements.map((m) => (m.name === 'Right Kidney' ? { ...m, value: '140.00' } : m)) });
+    await orthanc.client.putStudyMetadata(study.orthancId, METADATA.pending, typed, pending?.etag);
+    const person = parseMeasurementsJson(typed).digest;
+    let s = await waitForState(orthanc.client, study.orthancId, ['done']);
+    for (const deadline = Date.now() + 60_000; s.digest !== person && Date.now() < deadline; s = await waitForState(orthanc.client, study.orthancId, ['done'])) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(s.digest).toBe(person);
+    expect(s.history?.map((v) => v.source)).toEqual(['seg', 'mark']);
+
+    // A later SEG of the study: recorded, never written over the person's mark.
+    const smaller: FixtureSeg = { ...kidneys, segments: [kidneys.segments[0]!, kidneys.segments[1]!, { ...kidneys.segments[2]!, slices: [{ slice: 1, pixels: 1024 }] }] };
+    const second = buildSeg(study, spec, smaller);
+    await orthanc.client.upload(second.bytes);
+    await waitForLog((l) => l['studyId'] === study.orthancId && l['outcome'] === 'kept-existing');
+    expect((await orthanc.client.studyMetadata(study.orthancId, METADATA.pending))?.value).toBe(typed);
+    const last = await waitForState(orthanc.client, study.orthancId, ['done']);
+    expect([last.digest, last.history?.map((v) => v.source)]).toEqual([person, ['seg', 'mark']]);
+    expect(last.segmentation).toMatchObject({ sopInstanceUid: second.sopInstanceUid, applied: false });
+  }, 120_000);
+});
+
 describe('KV_SEGMENTATION=off', () => {
   // An Orthanc of its own: the in-process sidecar above (switched on) would measure any SEG pushed into the other one.
   const own = useOrthanc({ StableAge: 1 });
