@@ -8,7 +8,10 @@
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { Message } from 'node-hl7-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildSet } from '../../src/measurements/parse.js';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSet, parseMeasurementsObject } from '../../src/measurements/parse.js';
 import { METADATA } from '../../src/pipeline/metadata.js';
 import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
@@ -16,7 +19,7 @@ import { runCli } from '../helpers/cli.js';
 import { startFhirServer, type TestFhirServer } from '../helpers/fhir-server.js';
 import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
-import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
+import { runSidecar, waitFor, type RunningSidecar } from '../helpers/sidecar-process.js';
 import { startMllpListener, type MllpListener } from './mllp-listener.js';
 
 // A sidecar, an Orthanc and CLI processes on a shared 2-core machine.
@@ -169,5 +172,104 @@ describe('issue 14: a study done with 125/132, corrected to 130/132, then withou
     // verify reads the current version and names the withdrawn measurement.
     const verify = await runCli(['verify', study.orthancId, '--approach', 'fhir', '--json'], { ...orthanc.env, KV_TIMEZONE: 'UTC' });
     expect(verify.stdout).toContain('withdrawn (entered-in-error): Left Kidney');
+  });
+});
+
+describe('issue 14 with KV_APPROACHES lacking fhir: HL7 alone still says what changed', () => {
+  // An Orthanc and a sidecar of their own: the sidecar above (with fhir) would process these studies too.
+  let own: TestOrthanc;
+  let hl7Only: RunningSidecar;
+  let engine: MllpListener;
+  let dir: string;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    own = await startOrthanc({ StableAge: 1 });
+    engine = await startMllpListener(() => ({ code: 'AA' }));
+    dir = mkdtempSync(join(tmpdir(), 'kv-hl7-corr-'));
+    env = { ...own.env, KV_APPROACHES: 'sr', KV_HL7_MLLP: `${engine.host}:${engine.port}`, KV_HL7_DIR: dir };
+    hl7Only = await runSidecar({ env: { ...env, KV_POLL_INTERVAL_MS: '100', KV_RETRY_BASE_MS: '50' } });
+  }, 120_000);
+  afterAll(async () => {
+    await hl7Only?.stop();
+    await engine?.stop();
+    await own?.stop();
+  });
+
+  async function markOwn(studyId: string, body: Record<string, string>): Promise<void> {
+    const response = await fetch(`${hl7Only.url}/studies/${studyId}/kidney-volumes`, { method: 'POST', headers: { ...hl7Only.auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(response.status).toBe(202);
+  }
+
+  /** Waits until the study has `versions` finished versions, the last one these measurements. */
+  async function finished(studyId: string, digest: string, versions: number): Promise<void> {
+    await waitFor(async () => {
+      const status = parseStatus((await own.client.studyMetadata(studyId, METADATA.status))?.value ?? '');
+      return status?.state === 'done' && status.digest === digest && status.history?.length === versions;
+    }, 120_000, `version ${versions} of study ${studyId} done`);
+  }
+
+  it('125, 130, then 125 again: F, then C with OBX C/F twice, each with its own MSH-10 and file; a resend rewrites the same file; a second Orthanc study of the same UID gets its own', async () => {
+    const spec = ctStudy(1, { id: 'PID-HL7-ONLY' });
+    const study = await uploadStudy(own.client, spec);
+    const first = { 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' };
+    const v1 = parseMeasurementsObject(first).digest;
+    const v2 = parseMeasurementsObject({ 'Right Kidney': '130 ml', 'Left Kidney': '132 ml' }).digest;
+
+    await markOwn(study.orthancId, first);
+    await finished(study.orthancId, v1, 1);
+    await markOwn(study.orthancId, { 'Right Kidney': '130 ml', 'Left Kidney': '132 ml' });
+    await finished(study.orthancId, v2, 2);
+    await markOwn(study.orthancId, first);
+    await finished(study.orthancId, v1, 3);
+    expect(engine.received).toHaveLength(3);
+    const [one, two, three] = engine.received.map((m) => oru(m));
+    expect([one?.obr25, one?.obx]).toEqual([
+      'F',
+      [
+        ['118565006', 'Right Kidney', '1', '125', 'F'],
+        ['118565006', 'Left Kidney', '2', '132', 'F'],
+      ],
+    ]);
+    expect([two?.obr25, two?.obx]).toEqual([
+      'C',
+      [
+        ['118565006', 'Right Kidney', '1', '130', 'C'],
+        ['118565006', 'Left Kidney', '2', '132', 'F'],
+      ],
+    ]);
+    expect([three?.obr25, three?.obx]).toEqual([
+      'C',
+      [
+        ['118565006', 'Right Kidney', '1', '125', 'C'],
+        ['118565006', 'Left Kidney', '2', '132', 'F'],
+      ],
+    ]);
+    // The return to 125 is another message: a receiver that drops duplicates by MSH-10 keeps it.
+    expect(new Set([one?.msh10, two?.msh10, three?.msh10]).size).toBe(3);
+    // One file per message, each holding what went over MLLP.
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual([one, two, three].map((m) => `${study.studyInstanceUid}_${m?.msh10}.hl7`).sort());
+    for (const [i, m] of [one, two, three].entries()) expect(readFileSync(join(dir, `${study.studyInstanceUid}_${m?.msh10}.hl7`), 'utf8')).toBe(engine.received[i]);
+
+    // attach of the same values again resends the current version: the same MSH-10, the same file rewritten.
+    const again = await runCli(['attach', study.orthancId, '--right', '125', '--left', '132'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(engine.received).toHaveLength(4);
+    const resent = oru(engine.received[3] as string);
+    expect([resent.msh10, resent.obr25, resent.obx]).toEqual([three?.msh10, 'C', three?.obx]);
+    expect(readdirSync(dir).sort()).toEqual(files);
+    expect(readFileSync(join(dir, `${study.studyInstanceUid}_${resent.msh10}.hl7`), 'utf8')).toBe(engine.received[3]);
+
+    // The same StudyInstanceUID under another PatientID is another Orthanc study (another patient): its own message and file.
+    const other = await uploadStudy(own.client, { ...ctStudy(1, { id: 'PID-HL7-OTHER' }), studyInstanceUid: study.studyInstanceUid });
+    expect(other.orthancId).not.toBe(study.orthancId);
+    await markOwn(other.orthancId, first);
+    await finished(other.orthancId, v1, 1);
+    expect(engine.received).toHaveLength(5);
+    const theirs = oru(engine.received[4] as string);
+    expect(theirs.obr25).toBe('F');
+    expect([one?.msh10, three?.msh10]).not.toContain(theirs.msh10);
+    expect(readdirSync(dir)).toHaveLength(4);
+    expect(readFileSync(join(dir, `${study.studyInstanceUid}_${theirs.msh10}.hl7`), 'utf8')).toContain('PID|1||PID-HL7-OTHER');
   });
 });
