@@ -10,7 +10,7 @@ export const DELIVERY_VARIABLES = {
   KV_FORWARD_DERIVED: 'true to forward the derived series with the private tags too (default false)',
   KV_FORWARD_TIMEOUT_MS: 'timeout of one synchronous C-STORE through Orthanc (default 600000)',
   KV_DICOMWEB: 'JSON list of DICOMweb archives for STOW-RS: [{"name","url","username","password" or "token","derived","timeoutMs"}] (default none)',
-  KV_HL7_DIR: 'folder for one HL7 ORU^R01 file per study and measurement set (default none)',
+  KV_HL7_DIR: 'folder for one HL7 ORU^R01 file per study and version of its measurements (default none)',
   KV_HL7_MLLP: 'host:port of an HL7 MLLP receiver for the ORU^R01 (default none)',
   KV_HL7_TIMEOUT_MS: 'how long to wait for the MLLP connection and ACK (default 10000)',
   KV_HL7_SENDER: 'MSH-3^MSH-4, sending application and facility (default KIDNEY_VOLUMES)',

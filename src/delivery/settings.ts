@@ -29,7 +29,7 @@ export interface MllpTarget {
 
 /** HL7 v2 ORU^R01 results: to a folder, over MLLP, or both. */
 export interface Hl7Settings {
-  /** Folder receiving one file per study and measurement set. */
+  /** Folder receiving one file per message: per study and version of its measurements. */
   readonly dir?: string;
   readonly mllp?: MllpTarget;
   /** How long to wait for the connection and the ACK of one message. */

@@ -3,7 +3,9 @@
  * real Orthanc; the study is done with 125/132, corrected to 130/132 through the API, then the left
  * kidney is dropped by PUTting KidneyVolumesPending with If-Match. Each version's ORU^R01 is received
  * by a real MLLP listener; the stored Bundle's statuses and identifiers are read from Orthanc; and
- * each version is exported with `attach --fhir-server` to an R4 test server.
+ * each version is exported with `attach --fhir-server` to an R4 test server. Then the same without
+ * the fhir approach (HL7 from the status history), with KV_HL7_DIR: 125, 130, 125 again, a resend,
+ * and a second Orthanc study of the same StudyInstanceUID.
  */
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { Message } from 'node-hl7-client';
@@ -252,7 +254,7 @@ describe('issue 14 with KV_APPROACHES lacking fhir: HL7 alone still says what ch
     for (const [i, m] of [one, two, three].entries()) expect(readFileSync(join(dir, `${study.studyInstanceUid}_${m?.msh10}.hl7`), 'utf8')).toBe(engine.received[i]);
 
     // attach of the same values again resends the current version: the same MSH-10, the same file rewritten.
-    const again = await runCli(['attach', study.orthancId, '--right', '125', '--left', '132'], env);
+    const again = await runCli(['attach', study.orthancId, '--right', '125', '--left', '132', '--approach', 'sr'], env);
     expect(again.code, again.stderr).toBe(0);
     expect(engine.received).toHaveLength(4);
     const resent = oru(engine.received[3] as string);

@@ -17,7 +17,9 @@ import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../../src/fhir
 import { formatStructuralIssues, structuralIssues } from '../../src/fhir/self-check.js';
 import { serializeResource } from '../../src/fhir/serialize.js';
 import { readServerObservations } from '../../src/fhir/transaction.js';
-import { resultVersionOf } from '../../src/fhir/versions.js';
+import { resultVersionOf, versionAfter, type ReleasedVersion, type ResultVersion } from '../../src/fhir/versions.js';
+import { releasedIn } from '../../src/inputs/released.js';
+import { markTextOf } from '../../src/inputs/person-mark.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import type { MeasurementSet } from '../../src/measurements/model.js';
 import { KIDNEYS, NOW, measurementSet, studyFacts, volume } from './fixtures.js';
@@ -108,6 +110,55 @@ describe('the version chain (property)', () => {
       }),
       PARAMS,
     );
+  });
+});
+
+describe('the version chain without a Bundle (property, issue 14: HL7 without the fhir approach)', () => {
+  it('versionAfter the released sets gives what the Bundle chain gives: positions, names, changes, correction', () => {
+    fc.assert(
+      fc.property(fc.array(versionArb, { minLength: 1, maxLength: 6 }), (versions) => {
+        // The status history never holds one digest twice in a row: a repeat is the same version.
+        const sets = versions.map(setOf).filter((set, i, all) => i === 0 || all[i - 1]?.digest !== set.digest);
+        let previous: StoredKidneyVolumes | undefined;
+        const released: ReleasedVersion[] = [];
+        sets.forEach((set, n) => {
+          const now = new Date(Date.UTC(2024, 0, 1 + n));
+          const stored = readKidneyVolumeBundle(serializeResource(buildKidneyVolumeBundle(studyFacts(), set, { now, ...(previous ? { previous } : {}) })));
+          const fromBundle = resultVersionOf(stored, set);
+          const fromHistory = versionAfter(released, set);
+          const view = (v: ResultVersion) => [v.correction, v.results.map((r) => [r.position, r.name, r.change, r.measurement?.valueMl])];
+          expect(view(fromHistory)).toEqual(view(fromBundle));
+          // A resend of this version (the history then ends with it) reads the same.
+          const done = [...released, { digest: set.digest, at: now.toISOString(), set }];
+          const statusText = JSON.stringify({ history: done.map((v) => ({ digest: v.digest, at: v.at, mark: v.set ? markTextOf(v.set) : undefined })) });
+          expect(view(versionAfter(releasedIn(statusText, set.digest), set))).toEqual(view(fromBundle));
+          expect(versionAfter(releasedIn(statusText, set.digest), set).versionKey).toBe(fromHistory.versionKey);
+          released.push({ digest: set.digest, at: now.toISOString(), set });
+          previous = stored;
+        });
+      }),
+      PARAMS,
+    );
+  });
+
+  it('fuzz: a status text with any one value replaced reads as versions or none, never throws', () => {
+    const set = buildSet([{ name: 'Right Kidney', value: '130 ml' }]);
+    const first = buildSet([
+      { name: 'Right Kidney', value: '125 ml' },
+      { name: 'Left Kidney', value: '132 ml' },
+    ]);
+    const status = { state: 'done', digest: set.digest, history: [{ digest: first.digest, at: NOW.toISOString(), source: 'api', values: 'x', mark: markTextOf(first) }] };
+    fc.assert(
+      fc.property(fc.array(fc.nat(), { maxLength: 5 }), fc.jsonValue(), (path, replacement) => {
+        const released = releasedIn(JSON.stringify(mutate(status, path, replacement)), set.digest);
+        for (const r of released) if (r.set !== undefined) expect(r.set.digest).toBe(r.digest);
+        const version = versionAfter(released, set);
+        expect(version.results.filter((r) => r.measurement !== undefined).map((r) => r.measurement?.valueMl)).toEqual(['130']);
+      }),
+      PARAMS,
+    );
+    expect(releasedIn('not json', set.digest)).toEqual([]);
+    expect(releasedIn(undefined, set.digest)).toEqual([]);
   });
 });
 
