@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { NaturalDataset } from '../../src/dicom/part10.js';
 import { toDecimalString } from '../../src/dicom/sr/content-items.js';
-import { buildMeasurementReport, type MeasurementReportInput } from '../../src/dicom/sr/document.js';
+import { buildMeasurementReport, isReportFollowing, SrSopClass, type MeasurementReportInput } from '../../src/dicom/sr/document.js';
 import { MeasurementReportReadError, readMeasurementReport } from '../../src/dicom/sr/read.js';
 import { measurementSet, series, SopClass, study, volume } from './sr-fixtures.js';
 
@@ -26,14 +26,38 @@ describe('SR UIDs recognise our own report', () => {
     expect(uidsOf(later)).toEqual(uidsOf(first));
   });
 
-  test('a changed value, another study or another root gives new UIDs', () => {
+  test('another study or another root gives new UIDs', () => {
     const first = uidsOf(buildMeasurementReport(input()));
-    const changed = measurementSet(volume('Right Kidney', '125.1', 'right-kidney'), volume('Left Kidney', '132', 'left-kidney'));
     const otherStudy = study('1.2.826.0.1.3680043.10.1526.501', 'Doe^John', FACTS.series);
-    for (const other of [input({ measurements: changed }), input({ facts: otherStudy }), input({ options: { uidRoot: '1.2.826.0.1.3680043.10.1526' } })]) {
+    for (const other of [input({ facts: otherStudy }), input({ options: { uidRoot: '1.2.826.0.1.3680043.10.1526' } })]) {
       const uids = uidsOf(buildMeasurementReport(other));
       expect(uids.filter((uid) => first.includes(uid))).toEqual([]);
     }
+  });
+
+  test('issue 14: a changed value gives a new report and series; the Tracking UIDs stay with the structures', () => {
+    const [sop, series, ...tracking] = uidsOf(buildMeasurementReport(input()));
+    const changed = measurementSet(volume('Right Kidney', '125.1', 'right-kidney'), volume('Left Kidney', '132', 'left-kidney'));
+    const [sop2, series2, ...tracking2] = uidsOf(buildMeasurementReport(input({ measurements: changed })));
+    expect([sop2, series2].filter((uid) => uid === sop || uid === series)).toEqual([]);
+    expect(tracking2).toEqual(tracking);
+    expect(new Set(tracking).size).toBe(2);
+    // Renamed, the right kidney is still the right kidney (its anatomy); a named volume is tracked by its name.
+    const renamed = measurementSet(volume('right kidney 2nd read', '130', 'right-kidney'), volume('Cyst 1', '12', undefined));
+    const [, , right, cyst] = uidsOf(buildMeasurementReport(input({ measurements: renamed })));
+    expect(right).toBe(tracking[0]);
+    expect(cyst).not.toBe(tracking[1]);
+  });
+
+  test('issue 14: the same measurements after earlier reports give another report (a return to earlier values); the same earlier reports the same one', () => {
+    const first = buildMeasurementReport(input());
+    const earlier = [{ seriesInstanceUid: '1.2.3.4', sopInstanceUid: '1.2.3.4.5', sopClassUid: SrSopClass.EnhancedSR }];
+    const again = buildMeasurementReport(input({ options: { predecessors: earlier } }));
+    expect(again.sopInstanceUid).not.toBe(first.sopInstanceUid);
+    expect(again.seriesInstanceUid).not.toBe(first.seriesInstanceUid);
+    expect(buildMeasurementReport(input({ now: new Date(2030, 0, 1), options: { predecessors: earlier } })).sopInstanceUid).toBe(again.sopInstanceUid);
+    expect(isReportFollowing({ ...earlier[0]!, sopInstanceUid: again.sopInstanceUid, seriesInstanceUid: again.seriesInstanceUid }, [...earlier, { ...earlier[0]!, sopInstanceUid: again.sopInstanceUid }], FACTS, KIDNEYS.digest)).toBe(true);
+    expect(isReportFollowing({ ...earlier[0]!, sopInstanceUid: first.sopInstanceUid }, [...earlier, { ...earlier[0]!, sopInstanceUid: first.sopInstanceUid }], FACTS, KIDNEYS.digest)).toBe(false);
   });
 
   test('UIDs sit under the configured root and stay within 64 characters', () => {

@@ -270,6 +270,51 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     );
   });
 
+  test('issue 14: 125, 126, then 125 again gives a third SR; running the third again finds it (as after a crash), never a fourth', async () => {
+    const source = await uploadStudy(orthanc.client, ctStudy(1));
+    const changed = [{ name: 'Right Kidney', value: '126 mL' }, KIDNEYS[1] as MeasurementInput, TOTAL];
+    const v1 = await attach(deps(new Date(2024, 4, 7, 8, 0, 0)), source.orthancId, buildSet([...KIDNEYS, TOTAL]), ['sr']);
+    const v2 = await attach(deps(new Date(2024, 4, 7, 9, 0, 0)), source.orthancId, buildSet(changed), ['sr']);
+    const v3 = await attach(deps(new Date(2024, 4, 7, 10, 0, 0)), source.orthancId, buildSet([...KIDNEYS, TOTAL]), ['sr']);
+    expect(v3.outcomes[0]?.alreadyPresent).toBe(false);
+    const uids = [v1, v2, v3].map((v) => srOf(v)?.sopInstanceUid);
+    expect(new Set(uids).size).toBe(3);
+    expect(new Set([v1, v2, v3].map((v) => srOf(v)?.seriesInstanceUid)).size).toBe(3);
+    // The interrupted run's retry (same facts, its report already stored) finds its own report.
+    const rerun = await attach(deps(new Date(2024, 4, 7, 11, 0, 0)), source.orthancId, buildSet([...KIDNEYS, TOTAL]), ['sr']);
+    expect(rerun.outcomes[0]).toMatchObject({ alreadyPresent: true, details: { sopInstanceUid: uids[2], addedBytes: 0 } });
+    expect(await reportInstances(source.orthancId)).toHaveLength(3);
+    const reports = ((await verify(orthanc.client, source.orthancId)).stored.find((r) => r.approach === 'sr')?.details['reports'] ?? []) as StoredReport[];
+    expect(reports.map((r) => [r.sopInstanceUid, [...(r.predecessors ?? [])].sort()])).toEqual([
+      [uids[0], []],
+      [uids[1], [uids[0]]],
+      [uids[2], [uids[0], uids[1]].sort()],
+    ]);
+  });
+
+  test('issue 14: a correction\'s report stored under the earlier UID rule (study, digest, images alone) is found again, not written twice', async () => {
+    const source = await uploadStudy(orthanc.client, ctStudy(1));
+    const first = await attach(deps(new Date(2024, 4, 7, 8, 0, 0)), source.orthancId, buildSet(KIDNEYS), ['sr']);
+    const facts = await readStudyFacts(orthanc.client, source.orthancId);
+    const corrected = buildSet([{ name: 'Right Kidney', value: '126 mL' }, KIDNEYS[1] as MeasurementInput]);
+    // What the earlier release wrote: the predecessor listed, the UIDs without it.
+    const old = buildMeasurementReport({
+      facts,
+      measurements: corrected,
+      now: new Date(2024, 4, 7, 9, 0, 0),
+      options: { predecessors: [{ seriesInstanceUid: String(srOf(first)?.seriesInstanceUid), sopInstanceUid: String(srOf(first)?.sopInstanceUid), sopClassUid: SrSopClass.EnhancedSR }] },
+    }).dataset;
+    const legacy = measurementReportUids(facts, corrected.digest);
+    await orthanc.client.upload(encodePart10({ ...old, SOPInstanceUID: legacy.sopInstanceUid, SeriesInstanceUID: legacy.seriesInstanceUid }));
+    const rerun = await attach(deps(new Date(2024, 4, 7, 10, 0, 0)), source.orthancId, corrected, ['sr']);
+    expect(rerun.outcomes[0]).toMatchObject({ alreadyPresent: true, details: legacy });
+    expect(await reportInstances(source.orthancId)).toHaveLength(2);
+    // The first version's report, under that same rule, is not taken for a return to its values: it does not list the correction.
+    const back = await attach(deps(new Date(2024, 4, 7, 11, 0, 0)), source.orthancId, buildSet(KIDNEYS), ['sr']);
+    expect(back.outcomes[0]?.alreadyPresent).toBe(false);
+    expect(await reportInstances(source.orthancId)).toHaveLength(3);
+  });
+
   test('verify says no SR is found in a study without one', async () => {
     const source = await uploadStudy(orthanc.client, ctStudy(1));
     const sr = (await verify(orthanc.client, source.orthancId)).stored.find((s) => s.approach === 'sr');
