@@ -2,9 +2,18 @@
  * DICOM Part-10 files (PS3.10 section 7) in and out. The one module that imports dcmjs for
  * encoding: the rest of the code sees naturalized datasets (keyword to value) and Buffers.
  */
-import dcmjs from 'dcmjs';
+import { createRequire } from 'node:module';
+import type dcmjsModule from 'dcmjs';
 
-const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
+/**
+ * dcmjs, loaded on first use (issue 17): loading it and its dictionary costs about 0.2 s, which
+ * a command that writes no SR (`attach --approach private`, `--version`) should not pay.
+ */
+let dcmjsData: typeof dcmjsModule.data | undefined;
+function dcm(): typeof dcmjsModule.data {
+  dcmjsData ??= (createRequire(import.meta.url)('dcmjs') as typeof dcmjsModule).data;
+  return dcmjsData;
+}
 
 /** A dataset keyed by DICOM keyword, in dcmjs's naturalized form (sequences are arrays of datasets). */
 export type NaturalDataset = Record<string, unknown>;
@@ -36,6 +45,7 @@ export function encodePart10(
 ): Buffer {
   const sopClassUid = requireString(dataset, 'SOPClassUID');
   const sopInstanceUid = requireString(dataset, 'SOPInstanceUID');
+  const { DicomDict, DicomMetaDictionary } = dcm();
   const meta = DicomMetaDictionary.denaturalizeDataset({
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: sopClassUid,
@@ -63,6 +73,7 @@ export interface DecodedPart10 {
 /** Decodes Part-10 bytes. Throws when the bytes are not a DICOM file. */
 export function decodePart10(bytes: Uint8Array): DecodedPart10 {
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const { DicomMessage, DicomMetaDictionary } = dcm();
   const dict = DicomMessage.readFile(buffer);
   return {
     meta: DicomMetaDictionary.naturalizeDataset(dict.meta),

@@ -1,5 +1,4 @@
 /** What happens to one study: read its facts once, run each requested writer step, report. */
-import { runDeliveries } from '../delivery/run.js';
 import type { DicomOrigin } from '../inputs/origin.js';
 import { originStep } from '../inputs/steps.js';
 import { errorKind, KidneyVolumesError, messageOf, NotAvailableError, type ErrorKind } from '../errors.js';
@@ -152,6 +151,9 @@ async function runSteps(
   }
   // Deliveries send what the steps stored; a failure throws, so a study is never done with a destination unserved.
   deps.beforeStep?.();
+  if (deps.settings.delivery === undefined) return outcomes;
+  // Loaded only when a destination is configured: HL7, DICOMweb and forwarding cost start-up time (issue 17).
+  const { runDeliveries } = await import('../delivery/run.js');
   const delivered = await runDeliveries({ client: deps.client, facts, measurements, now: deps.now(), written: writtenOutputs(outcomes), settings: deps.settings.delivery });
   for (const outcome of delivered) deps.onWrite?.(outcome);
   return [...outcomes, ...delivered];
