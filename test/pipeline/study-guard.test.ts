@@ -48,4 +48,27 @@ describe('the upload guard', () => {
     expect((error as StudyDeletedError).removed).toBe(1);
     expect(await orthanc.client.lookup(study.studyInstanceUid)).toEqual([]);
   });
+
+  it('asks for the next batch\'s check during the last quarter of a batch: a deletion seen there stops the next batch, and what it re-created goes', async () => {
+    const spec = ctStudy(2);
+    const study = await uploadStudy(orthanc.client, spec);
+    let checks = 0;
+    const client = Object.create(orthanc.client) as typeof orthanc.client;
+    client.study = (id: string) => (checks++, orthanc.client.study(id));
+    const guard = new UploadGuard(client, await readStudyFacts(orthanc.client, study.orthancId), 4);
+    const copies = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 5, description: 'copy + kidney volumes' }] });
+    const upload = (i: number): Promise<unknown> => guard.upload(copies.files[i] as Buffer, copies.series[0]?.sopInstanceUids[i] as string);
+    for (const i of [0, 1, 2]) await upload(i);
+    expect(checks).toBe(1);
+    await deleteStudy(study.orthancId);
+    // The batch's fourth upload asks for the next check and goes out without waiting for it (it re-creates the study)...
+    await upload(3);
+    expect(checks).toBe(2);
+    // ...and the next batch waits for that check, which finds the study deleted.
+    await expect(upload(4)).rejects.toBeInstanceOf(NotFoundError);
+    const error = await guard.settle().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StudyDeletedError);
+    expect((error as StudyDeletedError).removed).toBe(1);
+    expect(await orthanc.client.lookup(study.studyInstanceUid)).toEqual([]);
+  });
 });
