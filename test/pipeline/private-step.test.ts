@@ -198,8 +198,43 @@ class DownloadCounter extends OrthancClient {
   }
 }
 
+/** A client that records the most downloads and uploads it had in flight at once. */
+class InFlightCounter extends OrthancClient {
+  private downloading = 0;
+  private uploading = 0;
+  maxDownloads = 0;
+  maxUploads = 0;
+  override async instanceFile(id: string): Promise<Buffer> {
+    this.maxDownloads = Math.max(this.maxDownloads, ++this.downloading);
+    try {
+      return await super.instanceFile(id);
+    } finally {
+      this.downloading--;
+    }
+  }
+  override async upload(bytes: Buffer): Promise<UploadResult> {
+    this.maxUploads = Math.max(this.maxUploads, ++this.uploading);
+    try {
+      return await super.upload(bytes);
+    } finally {
+      this.uploading--;
+    }
+  }
+}
+
 describe('round trips and storage of the private step (issue 17)', () => {
   const counting = (): DownloadCounter => new DownloadCounter({ url: orthanc.url, username: orthanc.username, password: orthanc.password });
+
+  it('reads images ahead of its uploads, never with more uploads in flight than its concurrency', async () => {
+    const study = await uploadQuickly(ctStudy(24));
+    const client = new InFlightCounter({ url: orthanc.url, username: orthanc.username, password: orthanc.password });
+    const outcome = await createPrivateStep({ concurrency: 2, readAhead: 3 }).write(await context(study, client));
+    expect(outcome.details['series']).toMatchObject([{ instances: 24, uploaded: 24 }]);
+    expect(client.maxUploads).toBeLessThanOrEqual(2);
+    // The pass starts concurrency + readAhead workers at once; the first image is already in memory.
+    expect(client.maxDownloads).toBeGreaterThan(2);
+    expect(client.maxDownloads).toBeLessThanOrEqual(5);
+  });
 
   it('downloads each source image once (the first one too) and records the bytes the copies added', async () => {
     const study = await uploadStudy(orthanc.client, ctStudy(4));
