@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { METADATA } from '../src/pipeline/metadata.js';
+import { METADATA } from '../src/orthanc/metadata.js';
 import type { StudyEvent } from '../src/sidecar/events.js';
 import { ctStudy, uploadStudy } from '../test/fixtures/studies.js';
 import { ORTHANC_CONFIG, freePort, startOrthanc } from '../test/helpers/orthanc.js';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { mapLimit } from '../src/pipeline/concurrency.js';
-import { METADATA } from '../src/pipeline/metadata.js';
+import { METADATA } from '../src/orthanc/metadata.js';
 import type { StudyEvent } from '../src/sidecar/events.js';
 import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
 import { ORTHANC_CONFIG, startOrthanc } from '../test/helpers/orthanc.js';

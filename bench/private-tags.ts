@@ -17,7 +17,7 @@ import { Tag, tagOf } from '../src/dicom/private-tags/encoding.js';
 import { elementBytes, textValue, uidValue } from '../src/dicom/private-tags/encode.js';
 import { EXPLICIT_LE } from '../src/dicom/private-tags/encoding.js';
 import { assemblePart10, parsePart10, splice } from '../src/dicom/private-tags/part10-file.js';
-import { newUid } from '../src/dicom/uids.js';
+import { newUid } from '../src/uids.js';
 import { buildSet } from '../src/measurements/parse.js';
 import { DEFAULT_PRIVATE_CONCURRENCY, createPrivateStep } from '../src/pipeline/private-step.js';
 import { mapLimit } from '../src/pipeline/concurrency.js';

@@ -17,7 +17,7 @@ import { createLogger } from '../src/log.js';
 import { OrthancClient } from '../src/orthanc/client.js';
 import { labelSettings, orthancFeatures, studiesLabelled } from '../src/orthanc/labels.js';
 import { mapLimit } from '../src/pipeline/concurrency.js';
-import { METADATA } from '../src/pipeline/metadata.js';
+import { METADATA } from '../src/orthanc/metadata.js';
 import { DEFAULT_SEGMENTATION_SETTINGS } from '../src/segmentation/settings.js';
 import { SidecarEvents } from '../src/sidecar/events.js';
 import { Sweep } from '../src/sidecar/sweep.js';

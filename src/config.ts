@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { checkUidRoot } from './dicom/uids.js';
+import { checkUidRoot } from './uids.js';
 import { parseApproaches, type Approach } from './pipeline/approaches.js';
 import { parseSegmentLabels } from './segmentation/match.js';
 import { parseSwitch, type SegmentationSettings } from './segmentation/settings.js';

@@ -16,7 +16,7 @@ import { APPROACHES, type Approach, type Progress, type WriterSettings } from '.
 import { attach, requireAvailable, type AttachReport } from '../pipeline/attach.js';
 import { SidecarEvents } from '../sidecar/events.js';
 import { processStudy, type ProcessResult } from '../sidecar/processor.js';
-import { readStatus, statusOf } from '../sidecar/status.js';
+import { readStatus, statusOf } from '../status/status.js';
 
 /** The claim settings attach shares with the sidecar (from the configuration). */
 export interface ClaimSettings {

@@ -11,7 +11,7 @@ import { Part10FormatError } from '../dicom/private-tags/errors.js';
 import { errorKind, EXIT_CODES, messageOf, UsageError } from '../errors.js';
 import { applyDicomMark, recordNote, type ApplyOutcome } from '../inputs/apply.js';
 import { legacySource } from '../inputs/legacy-tags.js';
-import { describeOrigin } from '../inputs/origin.js';
+import { describeOrigin } from '../measurements/origin.js';
 import { createLogger, type Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, WriterSettings } from '../pipeline/approaches.js';

@@ -142,7 +142,7 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
     .argument('<study>', 'Orthanc study ID or StudyInstanceUID')
     .option('--json', 'print a machine-readable summary')
     .action(async (study: string) => {
-      const [{ contextOf }, { requestRetry }] = await Promise.all([import('./context.js'), import('../sidecar/retry.js')]);
+      const [{ contextOf }, { requestRetry }] = await Promise.all([import('./context.js'), import('../status/requeue.js')]);
       const client = contextOf(env).client;
       const studyId = await client.resolveStudy(study);
       const { previous } = await requestRetry(client, studyId, new Date());

@@ -4,7 +4,7 @@
  */
 import type { StoredOutcome } from '../pipeline/approaches.js';
 import type { VerifyReport } from '../pipeline/verify.js';
-import { parseStatus } from '../sidecar/status.js';
+import { parseStatus } from '../status/status.js';
 
 /**
  * DICOM "YYYYMMDD HHMMSS[.ffffff]" as "YYYY-MM-DD HH:MM:SS"; anything else unchanged. The time is

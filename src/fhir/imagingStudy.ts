@@ -3,7 +3,7 @@
  * Study Instance UID as the DICOM SR to FHIR IG does, with the SR we wrote as its one listed series.
  */
 import type { Identifier, ImagingStudy, ImagingStudySeries } from '@medplum/fhirtypes';
-import { isDicomUid, UID_RULE } from '../dicom/uids.js';
+import { isDicomUid, UID_RULE } from '../uids.js';
 import type { StudyFacts } from '../study/facts.js';
 import { FhirInputError } from './errors.js';
 import { DICOM_UID, FHIR_CODES, URI } from './systems.js';

@@ -6,10 +6,10 @@ import type { Logger } from '../log.js';
 import { MAX_PAYLOAD_BYTES, parseMeasurementsObject } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { writePersonMark } from '../inputs/person-mark.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import type { SidecarMetrics } from '../sidecar/metrics.js';
-import { requestRetry } from '../sidecar/retry.js';
-import { parseStatus } from '../sidecar/status.js';
+import { requestRetry } from '../status/requeue.js';
+import { parseStatus } from '../status/status.js';
 import { HOOK_TOKEN_HEADER, requireToken, sameSecret } from './auth.js';
 
 /** What the API needs from the running daemon. */

@@ -8,8 +8,8 @@ import { errorKind, messageOf, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { recordedDigest } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
-import { parseStatus } from '../sidecar/status.js';
+import { METADATA } from '../orthanc/metadata.js';
+import { parseStatus } from '../status/status.js';
 import { rowOf, type StudyRow } from './row.js';
 import type { StudyIndex } from './store.js';
 

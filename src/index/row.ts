@@ -1,6 +1,6 @@
 /** One study as the dashboard lists it, and how it is derived from what Orthanc holds. */
 import type { OrthancStudy } from '../orthanc/types.js';
-import type { StudyStatus } from '../sidecar/status.js';
+import type { StudyStatus } from '../status/status.js';
 
 /** States a listed study can be in: the sidecar's states, plus `deleted` once Orthanc dropped the study. */
 export const ROW_STATES = ['queued', 'processing', 'done', 'failed', 'deleted'] as const;

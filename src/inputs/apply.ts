@@ -9,10 +9,10 @@ import { OrthancHttpError, RaceLostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { markDigest, parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
-import { statusOf, updateStatus, type StudyStatus } from '../sidecar/status.js';
+import { METADATA } from '../orthanc/metadata.js';
+import { statusOf, updateStatus, type StudyStatus } from '../status/status.js';
 import type { DicomMark } from './mark.js';
-import { describeOrigin, isSegMark, originFor, parseInputs, sameNote, withNote, withOrigin, type DicomOrigin, type InputNote, type InputsRecord } from './origin.js';
+import { describeOrigin, isSegMark, originFor, parseInputs, sameNote, withNote, withOrigin, type DicomOrigin, type InputNote, type InputsRecord } from '../measurements/origin.js';
 
 /** A mark read from a DICOM object, with where it came from and when that object was made. */
 export interface DicomCandidate {

@@ -5,7 +5,7 @@
 import type { LegacyBlockReading } from '../dicom/private-tags/legacy.js';
 import { messageOf } from '../errors.js';
 import { dicomMark, type DicomMark } from './mark.js';
-import type { DicomOrigin } from './origin.js';
+import type { DicomOrigin } from '../measurements/origin.js';
 
 /** Method and source of every measurement read from the block. */
 export const LEGACY_METHOD = 'original tool (private tags)';

@@ -10,8 +10,8 @@ import type { MeasurementSet } from '../measurements/model.js';
 import { DIAMETER_KEYS } from '../measurements/diameters.js';
 import { markDigest, parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
-import { markSourceFor, parseInputs, withMarkSource, type PersonSource } from './origin.js';
+import { METADATA } from '../orthanc/metadata.js';
+import { markSourceFor, parseInputs, withMarkSource, type PersonSource } from '../measurements/origin.js';
 
 /** What writing the mark did. */
 export interface PersonMarkResult {

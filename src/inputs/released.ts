@@ -9,7 +9,7 @@ import type { ReleasedVersion } from '../fhir/versions.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 
 // Only the fields read here; the status module's schema is the writer's and checks the rest.
 const historySchema = z.object({

@@ -6,8 +6,8 @@
  */
 import { RaceLostError } from '../errors.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
-import { parseInputs, withSegMark, type SegMark } from './origin.js';
+import { METADATA } from '../orthanc/metadata.js';
+import { parseInputs, withSegMark, type SegMark } from '../measurements/origin.js';
 
 /** Compare-and-set rounds before telling the caller to try again. */
 const ROUNDS = 5;

@@ -1,6 +1,6 @@
 /** Settings of the DICOM inputs (issue 16): KV_VENDOR_SR and KV_LEGACY_TAGS, switched like KV_SEGMENTATION. */
 import { DEFAULT_DEVICE_NAME } from '../dicom/sr/document.js';
-import { stableUid } from '../dicom/uids.js';
+import { stableUid } from '../uids.js';
 
 /** What the DICOM input triggers need to know. */
 export interface DicomInputSettings {

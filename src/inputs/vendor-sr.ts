@@ -7,7 +7,7 @@ import { messageOf } from '../errors.js';
 import { DEFAULT_NAMES } from '../measurements/anatomy.js';
 import type { Anatomy } from '../measurements/model.js';
 import { dicomMark, markText, type DicomMark, type DicomMarkEntry } from './mark.js';
-import type { DicomOrigin } from './origin.js';
+import type { DicomOrigin } from '../measurements/origin.js';
 
 /** Method of every measurement read from a report: the report's volume concept follows it. */
 const METHOD_PREFIX = 'SR';

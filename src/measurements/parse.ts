@@ -6,7 +6,7 @@
  *  "segmentation"?: {"seriesInstanceUid", "sopInstanceUid"}} (the SEG the volumes were computed from).
  */
 import { createHash } from 'node:crypto';
-import { isDicomUid } from '../dicom/uids.js';
+import { isDicomUid } from '../uids.js';
 import { InvalidMeasurementsError } from '../errors.js';
 import { anatomyForName, normaliseName } from './anatomy.js';
 import { DIAMETER_KEYS, ellipsoidVolumeMl, parseDiameters } from './diameters.js';

@@ -4,7 +4,7 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { Delivery, DeliverySettings } from '../delivery/settings.js';
 import { UsageError } from '../errors.js';
-import type { DicomOrigin } from '../inputs/origin.js';
+import type { DicomOrigin } from '../measurements/origin.js';
 import type { WriterOutcome } from './outcomes.js';
 import type { UploadGuard } from './study-guard.js';
 

@@ -1,6 +1,6 @@
 /** What happens to one study: read its facts once, run each requested writer step, report. */
-import type { DicomOrigin } from '../inputs/origin.js';
-import { originStep } from '../inputs/steps.js';
+import type { DicomOrigin } from '../measurements/origin.js';
+import { originStep } from './origin-steps.js';
 import { errorKind, KidneyVolumesError, messageOf, NotAvailableError, type ErrorKind } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';

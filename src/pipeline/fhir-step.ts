@@ -16,8 +16,8 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { Step, StepContext, StoredOutcome } from './approaches.js';
 import { outcomeFor, type FhirOutcome, type WriterOutcome } from './outcomes.js';
-import { METADATA } from './metadata.js';
-import { sourceReference } from '../inputs/origin.js';
+import { METADATA } from '../orthanc/metadata.js';
+import { sourceReference } from '../measurements/origin.js';
 
 /** What the study's KidneyVolumes metadata holds. */
 type Stored =

@@ -3,7 +3,7 @@
  * measurement digest, scope), so a re-run finds what an earlier run stored, and a series can be
  * recognised as a copy we made (issue 14: only those are ever deleted, when superseded).
  */
-import { stableUid } from '../dicom/uids.js';
+import { stableUid } from '../uids.js';
 import { studyIdentity } from '../study/identity.js';
 import type { StudyFacts } from '../study/facts.js';
 

@@ -1,8 +1,8 @@
 /** Reads back and reports what is stored for a study: the marks, and each approach's outputs. */
-import { originStored, pendingEstimated, pendingOrigin } from '../inputs/verify.js';
+import { originStored, pendingEstimated, pendingOrigin } from './origin-verify.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { APPROACHES, type Approach, type StoredOutcome } from './approaches.js';
-import { METADATA } from './metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import { readStudyFacts } from './read-facts.js';
 import { STEPS } from './steps.js';
 

@@ -16,7 +16,7 @@ import { vendorSrSource } from '../inputs/vendor-sr.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancSeries } from '../orthanc/types.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 
 /** What the trigger needs; the sidecar's own deps fit. */
 export interface DicomInputTriggerDeps {

@@ -6,7 +6,7 @@
 import { RaceLostError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { replaceStatus, type HeldStatus } from './status.js';
+import { replaceStatus, type HeldStatus } from '../status/status.js';
 
 /** Thrown between writes once the lease is gone, so the replica writes nothing more for the study. */
 export class LeaseLostError extends RaceLostError {

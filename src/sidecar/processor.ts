@@ -15,9 +15,9 @@ import type { Approach, Progress, StepOutcome, WriterSettings } from '../pipelin
 import { attach, PartialAttachError, type AttachReport } from '../pipeline/attach.js';
 import { growthSince, readCoverage, type StudyCoverage } from '../pipeline/coverage.js';
 import { addedBytesOf } from '../pipeline/outcomes.js';
-import { isSegMark, markSourceFor, originFor, parseInputs, type DicomOrigin } from '../inputs/origin.js';
+import { isSegMark, markSourceFor, originFor, parseInputs, type DicomOrigin } from '../measurements/origin.js';
 import { markTextOf } from '../inputs/person-mark.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import type { Logger } from '../log.js';
 import type { SidecarEvents } from './events.js';
 import { Lease, LeaseLostError } from './lease.js';
@@ -35,7 +35,7 @@ import {
   type StoredStatus,
   type StudyStatus,
   type VersionSource,
-} from './status.js';
+} from '../status/status.js';
 
 /** What processing needs. */
 export interface ProcessorDeps {

@@ -10,17 +10,17 @@ import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OrthancSeries } from '../orthanc/types.js';
-import { isSegMark, originFor, parseInputs } from '../inputs/origin.js';
+import { isSegMark, originFor, parseInputs } from '../measurements/origin.js';
 import { recordSegMark } from '../inputs/seg-mark.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import { fileBytes, type ByteBudget } from '../pipeline/byte-budget.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../segmentation/iod.js';
 import { segmentationMark, type SegmentationMark } from '../segmentation/mark.js';
 import { matchKidneys } from '../segmentation/match.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import { segmentationVolumes } from '../segmentation/volume.js';
-import { readStatus, writeStatus } from './status.js';
+import { readStatus, writeStatus } from '../status/status.js';
 
 /** What the trigger needs; the sidecar's own deps fit. */
 export interface SegmentationTriggerDeps {

@@ -10,11 +10,11 @@ import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { orthancFeatures, studiesLabelled, studiesWithMetadata, type LabelSettings, type OrthancFeatures } from '../orthanc/labels.js';
 import { recordedDigest } from '../measurements/parse.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import type { SidecarEvents } from './events.js';
 import { onStableSeries } from './segmentation-trigger.js';
-import { parseStatus, readStatus, statusOf, writeStatus, type StudyStatus } from './status.js';
+import { parseStatus, readStatus, statusOf, writeStatus, type StudyStatus } from '../status/status.js';
 
 
 /** Studies whose pending mark is checked per page on an Orthanc without MetadataQuery. */

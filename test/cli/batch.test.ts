@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import type { BatchSummary } from '../../src/cli/batch.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
 import { CLI, runCli } from '../helpers/cli.js';

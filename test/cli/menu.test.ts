@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { CLI } from '../helpers/cli.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';

@@ -2,7 +2,7 @@
 // volumes): dates as dates, nested JSON, and which version of each output is current.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseMeasurementsObject } from '../../src/measurements/parse.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startMllpListener, type MllpListener } from '../delivery/mllp-listener.js';
 import { freePort } from '../helpers/orthanc.js';

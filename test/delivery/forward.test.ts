@@ -9,7 +9,7 @@ import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';
 import type { PrivateDetails } from '../../src/pipeline/outcomes.js';
-import { outputsOf } from '../../src/sidecar/status.js';
+import { outputsOf } from '../../src/status/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/orthanc.js';

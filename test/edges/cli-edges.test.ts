@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodePart10 } from '../../src/dicom/part10.js';
-import { newUid } from '../../src/dicom/uids.js';
+import { newUid } from '../../src/uids.js';
 import { EXIT_CODES } from '../../src/errors.js';
 import { encodePart10 } from '../../src/dicom/part10.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';

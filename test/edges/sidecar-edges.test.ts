@@ -2,7 +2,7 @@
 // two patients sharing a StudyInstanceUID both processed, an empty PatientID, a study deleted
 // while being written, a done study that grows.
 import { describe, expect, it } from 'vitest';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import type { OrthancClient } from '../../src/orthanc/client.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';

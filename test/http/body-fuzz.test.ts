@@ -18,7 +18,7 @@ import { IndexFeed } from '../../src/index/feed.js';
 import { StudyIndex } from '../../src/index/store.js';
 import { createLogger } from '../../src/log.js';
 import { MAX_PAYLOAD_BYTES, parseMeasurementsObject } from '../../src/measurements/parse.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';

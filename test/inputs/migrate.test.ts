@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { dciodvfy, dsrdump } from '../dicom/validators.js';
 import { legacySeries } from '../fixtures/legacy-images.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';

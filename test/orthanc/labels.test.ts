@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { labelSettings, orthancFeatures } from '../../src/orthanc/labels.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { Sweep } from '../../src/sidecar/sweep.js';

@@ -5,7 +5,7 @@ import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import type { Approach } from '../../src/pipeline/approaches.js';
 import { attach } from '../../src/pipeline/attach.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { outcomeRecord } from '../../src/pipeline/outcomes.js';
 import { verify } from '../../src/pipeline/verify.js';
 import { ctStudy, uploadStudy, type FixtureStudy } from '../fixtures/studies.js';

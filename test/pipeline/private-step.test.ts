@@ -14,7 +14,7 @@ import { compareWithSource } from '../../src/dicom/private-tags/compare.js';
 import { parsePart10 } from '../../src/dicom/private-tags/part10-file.js';
 import { readKidneyBlock } from '../../src/dicom/private-tags/read.js';
 import { encodePart10 } from '../../src/dicom/part10.js';
-import { newUid } from '../../src/dicom/uids.js';
+import { newUid } from '../../src/uids.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import type { UploadResult } from '../../src/orthanc/types.js';

@@ -2,7 +2,7 @@
 // from one shared-tags call per series; only a series that mixes SOP classes is read per instance.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodePart10, encodePart10 } from '../../src/dicom/part10.js';
-import { newUid } from '../../src/dicom/uids.js';
+import { newUid } from '../../src/uids.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { readStudyFacts } from '../../src/pipeline/read-facts.js';
 import { SopClass, buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';

@@ -4,12 +4,12 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { processStudy, type ProcessorDeps } from '../../src/sidecar/processor.js';
-import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
+import { parseStatus, type StudyStatus } from '../../src/status/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startGateProxy } from '../helpers/gate-proxy.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodePart10, encodePart10 } from '../../src/dicom/part10.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { freePort } from '../helpers/orthanc.js';
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ByteBudget } from '../../src/pipeline/byte-budget.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';

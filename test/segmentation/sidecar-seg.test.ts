@@ -13,7 +13,7 @@ import { validateFhirResource } from '../helpers/fhir-validate.js';
 import { createLogger } from '../../src/log.js';
 import { writePersonMark } from '../../src/inputs/person-mark.js';
 import { parseMeasurementsJson } from '../../src/measurements/parse.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { dciodvfy, dsrdump, pixelmedSrValidator } from '../dicom/validators.js';
 import { buildSeg, expectedMl, type FixtureSeg } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';

@@ -2,7 +2,7 @@
 // do) end done with all three outputs within seconds; a bad mark fails alone; a restart writes
 // nothing twice.
 import { describe, expect, it } from 'vitest';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runCli } from '../helpers/cli.js';

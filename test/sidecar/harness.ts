@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import type { OrthancClient } from '../../src/orthanc/client.js';
 import { APPROACHES, type Approach } from '../../src/pipeline/approaches.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
 import { CursorStore } from '../../src/sidecar/cursor.js';
 import { SidecarEvents, type StudyEvent } from '../../src/sidecar/events.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics.js';
 import type { ProcessorDeps } from '../../src/sidecar/processor.js';
 import { Sidecar, type SidecarDeps } from '../../src/sidecar/service.js';
-import { parseStatus, type StudyStatus } from '../../src/sidecar/status.js';
+import { parseStatus, type StudyStatus } from '../../src/status/status.js';
 
 /** A sidecar under test. */
 export interface TestSidecar {

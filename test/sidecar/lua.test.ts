@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { freePort } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';

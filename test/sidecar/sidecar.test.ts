@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { processStudy, type ProcessorDeps, type ProcessResult } from '../../src/sidecar/processor.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';

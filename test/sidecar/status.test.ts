@@ -3,7 +3,7 @@
 // counter that keeps Orthanc 1.12's md5 ETags from repeating (ABA).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { processStudy } from '../../src/sidecar/processor.js';
 import {
@@ -15,7 +15,7 @@ import {
   writeStatus,
   StatusTransitionError,
   type StudyStatus,
-} from '../../src/sidecar/status.js';
+} from '../../src/status/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 import { testProcessor } from './harness.js';

@@ -5,9 +5,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { markTextOf } from '../../src/inputs/person-mark.js';
-import { markSourceFor, NO_INPUTS, parseInputs, withMarkSource } from '../../src/inputs/origin.js';
+import { markSourceFor, NO_INPUTS, parseInputs, withMarkSource } from '../../src/measurements/origin.js';
 import { buildSet, parseMeasurementsJson } from '../../src/measurements/parse.js';
-import { MAX_HISTORY, parseStatusText, VERSION_SOURCES, withVersion, type StatusVersion } from '../../src/sidecar/status.js';
+import { MAX_HISTORY, parseStatusText, VERSION_SOURCES, withVersion, type StatusVersion } from '../../src/status/status.js';
 
 const version = (n: number, source: StatusVersion['source'] = 'api'): StatusVersion => ({
   digest: n.toString(16).padStart(64, '0'),

@@ -6,7 +6,7 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDicomUid } from '../../dicom/uids.js';
+import { isDicomUid } from '../../uids.js';
 import { messageOf } from '../../errors.js';
 import type { DeliveryContext, DeliveryOutcome, DeliveryResult, Hl7Details } from '../context.js';
 import { DeliveryAttemptError, type DeliveryFailure } from '../errors.js';

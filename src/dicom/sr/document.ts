@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { encodePart10, type NaturalDataset } from '../part10.js';
-import { stableUid } from '../uids.js';
+import { stableUid } from '../../uids.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
 import { structureKey } from '../../fhir/identity.js';
 import { isSourceImageSeries, type StudyFacts } from '../../study/facts.js';

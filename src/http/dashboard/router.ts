@@ -11,7 +11,7 @@ import type { StudyIndex } from '../../index/store.js';
 import type { Logger } from '../../log.js';
 import type { OrthancClient } from '../../orthanc/client.js';
 import type { SidecarMetrics } from '../../sidecar/metrics.js';
-import { requestRetry } from '../../sidecar/retry.js';
+import { requestRetry } from '../../status/requeue.js';
 import { webFolder, uplotFolder } from './assets.js';
 import { clearSession, credentialOf, originAllowed, setSession, tokenMatches, type Credential } from './auth.js';
 import { healthReport } from './health.js';

@@ -6,7 +6,7 @@ import type { StudyRow } from '../../index/row.js';
 import type { OrthancClient } from '../../orthanc/client.js';
 import type { StoredOutcome } from '../../pipeline/approaches.js';
 import { verify } from '../../pipeline/verify.js';
-import { parseStatus, type StudyStatus } from '../../sidecar/status.js';
+import { parseStatus, type StudyStatus } from '../../status/status.js';
 
 /** Where the browser reaches Orthanc's own web pages. */
 export interface ExplorerLinks {

@@ -1,8 +1,8 @@
 /** What `verify` says for an approach whose output is a DICOM object that was already there (issue 16). */
 import { parseMeasurementsJson } from '../measurements/parse.js';
-import type { Approach, StoredOutcome } from '../pipeline/approaches.js';
+import type { Approach, StoredOutcome } from './approaches.js';
 import type { StudyFacts } from '../study/facts.js';
-import { describeOrigin, originFor, parseInputs, type DicomOrigin } from './origin.js';
+import { describeOrigin, originFor, parseInputs, type DicomOrigin } from '../measurements/origin.js';
 
 /** The origin of the pending measurements, from the raw metadata values `verify` read. */
 export function pendingOrigin(pending: string | undefined, inputs: string | undefined): DicomOrigin | undefined {

@@ -1,7 +1,7 @@
 /** Asking for a failed (or stuck) study to be processed again: its status goes back to queued. */
 import { KidneyVolumesError } from '../errors.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import { updateStatus, type StudyStatus } from './status.js';
 
 /** Marks the study queued again (attempts and crashes start over); answers the previous state. */

@@ -8,10 +8,10 @@
 import { z } from 'zod';
 import { RaceLostError } from '../errors.js';
 import { ANATOMIES } from '../measurements/model.js';
-import { DICOM_SOURCES, noteSchema, originSchema, PERSON_SOURCES } from '../inputs/origin.js';
+import { DICOM_SOURCES, noteSchema, originSchema, PERSON_SOURCES } from '../measurements/origin.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { OutcomeRecord } from '../pipeline/outcomes.js';
-import { METADATA } from '../pipeline/metadata.js';
+import { METADATA } from '../orthanc/metadata.js';
 import { withRetry } from '../retry.js';
 
 /** States of a study's processing. `queued` is set by retry requests. */

@@ -7,11 +7,11 @@ import { decodePart10 } from '../dicom/part10.js';
 import { readVendorSr } from '../dicom/sr/ingest.js';
 import { KidneyVolumesError } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
-import type { Approach, StepContext, WriterOutcome } from '../pipeline/approaches.js';
-import type { LegacyImagesOutcome, VendorSrOutcome } from '../pipeline/outcomes.js';
-import { vendorSrSource } from './vendor-sr.js';
-import { describeOrigin, type DicomOrigin } from './origin.js';
-import { ownDeviceObserverUids } from './settings.js';
+import type { Approach, StepContext, WriterOutcome } from './approaches.js';
+import type { LegacyImagesOutcome, VendorSrOutcome } from './outcomes.js';
+import { vendorSrSource } from '../inputs/vendor-sr.js';
+import { describeOrigin, type DicomOrigin } from '../measurements/origin.js';
+import { ownDeviceObserverUids } from '../inputs/settings.js';
 
 /**
  * What a step does instead of writing, for an origin; undefined: the normal step runs. A report that
