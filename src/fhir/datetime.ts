@@ -3,13 +3,13 @@
  * FHIR requires a time zone whenever a time is given, and DICOM's StudyTime has none, so a time is
  * only written when the caller says which zone the modality's clock was in; otherwise the date alone.
  */
+import { UTC_OFFSET, zoneOffsetAt } from '../dicom/wall-clock.js';
 import { FhirInputError } from './errors.js';
 
 // Legacy ACR-NEMA dates (YYYY.MM.DD) still turn up in old archives.
 const DA = /^(\d{4})\.?(\d{2})\.?(\d{2})$/;
 // TM: HH, HHMM, HHMMSS, HHMMSS.F{1,6}; legacy HH:MM:SS too. DICOM allows second 60 (leap second), as does FHIR.
 const TM = /^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?$/;
-const OFFSET = /^([+-])(\d{2}):?(\d{2})$/;
 
 /** A DICOM DA as FHIR date (YYYY-MM-DD); undefined when empty or not a calendar date. */
 export function dicomDateToFhir(da: string): string | undefined {
@@ -54,23 +54,6 @@ function formatOffset(minutes: number): string {
   return `${minutes < 0 ? '-' : '+'}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
 }
 
-/** Offset (minutes east of UTC) of an IANA zone at one UTC instant, from the platform's time zone data. */
-function zoneOffsetAt(utcMs: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  }).formatToParts(new Date(utcMs));
-  const get = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
-  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
-}
-
 /**
  * The UTC offset of a local wall-clock time in `timeZone` (an offset like "+01:00", "+0100", "Z",
  * or an IANA name like "Europe/Berlin", whose offset then follows daylight saving time on that date).
@@ -78,7 +61,7 @@ function zoneOffsetAt(utcMs: number, timeZone: string): number {
 function offsetForLocalTime(date: string, time: ClockTime, timeZone: string): string {
   const tz = timeZone.trim();
   if (tz === 'Z' || tz === 'UTC') return 'Z';
-  const fixed = OFFSET.exec(tz);
+  const fixed = UTC_OFFSET.exec(tz);
   if (fixed) {
     const minutes = Number(fixed[2]) * 60 + Number(fixed[3]);
     if (Number(fixed[3]) > 59 || minutes > 14 * 60) {
@@ -123,31 +106,4 @@ export function studyDateTime(studyDate: string, studyTime: string, timeZone: st
 export function fhirInstant(now: Date): string {
   if (Number.isNaN(now.getTime())) throw new FhirInputError('now', String(now), 'must be a valid Date');
   return now.toISOString();
-}
-
-/** A clock reading as DICOM DA (YYYYMMDD) and TM (HHMMSS) wall-clock values. */
-export interface WallClock {
-  readonly date: string;
-  readonly time: string;
-}
-
-/**
- * A clock reading on the wall clock of `timeZone` (an offset like "+0100" or an IANA name), the
- * same zone the FHIR step gives StudyTime, so the SR's ContentTime and FHIR agree; without a zone,
- * this machine's. DICOM times carry no zone of their own (TimezoneOffsetFromUTC is not written).
- */
-export function wallClock(now: Date, timeZone: string | undefined): WallClock {
-  if (Number.isNaN(now.getTime())) throw new FhirInputError('now', String(now), 'must be a valid Date');
-  const tz = timeZone?.trim();
-  let fields: [number, number, number, number, number, number];
-  if (tz === undefined || tz === '') {
-    fields = [now.getFullYear(), now.getMonth() + 1, now.getDate(), now.getHours(), now.getMinutes(), now.getSeconds()];
-  } else {
-    const fixed = tz === 'Z' || tz === 'UTC' ? ['+', '00', '00'] : OFFSET.exec(tz)?.slice(1);
-    const minutes = fixed ? (fixed[0] === '-' ? -1 : 1) * (Number(fixed[1]) * 60 + Number(fixed[2])) : zoneOffsetAt(now.getTime(), tz);
-    const shifted = new Date(now.getTime() + minutes * 60_000);
-    fields = [shifted.getUTCFullYear(), shifted.getUTCMonth() + 1, shifted.getUTCDate(), shifted.getUTCHours(), shifted.getUTCMinutes(), shifted.getUTCSeconds()];
-  }
-  const [y, mo, d, h, mi, s] = fields;
-  return { date: `${String(y).padStart(4, '0')}${pad2(mo)}${pad2(d)}`, time: `${pad2(h)}${pad2(mi)}${pad2(s)}` };
 }

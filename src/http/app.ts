@@ -7,10 +7,10 @@ import { MAX_PAYLOAD_BYTES, parseMeasurementsObject } from '../measurements/pars
 import type { OrthancClient } from '../orthanc/client.js';
 import { writePersonMark } from '../inputs/person-mark.js';
 import { METADATA } from '../orthanc/metadata.js';
-import type { SidecarMetrics } from '../sidecar/metrics.js';
 import { requestRetry } from '../status/requeue.js';
 import { parseStatus } from '../status/status.js';
 import { HOOK_TOKEN_HEADER, requireToken, sameSecret } from './auth.js';
+import type { MetricsView } from './sidecar-view.js';
 
 /** What the API needs from the running daemon. */
 export interface SidecarHandle {
@@ -22,7 +22,7 @@ export interface SidecarHandle {
 export interface AppDeps {
   readonly client: OrthancClient;
   readonly sidecar: SidecarHandle;
-  readonly metrics: SidecarMetrics;
+  readonly metrics: MetricsView;
   readonly log: Logger;
   /** Token of every route but /health and /ready; without one they are refused. */
   readonly apiToken?: string;

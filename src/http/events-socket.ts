@@ -1,15 +1,15 @@
 /** Live events over WebSocket (path /events): one JSON object per state change of a study, and thinned `progress` reports. */
 import type { Server } from 'node:http';
 import { WebSocketServer } from 'ws';
-import type { ProgressEvent, SidecarEvents, StudyEvent } from '../sidecar/events.js';
 import { refusal } from './auth.js';
+import type { LiveEvent, LiveEvents } from './sidecar-view.js';
 
 /**
  * Attaches the /events WebSocket endpoint to an HTTP server; answers a function that closes it.
  * The upgrade needs the API token (Authorization header or the dashboard's cookie) and, from a
  * browser, the sidecar's own Origin: a page elsewhere must not read the stream with the cookie.
  */
-export function attachEventSocket(server: Server, events: SidecarEvents, apiToken: string | undefined): () => Promise<void> {
+export function attachEventSocket(server: Server, events: LiveEvents, apiToken: string | undefined): () => Promise<void> {
   const wss = new WebSocketServer({
     server,
     path: '/events',
@@ -20,7 +20,7 @@ export function attachEventSocket(server: Server, events: SidecarEvents, apiToke
     },
   });
   wss.on('connection', (socket) => {
-    const send = (event: StudyEvent | ProgressEvent): void => {
+    const send = (event: LiveEvent): void => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
     };
     const stopChanges = events.subscribeChanges(send);

@@ -1,11 +1,9 @@
 /**
- * The Segmentation IOD (PS3.3 section A.51) as this reader sees it: the SOP class, the enumerated
- * values it understands, and the one error type of the segmentation package.
+ * The Segmentation IOD (PS3.3 section A.51) as this reader sees it: the enumerated values it
+ * understands and the one error type of the segmentation package (its SOP class is in
+ * src/dicom/sop-classes.ts, which the SR writer references too).
  */
 import { KidneyVolumesError } from '../errors.js';
-
-/** Segmentation Storage (PS3.4 Annex B.5). Label-map SEGs (…66.7) are a different class and are not read. */
-export const SEGMENTATION_SOP_CLASS_UID = '1.2.840.10008.5.1.4.1.1.66.4';
 
 /** Segmentation Type (PS3.3 C.8.20.2.3). */
 export const SEGMENTATION_TYPES = ['BINARY', 'FRACTIONAL'] as const;

@@ -2,10 +2,11 @@
  * Segment volumes of a DICOM Segmentation (PS3.3 A.51): for each segment, the sum over its frames
  * of the frame's voxel fractions times the frame's voxel volume. Pure: a decoded dataset in, numbers out.
  */
+import { SEGMENTATION_SOP_CLASS_UID } from '../dicom/sop-classes.js';
 import { readCodeSequence, type ReadCode } from '../dicom/sr/content-items.js';
 import { frameSum, pixelBytes, pixelFormat } from './frames.js';
 import { frameVoxels, SINGLE_SLICE_NOTE, type SpacingSource } from './geometry.js';
-import { itemsOf, numberOf, SEGMENTATION_SOP_CLASS_UID, SegmentationError, textOf, type SegmentationType } from './iod.js';
+import { itemsOf, numberOf, SegmentationError, textOf, type SegmentationType } from './iod.js';
 
 /** What a segment says it is (Segment Description Macro, PS3.3 C.8.20.2.2 / Table 10-25). */
 export interface SegmentDescription {

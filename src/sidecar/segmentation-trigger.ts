@@ -15,7 +15,7 @@ import { recordSegMark } from '../inputs/seg-mark.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import { fileBytes, type ByteBudget } from '../pipeline/byte-budget.js';
 import { METADATA } from '../orthanc/metadata.js';
-import { SEGMENTATION_SOP_CLASS_UID } from '../segmentation/iod.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../dicom/sop-classes.js';
 import { segmentationMark, type SegmentationMark } from '../segmentation/mark.js';
 import { matchKidneys } from '../segmentation/match.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';

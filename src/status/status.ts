@@ -10,7 +10,6 @@ import { RaceLostError } from '../errors.js';
 import { ANATOMIES } from '../measurements/model.js';
 import { DICOM_SOURCES, noteSchema, originSchema, PERSON_SOURCES } from '../measurements/origin.js';
 import type { OrthancClient } from '../orthanc/client.js';
-import type { OutcomeRecord } from '../pipeline/outcomes.js';
 import { METADATA } from '../orthanc/metadata.js';
 import { withRetry } from '../retry.js';
 
@@ -223,8 +222,19 @@ export async function updateStatus(
   });
 }
 
+/**
+ * What the status keeps of one finished step: the pipeline's OutcomeRecord has this shape. It is
+ * named here rather than imported so that the status store sits below the pipeline that reports to it.
+ */
+export interface FinishedStep {
+  readonly approach: string;
+  readonly summary: string;
+  readonly alreadyPresent: boolean;
+  readonly details: object;
+}
+
 /** The outputs and audit entries of finished steps. */
-export function outputsOf(outcomes: readonly OutcomeRecord[], at: Date): { outputs: Record<string, unknown>; writes: AuditEntry[] } {
+export function outputsOf(outcomes: readonly FinishedStep[], at: Date): { outputs: Record<string, unknown>; writes: AuditEntry[] } {
   const outputs: Record<string, unknown> = {};
   const writes: AuditEntry[] = [];
   for (const o of outcomes) {

@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodePart10, encodePart10, type NaturalDataset } from '../../src/dicom/part10.js';
 import { KidneyVolumesError } from '../../src/errors.js';
-import { SEGMENTATION_SOP_CLASS_UID, SegmentationError } from '../../src/segmentation/iod.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../../src/dicom/sop-classes.js';
+import { SegmentationError } from '../../src/segmentation/iod.js';
 import { segmentationVolumes } from '../../src/segmentation/volume.js';
 
 const RUNS = Number(process.env['KV_FUZZ_RUNS'] ?? 60);

@@ -4,12 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { encodePart10, type NaturalDataset } from '../part10.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../sop-classes.js';
 import { stableUid } from '../../uids.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
 import { structureKey } from '../../fhir/identity.js';
 import { isSourceImageSeries, type StudyFacts } from '../../study/facts.js';
 import { studyIdentity } from '../../study/identity.js';
-import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
 import { findingSiteOf } from './finding-sites.js';
 import { codeSequence } from './content-items.js';
 import { dicomDate, dicomTime, evidenceSequence, generalStudyModule, patientModule, procedureReportedFor } from './header.js';

@@ -4,7 +4,7 @@
  */
 import { LN, SCT, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
-import { wallClock } from '../../fhir/datetime.js';
+import { wallClock } from '../wall-clock.js';
 import { isImageSeries, isSourceImageSeries, type PatientFacts, type StudyFacts } from '../../study/facts.js';
 
 /** Patient Module (PS3.3 C.7.1.1); type 2 attributes stay present, empty when unknown. */

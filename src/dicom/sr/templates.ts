@@ -4,9 +4,9 @@
  */
 import { DCM, DCM_SEGMENTATION, DCM_VOLUME, RFC5646, SCT, SCT_LINEAR, UCUM, type CodedConcept } from '../codes.js';
 import type { NaturalDataset } from '../part10.js';
+import { SEGMENTATION_SOP_CLASS_UID } from '../sop-classes.js';
 import { DIAMETER_KEYS, type DiameterKey } from '../../measurements/diameters.js';
 import type { EllipsoidDiameters, LengthUnit, SegmentationReference } from '../../measurements/model.js';
-import { SEGMENTATION_SOP_CLASS_UID } from '../../segmentation/iod.js';
 import { codeItem, codeSequence, containerItem, numItem, textItem, uidrefItem, type ContentItem } from './content-items.js';
 import type { FindingSite } from './finding-sites.js';
 

@@ -3,7 +3,7 @@ import { messageOf } from '../../errors.js';
 import type { IndexFeedState } from '../../index/feed.js';
 import type { ReplicaSeen, StudyIndex } from '../../index/store.js';
 import type { OrthancClient } from '../../orthanc/client.js';
-import type { SidecarMetrics } from '../../sidecar/metrics.js';
+import type { MetricsView } from '../sidecar-view.js';
 
 /** Minutes the charts cover. */
 export const CHART_MINUTES = 60;
@@ -24,7 +24,7 @@ export interface HealthSources {
   readonly client: OrthancClient;
   readonly index: StudyIndex;
   readonly feed: { readonly state: IndexFeedState };
-  readonly metrics: SidecarMetrics;
+  readonly metrics: MetricsView;
   readonly sidecar: { readonly ready: boolean };
   readonly replicaId: string;
   readonly now: () => Date;

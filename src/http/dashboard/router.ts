@@ -10,7 +10,7 @@ import { ROW_STATES, type RowState } from '../../index/row.js';
 import type { StudyIndex } from '../../index/store.js';
 import type { Logger } from '../../log.js';
 import type { OrthancClient } from '../../orthanc/client.js';
-import type { SidecarMetrics } from '../../sidecar/metrics.js';
+import type { MetricsView } from '../sidecar-view.js';
 import { requestRetry } from '../../status/requeue.js';
 import { webFolder, uplotFolder } from './assets.js';
 import { clearSession, credentialOf, originAllowed, setSession, tokenMatches, type Credential } from './auth.js';
@@ -22,7 +22,7 @@ export interface DashboardDeps {
   readonly client: OrthancClient;
   readonly index: StudyIndex;
   readonly feed: Pick<IndexFeed, 'state' | 'refresh'>;
-  readonly metrics: SidecarMetrics;
+  readonly metrics: MetricsView;
   readonly sidecar: { readonly ready: boolean; wake(studyId?: string): void };
   readonly log: Logger;
   readonly apiToken?: string;

@@ -5,7 +5,7 @@ import { IndexFeed } from '../../index/feed.js';
 import { StudyIndex } from '../../index/store.js';
 import type { Logger } from '../../log.js';
 import type { OrthancClient } from '../../orthanc/client.js';
-import type { SidecarMetrics } from '../../sidecar/metrics.js';
+import type { MetricsView } from '../sidecar-view.js';
 import { dashboardRouter } from './router.js';
 
 /** The running dashboard. */
@@ -16,7 +16,7 @@ export interface RunningDashboard {
 }
 
 /** Starts the dashboard's index and answers its router. */
-export function startDashboard(config: Config, client: OrthancClient, sidecar: { readonly ready: boolean; wake(studyId?: string): void }, metrics: SidecarMetrics, log: Logger): RunningDashboard {
+export function startDashboard(config: Config, client: OrthancClient, sidecar: { readonly ready: boolean; wake(studyId?: string): void }, metrics: MetricsView, log: Logger): RunningDashboard {
   const now = (): Date => new Date();
   const index = StudyIndex.open(config.stateDir, now);
   if (index.openedAs !== 'existing') log.warn({ event: 'index-open', openedAs: index.openedAs, stateDir: config.stateDir }, `study index ${index.openedAs}: it is filled from Orthanc in the background`);
