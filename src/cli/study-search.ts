@@ -1,5 +1,6 @@
 /** Finding a study as a radiographer would: by name, patient ID, accession or date; newest first; in pages. */
 import type { OrthancClient } from '../orthanc/client.js';
+import { patientMainTags, studyMainTags } from '../study/main-tags.js';
 import type { OrthancStudy } from '../orthanc/types.js';
 
 /** What one row of the picker shows: enough to tell two studies of the same patient apart. */
@@ -85,17 +86,9 @@ function dateQuery(term: string): string | undefined {
 }
 
 function rowOf(study: OrthancStudy): StudyRow {
-  const tags = study.MainDicomTags;
-  const patient = study.PatientMainDicomTags;
-  return {
-    id: study.ID,
-    patientName: patient['PatientName'] ?? '',
-    patientId: patient['PatientID'] ?? '',
-    accession: tags['AccessionNumber'] ?? '',
-    date: displayDate(tags['StudyDate']),
-    time: tags['StudyTime'] ?? '',
-    description: tags['StudyDescription'] ?? '',
-  };
+  const { accessionNumber, studyDate, studyTime, studyDescription } = studyMainTags(study);
+  const { patientName, patientId } = patientMainTags(study);
+  return { id: study.ID, patientName, patientId, accession: accessionNumber, date: displayDate(studyDate), time: studyTime, description: studyDescription };
 }
 
 function newestFirst(a: StudyRow, b: StudyRow): number {

@@ -5,9 +5,8 @@
  * backwards. It only reads Orthanc.
  */
 import { errorKind, messageOf, NotFoundError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { recordedDigest } from '../measurements/parse.js';
-import type { OrthancClient } from '../orthanc/client.js';
+import type { ChangesFollowerDeps } from '../orthanc/follower.js';
 import { METADATA } from '../orthanc/metadata.js';
 import { parseStatus } from '../status/status.js';
 import { rowOf, type StudyRow } from './row.js';
@@ -19,11 +18,8 @@ const PAGE = 1000;
 const REBUILD_CONCURRENCY = 4;
 
 /** What the follower needs. */
-export interface IndexFeedDeps {
-  readonly client: OrthancClient;
+export interface IndexFeedDeps extends ChangesFollowerDeps {
   readonly index: StudyIndex;
-  readonly log: Logger;
-  readonly pollIntervalMs: number;
   /**
    * How often to look for studies Orthanc deleted (default 60 s): Orthanc drops a deleted study's
    * entries from its changes log instead of logging the deletion, so the feed cannot show it.

@@ -1,9 +1,10 @@
 /** One study as the dashboard lists it, and how it is derived from what Orthanc holds. */
+import { patientMainTags, studyMainTags } from '../study/main-tags.js';
 import type { OrthancStudy } from '../orthanc/types.js';
-import type { StudyStatus } from '../status/status.js';
+import { STUDY_STATES, type StudyStatus } from '../status/status.js';
 
 /** States a listed study can be in: the sidecar's states, plus `deleted` once Orthanc dropped the study. */
-export const ROW_STATES = ['queued', 'processing', 'done', 'failed', 'deleted'] as const;
+export const ROW_STATES = [...STUDY_STATES, 'deleted'] as const;
 /** One of ROW_STATES. */
 export type RowState = (typeof ROW_STATES)[number];
 
@@ -37,18 +38,18 @@ export interface StudyRow {
 
 /** Builds a row from Orthanc's study and our status; `seenAt` stands in for times the status lacks. */
 export function rowOf(study: OrthancStudy, status: StudyStatus | undefined, pendingDigest: string, seenAt: Date): StudyRow {
-  const tags = study.MainDicomTags;
-  const patient = study.PatientMainDicomTags;
+  const tags = studyMainTags(study);
+  const patient = patientMainTags(study);
   // A status about other measurements than the pending ones is stale: the new mark waits in the queue.
   const current = status !== undefined && (pendingDigest === '' || status.digest === pendingDigest) ? status : undefined;
   return {
     studyId: study.ID,
-    studyInstanceUid: tags['StudyInstanceUID'] ?? '',
-    patientName: (patient['PatientName'] ?? '').replace(/\^+/g, ' ').trim(),
-    patientId: patient['PatientID'] ?? '',
-    accession: tags['AccessionNumber'] ?? '',
-    studyDate: tags['StudyDate'] ?? '',
-    modalities: tags['ModalitiesInStudy'] ?? '',
+    studyInstanceUid: tags.studyInstanceUid,
+    patientName: patient.patientName.replace(/\^+/g, ' ').trim(),
+    patientId: patient.patientId,
+    accession: tags.accessionNumber,
+    studyDate: tags.studyDate,
+    modalities: study.MainDicomTags['ModalitiesInStudy'] ?? '',
     state: current?.state ?? 'queued',
     attempts: current?.attempts ?? 0,
     error: current?.error ?? '',

@@ -4,6 +4,7 @@
  * instances differ in SOP class costs one metadata read per instance.
  */
 import type { OrthancClient } from '../orthanc/client.js';
+import { patientMainTags, studyMainTags } from '../study/main-tags.js';
 import type { SimplifiedTags } from '../orthanc/types.js';
 import type { InstanceFacts, SeriesFacts, StudyFacts } from '../study/facts.js';
 import { mapLimit } from './concurrency.js';
@@ -45,26 +46,12 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
   const firstTags = await firstInstanceTags(client, series);
   const issuer = nonEmpty(firstTags['IssuerOfPatientID']);
   const offset = nonEmpty(firstTags['TimezoneOffsetFromUTC']);
-  const st = study.MainDicomTags;
-  const pt = study.PatientMainDicomTags;
   return {
     orthancId: study.ID,
-    studyInstanceUid: st['StudyInstanceUID'] ?? '',
-    studyDate: st['StudyDate'] ?? '',
-    studyTime: st['StudyTime'] ?? '',
-    studyId: st['StudyID'] ?? '',
-    accessionNumber: st['AccessionNumber'] ?? '',
-    referringPhysicianName: st['ReferringPhysicianName'] ?? '',
-    studyDescription: st['StudyDescription'] ?? '',
+    ...studyMainTags(study),
     // A malformed offset (no sign, "+1") would make every FHIR write fail: leave it out, the configured zone applies.
     ...(offset !== undefined && TIMEZONE_OFFSET.test(offset) ? { timezoneOffsetFromUtc: offset } : {}),
-    patient: {
-      patientId: pt['PatientID'] ?? '',
-      ...(issuer ? { issuerOfPatientId: issuer } : {}),
-      patientName: pt['PatientName'] ?? '',
-      birthDate: pt['PatientBirthDate'] ?? '',
-      sex: pt['PatientSex'] ?? '',
-    },
+    patient: { ...patientMainTags(study), ...(issuer ? { issuerOfPatientId: issuer } : {}) },
     series,
   };
 }

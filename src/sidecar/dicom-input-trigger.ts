@@ -15,6 +15,7 @@ import type { DicomInputSettings } from '../inputs/settings.js';
 import { vendorSrSource } from '../inputs/vendor-sr.js';
 import type { Logger } from '../log.js';
 import type { OrthancClient } from '../orthanc/client.js';
+import { unlessDeleted } from '../orthanc/follower.js';
 import type { OrthancSeries } from '../orthanc/types.js';
 import { METADATA } from '../orthanc/metadata.js';
 
@@ -42,13 +43,8 @@ const TRANSIENT = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth'
 
 /** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
 export async function onStableSeriesInputs(deps: DicomInputTriggerDeps, seriesId: string): Promise<DicomInputOutcome> {
-  let series: OrthancSeries;
-  try {
-    series = await deps.client.series(seriesId);
-  } catch (error) {
-    if (errorKind(error) === 'not-found') return { kind: 'not-applicable' };
-    throw error;
-  }
+  const series = await unlessDeleted(deps.client.series(seriesId));
+  if (series === undefined) return { kind: 'not-applicable' };
   const modality = series.MainDicomTags['Modality'] ?? '';
   const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'dicom-input' });
   if (modality === 'SR' ? !deps.inputs.vendorSr : NOT_IMAGES.has(modality) || !deps.inputs.legacyTags) {

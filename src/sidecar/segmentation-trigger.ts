@@ -9,6 +9,7 @@ import { errorKind, failureClass, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseMeasurementsJson } from '../measurements/parse.js';
 import type { OrthancClient } from '../orthanc/client.js';
+import { unlessDeleted } from '../orthanc/follower.js';
 import type { OrthancSeries } from '../orthanc/types.js';
 import { isSegMark, originFor, parseInputs } from '../measurements/origin.js';
 import { recordSegMark } from '../inputs/seg-mark.js';
@@ -50,14 +51,8 @@ export type SegmentationOutcome =
 export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: string): Promise<SegmentationOutcome> {
   const settings = deps.segmentation;
   if (!settings.enabled) return { kind: 'disabled' };
-  let series: OrthancSeries;
-  try {
-    series = await deps.client.series(seriesId);
-  } catch (error) {
-    if (errorKind(error) === 'not-found') return { kind: 'not-segmentation' };
-    throw error;
-  }
-  if (series.MainDicomTags['Modality'] !== 'SEG') return { kind: 'not-segmentation' };
+  const series = await unlessDeleted(deps.client.series(seriesId));
+  if (series === undefined || series.MainDicomTags['Modality'] !== 'SEG') return { kind: 'not-segmentation' };
   const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'segmentation' });
   const found = await measure(deps.client, series, settings, log, deps.budget ?? fileBytes);
   if (found.kind === 'no-kidney') {

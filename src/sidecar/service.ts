@@ -8,8 +8,7 @@
  * queues them, and a worker of their own downloads and decodes them, so a large SEG never stalls the feed.
  */
 import { errorKind, failureClass, messageOf } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { OrthancClient } from '../orthanc/client.js';
+import type { ChangesFollowerDeps } from '../orthanc/follower.js';
 import type { OrthancChange } from '../orthanc/types.js';
 import type { ByteBudget } from '../pipeline/byte-budget.js';
 import { createPool, type Pool } from '../pipeline/concurrency.js';
@@ -36,14 +35,11 @@ const MAX_WAITING = 2000;
 const MAX_BACKOFF_MS = 30_000;
 
 /** Settings and I/O of the daemon. */
-export interface SidecarDeps {
-  readonly client: OrthancClient;
+export interface SidecarDeps extends ChangesFollowerDeps {
   readonly processor: ProcessorDeps;
   readonly cursor: CursorStore;
   readonly events: SidecarEvents;
   readonly metrics: SidecarMetrics;
-  readonly log: Logger;
-  readonly pollIntervalMs: number;
   readonly sweepIntervalMs: number;
   /** Where a first start begins: Orthanc's current head (default) or the start of the log. */
   readonly startFrom: 'head' | 'beginning';
