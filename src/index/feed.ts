@@ -8,6 +8,7 @@ import { errorKind, messageOf, NotFoundError } from '../errors.js';
 import { recordedDigest } from '../measurements/parse.js';
 import type { ChangesFollowerDeps } from '../orthanc/follower.js';
 import { METADATA } from '../orthanc/metadata.js';
+import { mapLimit } from '../pipeline/concurrency.js';
 import { parseStatus } from '../status/status.js';
 import { rowOf, type StudyRow } from './row.js';
 import type { StudyIndex } from './store.js';
@@ -162,15 +163,11 @@ export class IndexFeed {
     const started = Date.now();
     log.info({ event: 'index-rebuild', studies: ids.length, openedAs: index.openedAs }, 'filling the study index from Orthanc');
     this.rebuildProgress = { done: 0, total: ids.length };
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (!this.stopping && next < ids.length) {
-        const id = ids[next++] as string;
-        await this.refresh(id);
-        if (this.rebuildProgress) this.rebuildProgress.done++;
-      }
-    };
-    await Promise.all(Array.from({ length: REBUILD_CONCURRENCY }, worker));
+    await mapLimit(ids, REBUILD_CONCURRENCY, async (id) => {
+      if (this.stopping) return;
+      await this.refresh(id);
+      if (this.rebuildProgress) this.rebuildProgress.done++;
+    });
     if (this.stopping) return;
     index.setCursor(head);
     this.rebuildProgress = undefined;
