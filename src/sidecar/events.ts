@@ -1,5 +1,6 @@
 /** Live events of the sidecar, for logs, metrics and the WebSocket stream. */
 import { EventEmitter } from 'node:events';
+import type { LiveEvents } from '../http/sidecar-view.js';
 
 /** Kinds of study events, in the order a study goes through them. */
 export type StudyEventKind = 'queued' | 'processing' | 'done' | 'failed' | 'retrying' | 'skipped' | 'deleted';
@@ -159,7 +160,7 @@ export class ProgressThrottle {
 }
 
 /** A typed emitter of study events: every raw event (logs, metrics), and one per state change (watchers). */
-export class SidecarEvents {
+export class SidecarEvents implements LiveEvents {
   private readonly emitter = new EventEmitter();
   private readonly changes = new StateChanges();
   private readonly progressReports = new ProgressThrottle((event) => this.emitter.emit('progress', event));

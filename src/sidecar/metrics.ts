@@ -1,5 +1,6 @@
 /** Prometheus metrics of one sidecar replica (served at GET /metrics). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MetricsView } from '../http/sidecar-view.js';
 import type { SidecarEvents } from './events.js';
 
 /**
@@ -10,7 +11,7 @@ import type { SidecarEvents } from './events.js';
 export type ClaimOutcome = 'claimed' | 'took-over' | 'lost' | 'lease-lost';
 
 /** The replica's metrics, in their own registry so tests can make several. */
-export class SidecarMetrics {
+export class SidecarMetrics implements MetricsView {
   readonly registry = new Registry();
   readonly done = new Counter({ name: 'kidney_volumes_studies_done_total', help: 'Studies processed to done', registers: [this.registry] });
   readonly failed = new Counter({ name: 'kidney_volumes_studies_failed_total', help: 'Studies that failed', registers: [this.registry] });
