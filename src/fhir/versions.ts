@@ -196,7 +196,7 @@ export function resultVersionOf(stored: StoredKidneyVolumes, set: MeasurementSet
   return { correction: results.some((r) => r.change !== 'new'), versionTime, versionKey: versionTime, results };
 }
 
-/** One version released before, as the study's status history keeps it (src/sidecar/status.ts). */
+/** One version released before, as the study's status history keeps it (src/status/status.ts). */
 export interface ReleasedVersion {
   readonly digest: string;
   /** When it was finished. */

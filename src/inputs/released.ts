@@ -1,6 +1,6 @@
 /**
  * The versions of a study's measurements released before the one being delivered, as the study's
- * status history keeps them (src/sidecar/status.ts writes it; each entry carries its measurements
+ * status history keeps them (src/status/status.ts writes it; each entry carries its measurements
  * in the structured mark form). Read by a results interface that has no FHIR Bundle recording what
  * it sent before: HL7 with KV_APPROACHES lacking fhir still sends a correction as a correction.
  */

@@ -371,7 +371,7 @@ function statusMeasurement(m: Measurement): StatusMeasurement {
 
 /**
  * Where a version came from: the DICOM object it was read from, a SEG (a mark the segmentation
- * trigger recorded writing, src/inputs/origin.ts isSegMark), the route a person used, else a mark
+ * trigger recorded writing, src/measurements/origin.ts isSegMark), the route a person used, else a mark
  * written straight into Orthanc (which may name a SEG: a person's mark all the same).
  */
 function sourceOf(origin: DicomOrigin | undefined, bySeg: boolean, personRoute: VersionSource | undefined): VersionSource {

@@ -141,7 +141,7 @@ async function applyMark(client: OrthancClient, studyId: string, mark: Segmentat
 
 /**
  * True when the pending mark was written by a segmentation: the trigger recorded writing exactly
- * this mark from the SEG it names (src/inputs/origin.ts isSegMark). A person's mark wins, whether
+ * this mark from the SEG it names (src/measurements/origin.ts isSegMark). A person's mark wins, whether
  * given through kidney-volumes or typed straight into Orthanc with a SEG's fields copied into it.
  */
 async function writtenByEarlierSeg(client: OrthancClient, studyId: string, pending: string): Promise<boolean> {
