@@ -5,7 +5,6 @@
  * one measurement set, keeps an identity per version.
  */
 import { createHash } from 'node:crypto';
-import { normaliseName } from '../measurements/anatomy.js';
 
 /**
  * A UUID (RFC 9562 version 8, "custom") from the sha256 of the parts. The kind keeps a Patient and
@@ -22,16 +21,6 @@ export function contentUuid(kind: string, ...parts: readonly string[]): string {
 /** The `urn:uuid:` fullUrl for a content UUID. */
 export function uuidUrl(uuid: string): string {
   return `urn:uuid:${uuid}`;
-}
-
-/**
- * What one measurement measures, the part of its identity that survives corrections: the coded
- * anatomy when it has one (so "Right Kidney" corrected to "right kidney 2nd read" stays the right
- * kidney), else the name as the parser compares names (case, underscores and spaces folded).
- * A set holds each anatomy and each folded name once, so the key is unique in a set.
- */
-export function structureKey(m: { readonly name: string; readonly anatomy?: string | undefined }): string {
-  return m.anatomy !== undefined ? `anatomy:${m.anatomy}` : `name:${normaliseName(m.name)}`;
 }
 
 /**

@@ -24,12 +24,12 @@
  */
 import type { Observation } from '@medplum/fhirtypes';
 import type { Measurement, MeasurementSet } from '../measurements/model.js';
-import { structureKey } from './identity.js';
+import { structureKey } from '../measurements/anatomy.js';
 import type { StoredKidneyVolumes, StoredVolume, WrittenStatus } from './read.js';
 
 /** One Observation slot of a version: a measurement of this set, a retracted earlier one, or both. */
 export interface VersionSlot {
-  /** What is measured (src/fhir/identity.ts structureKey). */
+  /** What is measured (src/measurements/anatomy.ts structureKey). */
   readonly key: string;
   /** The measurement of this set, undefined when this version no longer has it. */
   readonly measurement: Measurement | undefined;

@@ -33,6 +33,16 @@ export function normaliseName(name: string): string {
   return name.trim().toLowerCase().replace(/[_\-\s]+/g, ' ');
 }
 
+/**
+ * What one measurement measures, the part of its identity that survives corrections: the coded
+ * anatomy when it has one (so "Right Kidney" corrected to "right kidney 2nd read" stays the right
+ * kidney), else the name as the parser compares names (case, underscores and spaces folded).
+ * A set holds each anatomy and each folded name once, so the key is unique in a set.
+ */
+export function structureKey(m: { readonly name: string; readonly anatomy?: string | undefined }): string {
+  return m.anatomy !== undefined ? `anatomy:${m.anatomy}` : `name:${normaliseName(m.name)}`;
+}
+
 /** The anatomy a name stands for, or undefined for other named volumes. */
 export function anatomyForName(name: string): Anatomy | undefined {
   return NAMES.get(normaliseName(name));

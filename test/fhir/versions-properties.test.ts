@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { oruR01 } from '../../src/delivery/hl7/oru.js';
 import { buildKidneyVolumeBundle } from '../../src/fhir/bundle.js';
 import { FhirBundleReadError, FhirServerError } from '../../src/fhir/errors.js';
-import { structureKey } from '../../src/fhir/identity.js';
+import { structureKey } from '../../src/measurements/anatomy.js';
 import { readKidneyVolumeBundle, type StoredKidneyVolumes } from '../../src/fhir/read.js';
 import { formatStructuralIssues, structuralIssues } from '../../src/fhir/self-check.js';
 import { serializeResource } from '../../src/fhir/serialize.js';

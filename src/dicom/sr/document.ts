@@ -7,7 +7,7 @@ import { encodePart10, type NaturalDataset } from '../part10.js';
 import { SEGMENTATION_SOP_CLASS_UID } from '../sop-classes.js';
 import { stableUid } from '../../uids.js';
 import type { Measurement, MeasurementSet } from '../../measurements/model.js';
-import { structureKey } from '../../fhir/identity.js';
+import { structureKey } from '../../measurements/anatomy.js';
 import { isSourceImageSeries, type StudyFacts } from '../../study/facts.js';
 import { studyIdentity } from '../../study/identity.js';
 import { findingSiteOf } from './finding-sites.js';
@@ -139,7 +139,7 @@ function predecessorSequence(studyInstanceUid: string, reports: readonly ReportR
 
 /**
  * The TID 1501 Tracking Unique Identifier of a measurement: the study's identity and the measured
- * structure (src/fhir/identity.ts structureKey, as the FHIR Observation identifier), so that the
+ * structure (src/measurements/anatomy.ts structureKey, as the FHIR Observation identifier), so that the
  * corrected volume of the right kidney is tracked as the same finding as the first one.
  */
 export function trackingUidOf(facts: StudyFacts, m: Pick<Measurement, 'name' | 'anatomy'>, uidRoot?: string): string {
