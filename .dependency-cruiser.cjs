@@ -2,8 +2,8 @@
  * Which way dependencies run (checked by `npm run typecheck` with dependency-cruiser).
  * Triggers (cli, sidecar, http) hand work to the pipeline; the pipeline asks the writers and then
  * the deliveries; the writers are pure (facts and measurements in, bytes or resources out).
- * Folders, top to bottom: cli, sidecar (and config.ts) > http > index > pipeline > inputs > status >
- * delivery > fhir > segmentation > dicom > measurements, study > orthanc; log, retry, uids and
+ * Folders, top to bottom: cli, sidecar (and config.ts) > http > index > pipeline > delivery > inputs >
+ * status > fhir > segmentation > dicom > measurements, study > orthanc; log, retry, uids and
  * errors.ts (which maps the FHIR writer's own errors too) sit below. No folder reaches back up
  * (no-folder-cycles): what two folders share lives in the lower one, or is passed in.
  */
