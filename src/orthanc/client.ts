@@ -220,13 +220,15 @@ export class OrthancClient {
   /**
    * Compare-and-set of study metadata: writes over exactly the revision `ifMatch` (create-only
    * without it). False when another writer came first (Orthanc's 409); other failures throw.
+   * A 409 over exactly our value is our own write: a PUT whose answer was lost to a reset is sent
+   * again, and the repeat meets the revision the first one made.
    */
   async replaceStudyMetadata(id: string, name: string, value: string, ifMatch: string | undefined): Promise<boolean> {
     try {
       await this.putStudyMetadata(id, name, value, ifMatch);
       return true;
     } catch (error) {
-      if (error instanceof OrthancHttpError && error.status === 409) return false;
+      if (error instanceof OrthancHttpError && error.status === 409) return (await this.studyMetadata(id, name))?.value === value;
       throw error;
     }
   }

@@ -7,6 +7,7 @@ import { OrthancUnreachableError } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { DEFAULT_IDLE_MS } from '../../src/orthanc/connection.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
+import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -49,6 +50,57 @@ describe('keep-alive against a real Orthanc', () => {
       await client.system();
       expect(relay.connections()).toBe(2);
       expect(DEFAULT_IDLE_MS).toBeLessThan(1000);
+    } finally {
+      relay.close();
+    }
+  });
+
+  /**
+   * A TCP relay in front of Orthanc that lets the first metadata PUT reach Orthanc and, once
+   * Orthanc has answered it (so the write has landed), resets the client's socket instead of
+   * passing the answer on: what a connection lost at that instant looks like to the client.
+   */
+  async function answerLosingRelay(): Promise<{ url: string; puts: () => number; close: () => void }> {
+    const target = new URL(orthanc.url);
+    let puts = 0;
+    let lost = false;
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+      }
+      let dropAnswer = false;
+      client.on('data', (chunk: Buffer) => {
+        if (chunk.subarray(0, 4).toString('latin1') === 'PUT ') {
+          puts++;
+          if (!lost) dropAnswer = lost = true;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => (dropAnswer ? client.resetAndDestroy() : client.write(chunk)));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    const url = await listen(server);
+    return { url, puts: () => puts, close: () => (server.close(), sockets.forEach((s) => s.destroy())) };
+  }
+
+  it('a compare-and-set write whose answer was lost, sent again and refused with 409, is known as our own landed write', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await orthanc.client.putStudyMetadata(study.orthancId, 'KidneyVolumesStatus', '{"first":1}');
+    const etag = (await orthanc.client.studyMetadata(study.orthancId, 'KidneyVolumesStatus'))?.etag;
+    const relay = await answerLosingRelay();
+    try {
+      const client = new OrthancClient({ url: relay.url, username: orthanc.username, password: orthanc.password, retries: 2, retryBaseDelayMs: 5 });
+      await client.system();
+      // Orthanc stored it, the answer was lost, the repeat met the new revision (409): still ours.
+      expect(await client.replaceStudyMetadata(study.orthancId, 'KidneyVolumesStatus', '{"second":2}', etag)).toBe(true);
+      expect(relay.puts()).toBe(2);
+      expect((await orthanc.client.studyMetadata(study.orthancId, 'KidneyVolumesStatus'))?.value).toBe('{"second":2}');
+      // A 409 over somebody else's value stays a lost race.
+      expect(await client.replaceStudyMetadata(study.orthancId, 'KidneyVolumesStatus', '{"third":3}', etag)).toBe(false);
     } finally {
       relay.close();
     }
