@@ -9,7 +9,8 @@
  *
  * Run by hand after building (tsx is not installed, so the benchmark is compiled too):
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/load.js \
- *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4] [--node-options=...]
+ *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4] [--node-options=...] [--cpu-prof DIR]
+ * --cpu-prof writes each sidecar's V8 CPU profile (.cpuprofile) into DIR when it stops.
  */
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,6 +39,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     // The sidecar's NODE_OPTIONS; by default the deployed heap limits (SIDECAR_NODE_OPTIONS), '' for none.
     'node-options': { type: 'string' },
+    // A CPU profile of each sidecar (node --cpu-prof), for finding where its time per study goes.
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -97,6 +100,7 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
       sidecars.push(
         await runSidecar({
           cli: CLI,
+          ...(values['cpu-prof'] !== undefined ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] } : {}),
           env: { ...orthanc.env, KV_APPROACHES: values.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', KV_REPLICA_ID: `r${r}`, KV_CONCURRENCY: values.concurrency, ...(values['node-options'] !== undefined ? { NODE_OPTIONS: values['node-options'] } : {}) },
         }),
       );

@@ -240,7 +240,7 @@ async function privateLine(): Promise<void> {
 
 /** The load benchmark (bench/load.ts), one replica: burst of 500 and 10/s; its rows parsed. */
 function loadLine(): void {
-  const output = execFileSync(process.execPath, [join(ROOT, 'dist', 'bench', 'bench', 'load.js'), '--studies', '500', '--replicas', '1', '--rate', '10', '--seconds', '30'], {
+  const output = execFileSync(process.execPath, [join(ROOT, 'dist', 'bench', 'bench', 'load.js'), '--studies', '500', '--replicas', '1', '--rate', '10', '--seconds', '30', ...(values['cpu-prof'] !== undefined ? ['--cpu-prof', values['cpu-prof']] : [])], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });

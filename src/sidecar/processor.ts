@@ -74,16 +74,20 @@ export type ProcessResult =
 /** Checks one study and processes its pending measurements when there is work. */
 export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number): Promise<ProcessResult> {
   const { client } = deps;
-  let pending;
+  // Every metadata of the study in one call (issue 17: the mark, the status and the inputs were
+  // three reads, each 404 one more); the status is read again with its revision only when there is one.
+  let metadata: Record<string, string>;
   try {
-    pending = await client.studyMetadata(studyId, METADATA.pending);
+    metadata = await client.studyMetadataAll(studyId);
   } catch (error) {
     // Deleted between the change that named it and this read: nothing to do, and nothing to write.
     if (error instanceof NotFoundError) return gone(deps, studyId, seq);
     throw error;
   }
-  if (pending === undefined) return { kind: 'nothing', reason: 'no pending measurements' };
-  const stored = await readStatus(client, studyId);
+  const pendingValue = metadata[METADATA.pending];
+  if (pendingValue === undefined) return { kind: 'nothing', reason: 'no pending measurements' };
+  const pending = { value: pendingValue };
+  const stored: StoredStatus = metadata[METADATA.status] === undefined ? { kind: 'absent' } : await readStatus(client, studyId);
   if (stored.kind === 'unreadable') {
     // Somebody else's write (a broken client): reported, then replaced by the next write of ours.
     deps.log.warn({ studyId, event: 'status-unreadable', problem: stored.problem }, `${METADATA.status} is not a status (${stored.problem}); it will be replaced`);
@@ -123,7 +127,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, stored, current, crashes, seq);
   const attempts = (sameVersion ? current.attempts : 0) + 1;
   // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
-  const inputs = parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value);
+  const inputs = parseInputs(metadata[METADATA.inputs]);
   const origin = originFor(inputs, set.digest);
   const source = sourceOf(origin, isSegMark(inputs, set), markSourceFor(inputs, set.digest));
   const claim: StudyStatus = {
