@@ -59,6 +59,16 @@ export interface ProcessorDeps {
   readonly metrics?: Pick<SidecarMetrics, 'claims' | 'outputBytes'>;
 }
 
+/** How one check looks at a study. */
+export interface CheckOptions {
+  /**
+   * Whether a done study is looked at for images added since (one read of its series; default
+   * true). The sidecar passes false when only metadata changes announced the check: a study that
+   * grows becomes stable again (StableStudy), and that change asks for the look (issue 17).
+   */
+  readonly growth?: boolean;
+}
+
 /** What came of one check of a study. */
 export type ProcessResult =
   | { readonly kind: 'nothing'; readonly reason: string }
@@ -72,7 +82,7 @@ export type ProcessResult =
   | { readonly kind: 'busy'; readonly owner: string; readonly leaseUntil: string };
 
 /** Checks one study and processes its pending measurements when there is work. */
-export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number): Promise<ProcessResult> {
+export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number, check: CheckOptions = {}): Promise<ProcessResult> {
   const { client } = deps;
   // Every metadata of the study in one call (issue 17: the mark, the status and the inputs were
   // three reads, each 404 one more); the status is read again with its revision only when there is one.
@@ -101,7 +111,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     return failInvalid(deps, studyId, pending.value, stored, error);
   }
   const finishedHere = current !== undefined && current.digest === set.digest && (current.state === 'done' || current.state === 'failed');
-  const grown = current?.state === 'done' && current.digest === set.digest ? await grownSinceDone(deps, studyId, current) : undefined;
+  const grown = current?.state === 'done' && current.digest === set.digest && check.growth !== false ? await grownSinceDone(deps, studyId, current) : undefined;
   // attach runs a finished version again on purpose (its writes are idempotent): new work, like a study that grew.
   const again = grown ?? (deps.rerun === true && finishedHere ? 'run again by attach' : undefined);
   if (finishedHere && again === undefined) {

@@ -73,6 +73,8 @@ export class Sidecar {
    * 200 series checks before the next study). SEG memory is bounded by the byte budget anyway.
    */
   private readonly seriesPool = createPool(1);
+  /** Studies whose next check looks for images added since they were done (a StableStudy change, a sweep, a wake-up). */
+  private readonly growthWanted = new Set<string>();
   /** Checks of a study that failed in a row before its claim (Orthanc away), for its backoff. */
   private readonly checkFailures = new Map<string, number>();
   /** The last change handled (the file may be up to CURSOR_SAVE_MS behind). */
@@ -195,7 +197,7 @@ export class Sidecar {
     }
     for (const change of page.Changes) {
       if (this.stopping) return false;
-      if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq);
+      if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq, change.ChangeType === 'StableStudy');
       // A stable SEG series may turn into a pending mark (issue 8); its write comes back as UpdatedMetadata.
       else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') this.enqueueSeries(change);
     }
@@ -251,9 +253,17 @@ export class Sidecar {
    */
   private async stableSeries(seriesId: string, job: SeriesJob): Promise<void> {
     try {
-      await onStableSeries(this.deps, seriesId);
-      // Other systems' SRs and the original tool's blocks (issue 16); their writes also come back as UpdatedMetadata.
-      if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, seriesId);
+      // Read once for both triggers; a series deleted meanwhile is nothing to either.
+      const wanted = this.deps.segmentation.enabled || this.deps.inputs !== undefined;
+      const series = !wanted ? undefined : await this.deps.client.series(seriesId).catch((error: unknown) => {
+        if (errorKind(error) === 'not-found') return undefined;
+        throw error;
+      });
+      if (series) {
+        await onStableSeries(this.deps, seriesId, series);
+        // Other systems' SRs and the original tool's blocks (issue 16); their writes also come back as UpdatedMetadata.
+        if (this.deps.inputs) await onStableSeriesInputs({ ...this.deps, inputs: this.deps.inputs }, seriesId, series);
+      }
       if (!job.again) this.series.delete(seriesId);
     } catch (error) {
       const failure = failureClass(error);
@@ -321,7 +331,8 @@ export class Sidecar {
   }
 
   private async check(studyId: string, seq: number | undefined): Promise<void> {
-    const result = await processStudy(this.deps.processor, studyId, seq);
+    // Our own status writes come back as UpdatedMetadata: those checks need not read the series again.
+    const result = await processStudy(this.deps.processor, studyId, seq, { growth: this.growthWanted.delete(studyId) });
     if (result.kind === 'retry') this.retryLater(studyId, result.afterMs);
     if (result.kind === 'busy') {
       // Another replica holds it: look again when its lease ends, which is how a dead replica's
@@ -335,7 +346,9 @@ export class Sidecar {
     }
   }
 
-  private enqueue(studyId: string, seq?: number): void {
+  /** Queues a study; `growth` asks its next check to look for images added since it was done (always so without a change: a sweep, a wake-up, a retry). */
+  private enqueue(studyId: string, seq?: number, growth = seq === undefined): void {
+    if (growth) this.growthWanted.add(studyId);
     this.queue.add(studyId, seq);
     this.deps.events.emit({ kind: 'queued', studyId, at: new Date().toISOString(), ...(seq !== undefined ? { seq } : {}) });
     this.pump();
