@@ -25,7 +25,7 @@ import type { ClaimOutcome, SidecarMetrics } from './metrics.js';
 import { backoffMs } from '../retry.js';
 import {
   outputsOf,
-  readStatus,
+  parseStatusText,
   replaceStatus,
   statusOf,
   withVersion,
@@ -97,7 +97,10 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const pendingValue = metadata[METADATA.pending];
   if (pendingValue === undefined) return { kind: 'nothing', reason: 'no pending measurements' };
   const pending = { value: pendingValue };
-  const stored: StoredStatus = metadata[METADATA.status] === undefined ? { kind: 'absent' } : await readStatus(client, studyId);
+  // Deciding needs the status' value only; its revision is read just before a write (revised).
+  const statusText = metadata[METADATA.status];
+  const stored = storedOf(statusText);
+  const revised = (): Promise<StoredStatus | undefined> => withRevision(client, studyId, statusText, stored);
   if (stored.kind === 'unreadable') {
     // Somebody else's write (a broken client): reported, then replaced by the next write of ours.
     deps.log.warn({ studyId, event: 'status-unreadable', problem: stored.problem }, `${METADATA.status} is not a status (${stored.problem}); it will be replaced`);
@@ -108,7 +111,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   try {
     set = parseMeasurementsJson(pending.value);
   } catch (error) {
-    return failInvalid(deps, studyId, pending.value, stored, error);
+    return failInvalid(deps, studyId, pending.value, stored, revised, error);
   }
   const finishedHere = current !== undefined && current.digest === set.digest && (current.state === 'done' || current.state === 'failed');
   const grown = current?.state === 'done' && current.digest === set.digest && check.growth !== false ? await grownSinceDone(deps, studyId, current) : undefined;
@@ -134,7 +137,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   // holding it (killed, out of memory), or lost its lease. Counted, and failed once it used them all.
   const abandoned = sameVersion && current.state === 'processing' && current.nextAttemptAt === undefined;
   const crashes = (sameVersion ? current.crashes ?? 0 : 0) + (abandoned ? 1 : 0);
-  if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, stored, current, crashes, seq);
+  if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, revised, current, crashes, seq);
   const attempts = (sameVersion ? current.attempts : 0) + 1;
   // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
   const inputs = parseInputs(metadata[METADATA.inputs]);
@@ -156,7 +159,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     // The versions finished before this one; the claim never changes them (done appends this one).
     ...(current?.history ? { history: current.history } : {}),
   };
-  const claimed = await writeStatus(client, studyId, stored, claim);
+  const before = await revised();
+  const claimed = before === undefined ? undefined : await writeStatus(client, studyId, before, claim);
   if (claimed === undefined) {
     // Another replica (or a retry request) wrote the status between our read and our write.
     count(deps, 'lost');
@@ -313,20 +317,35 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldSta
 }
 
 /** A study whose claims all ended with the process gone: failed without another try, saying so. */
-async function failCrashed(deps: ProcessorDeps, studyId: string, stored: StoredStatus, current: StudyStatus, crashes: number, seq: number | undefined): Promise<ProcessResult> {
+async function failCrashed(
+  deps: ProcessorDeps,
+  studyId: string,
+  revised: () => Promise<StoredStatus | undefined>,
+  current: StudyStatus,
+  crashes: number,
+  seq: number | undefined,
+): Promise<ProcessResult> {
   const now = deps.now().toISOString();
   const error =
     `processing this study crashed the process ${crashes} times (claimed ${current.attempts} times, never finished; ` +
     `out of memory or killed?), so it is not claimed again; find the cause in the logs, then "kidney-volumes retry ${studyId}"`;
   const failed: StudyStatus = { ...withoutLease(current), crashes, state: 'failed', updatedAt: now, finishedAt: now, error, errorKind: 'internal' };
-  if ((await writeStatus(deps.client, studyId, stored, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  const before = await revised();
+  if (before === undefined || (await writeStatus(deps.client, studyId, before, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest: current.digest, message: error });
   deps.log.error({ studyId, seq, attempts: current.attempts, crashes, event: 'poison' }, error);
   return { kind: 'failed', status: failed };
 }
 
 /** Invalid pending input fails this study alone, once per distinct input. */
-async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, stored: StoredStatus, error: unknown): Promise<ProcessResult> {
+async function failInvalid(
+  deps: ProcessorDeps,
+  studyId: string,
+  raw: string,
+  stored: StoredStatus,
+  revised: () => Promise<StoredStatus | undefined>,
+  error: unknown,
+): Promise<ProcessResult> {
   const current = statusOf(stored);
   const digest = recordedDigest(raw);
   if (current && current.digest === digest && current.state === 'failed') return { kind: 'nothing', reason: 'already failed for this input' };
@@ -344,7 +363,8 @@ async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, st
     // The versions finished before stay the record (the current one is still the newest of them).
     ...(current?.history ? { history: current.history } : {}),
   };
-  if ((await writeStatus(deps.client, studyId, stored, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  const before = await revised();
+  if (before === undefined || (await writeStatus(deps.client, studyId, before, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest, message: status.error ?? '' });
   deps.log.warn({ studyId, event: 'invalid-input' }, status.error);
   return { kind: 'failed', status };
@@ -354,6 +374,25 @@ async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, st
 function gone(deps: ProcessorDeps, studyId: string, seq: number | undefined): ProcessResult {
   deps.log.info({ studyId, seq, event: 'gone' }, 'study no longer exists in Orthanc; nothing to do');
   return { kind: 'gone' };
+}
+
+/** The status a value read without its revision holds (as readStatus reads it, without the ETag). */
+function storedOf(text: string | undefined): StoredStatus {
+  if (text === undefined) return { kind: 'absent' };
+  const parsed = parseStatusText(text);
+  return parsed.ok ? { kind: 'readable', status: parsed.status } : { kind: 'unreadable', problem: parsed.problem };
+}
+
+/**
+ * The status with its revision (ETag) for a compare-and-set, read just before the write; undefined
+ * when it is no longer the value the decision was made on (somebody wrote meanwhile: as a lost race,
+ * and the change they made brings the study back). An absent status is written create-only.
+ */
+async function withRevision(client: OrthancClient, studyId: string, seen: string | undefined, stored: StoredStatus): Promise<StoredStatus | undefined> {
+  if (seen === undefined || stored.kind === 'absent') return stored;
+  const revision = await client.studyMetadata(studyId, METADATA.status);
+  if (revision === undefined || revision.value !== seen || revision.etag === undefined) return undefined;
+  return { ...stored, etag: revision.etag };
 }
 
 function withoutLease(status: StudyStatus): StudyStatus {
