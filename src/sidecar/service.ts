@@ -85,6 +85,8 @@ export class Sidecar {
   /** The last change read (at or after cursorSeq: changes read whose studies are not checked yet lie between). */
   private readSeq = -1;
   private stopping = false;
+  /** A wake-up asked for the feed to be read while a read was in flight (the Lua script's call came then). */
+  private feedWanted = false;
   private running: Promise<void> | undefined;
   private readonly sweeper: Sweep;
   private readonly outcomeLabels: OutcomeLabels | undefined;
@@ -130,7 +132,12 @@ export class Sidecar {
   /** Asks for a study to be checked now (HTTP API, Lua callback), or for the feed to be read now. */
   wake(studyId?: string): void {
     if (studyId !== undefined) this.enqueue(studyId);
-    else this.queue.signal();
+    else {
+      // Kept until the next read of the feed begins: a wake-up that comes while a read is in flight
+      // (which may have missed the new change) asks for one more read instead of waiting a poll interval.
+      this.feedWanted = true;
+      this.queue.signal();
+    }
   }
 
   /** Stops: finishes the studies in hand, saves the cursor, and resolves. */
@@ -150,10 +157,12 @@ export class Sidecar {
         if (this.cursorSeq < 0) await this.loadCursor();
         await this.sweeper.turn();
         // Back-pressure: with this many studies waiting, reading on would only grow the queue.
-        const more = this.queue.length + this.series.size < MAX_WAITING ? await this.readFeed() : false;
+        const reading = this.queue.length + this.series.size < MAX_WAITING;
+        if (reading) this.feedWanted = false;
+        const more = reading ? await this.readFeed() : false;
         this.orthancReachable = true;
         failures = 0;
-        if (!more) await this.queue.wait(this.deps.pollIntervalMs);
+        if (!more && !(reading && this.feedWanted)) await this.queue.wait(this.deps.pollIntervalMs);
       } catch (error) {
         failures++;
         this.orthancReachable = errorKind(error) !== 'orthanc-unreachable' && errorKind(error) !== 'orthanc-auth';
