@@ -85,7 +85,7 @@ export type ProcessResult =
 export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number, check: CheckOptions = {}): Promise<ProcessResult> {
   const { client } = deps;
   // Every metadata of the study in one call (issue 17: the mark, the status and the inputs were
-  // three reads, each 404 one more); the status is read again with its revision only when there is one.
+  // three reads, each 404 one more); the status is read again, with its revision, only before a write.
   let metadata: Record<string, string>;
   try {
     metadata = await client.studyMetadataAll(studyId);
