@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { METADATA } from '../src/pipeline/metadata.js';
+import { METADATA } from '../src/orthanc/metadata.js';
 import type { StudyEvent } from '../src/sidecar/events.js';
 import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
 import { startGateProxy } from '../test/helpers/gate-proxy.js';

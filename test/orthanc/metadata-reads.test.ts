@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
-import { METADATA } from '../../src/pipeline/metadata.js';
+import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { startGateProxy, type GateProxy } from '../helpers/gate-proxy.js';
 import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
