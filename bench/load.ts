@@ -9,7 +9,11 @@
  *
  * Run by hand after building (tsx is not installed, so the benchmark is compiled too):
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/load.js \
- *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4] [--node-options=...]
+ *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4] [--node-options=...] [--cpu-prof DIR]
+ * --cpu-prof writes each sidecar's V8 CPU profile (.cpuprofile) into DIR when it stops.
+ * --wake lua (default) runs Orthanc with orthanc/kidney-volumes.lua and the hook token, as
+ * docker-compose.yml does, so a mark wakes the sidecar at once; --wake poll leaves the sidecar to
+ * find marks at its next poll of the changes feed (every KV_POLL_INTERVAL_MS, 1 s by default).
  */
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,13 +24,15 @@ import { mapLimit } from '../src/pipeline/concurrency.js';
 import { METADATA } from '../src/orthanc/metadata.js';
 import type { StudyEvent } from '../src/sidecar/events.js';
 import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
-import { ORTHANC_CONFIG, startOrthanc, type TestOrthanc } from '../test/helpers/orthanc.js';
+import { ORTHANC_CONFIG, freePort, startOrthanc, type TestOrthanc } from '../test/helpers/orthanc.js';
 import { runSidecar, type RunningSidecar } from '../test/helpers/sidecar-process.js';
 
 /** The repository root: this file runs as dist/bench/bench/load.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
+const SCRIPT = join(ROOT, 'orthanc', 'kidney-volumes.lua');
+const HOOK_TOKEN = 'bench-hook-token';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +44,9 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     // The sidecar's NODE_OPTIONS; by default the deployed heap limits (SIDECAR_NODE_OPTIONS), '' for none.
     'node-options': { type: 'string' },
+    // A CPU profile of each sidecar (node --cpu-prof), for finding where its time per study goes.
+    'cpu-prof': { type: 'string' },
+    wake: { type: 'string', default: 'lua' },
   },
 });
 
@@ -62,7 +71,9 @@ function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-console.log(`sidecar load, one Orthanc (SQLite), studies of 1 CT image, approaches ${values.approaches}, KV_CONCURRENCY ${values.concurrency}; "sidecar" and "Orthanc": ms of CPU time per study`);
+if (values.wake !== 'lua' && values.wake !== 'poll') throw new Error(`--wake is lua or poll, not ${values.wake}`);
+const lua = values.wake === 'lua';
+console.log(`sidecar load, one Orthanc (SQLite), studies of 1 CT image, approaches ${values.approaches}, KV_CONCURRENCY ${values.concurrency}, wake-up ${lua ? "Orthanc's Lua script (as docker-compose.yml)" : 'polling only'}; "sidecar" and "Orthanc": ms of CPU time per study`);
 console.log(['scenario', 'replicas', 'studies', 'studies/s', 'p50 ms', 'p95 ms', 'p99 ms', 'sidecar', 'Orthanc', 'peak RSS MB per replica'].map((h) => h.padEnd(11)).join(''));
 for (const replicas of values.replicas.split(',').map(Number)) {
   const burst = await scenario(replicas, Number(values.studies), 0);
@@ -88,7 +99,9 @@ function print(name: string, replicas: number, studies: number, f: Figures): voi
 
 /** Uploads the studies, starts the replicas, marks every study (all at once when rate is 0), and waits for every done. */
 async function scenario(replicas: number, count: number, rate: number): Promise<Figures> {
-  const orthanc = await startOrthanc();
+  // The Lua script wakes one sidecar (KV_SIDECAR_URL), the first replica, as in docker-compose.scale.yml each Orthanc wakes its own.
+  const firstPort = await freePort();
+  const orthanc = await startOrthanc(lua ? { LuaScripts: [SCRIPT] } : {}, lua ? { env: { KV_SIDECAR_URL: `http://127.0.0.1:${firstPort}`, KV_HOOK_TOKEN: HOOK_TOKEN } } : {});
   const sidecars: RunningSidecar[] = [];
   const sockets: WebSocket[] = [];
   try {
@@ -97,7 +110,9 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
       sidecars.push(
         await runSidecar({
           cli: CLI,
-          env: { ...orthanc.env, KV_APPROACHES: values.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', KV_REPLICA_ID: `r${r}`, KV_CONCURRENCY: values.concurrency, ...(values['node-options'] !== undefined ? { NODE_OPTIONS: values['node-options'] } : {}) },
+          ...(r === 1 ? { port: firstPort } : {}),
+          ...(values['cpu-prof'] !== undefined ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] } : {}),
+          env: { ...orthanc.env, KV_APPROACHES: values.approaches, KV_LOG_LEVEL: 'warn', KV_SWEEP_INTERVAL_MS: '3600000', KV_REPLICA_ID: `r${r}`, KV_CONCURRENCY: values.concurrency, ...(lua ? { KV_HOOK_TOKEN: HOOK_TOKEN } : {}), ...(values['node-options'] !== undefined ? { NODE_OPTIONS: values['node-options'] } : {}) },
         }),
       );
     }

@@ -17,6 +17,8 @@ import type { StudyIndex } from './store.js';
 const PAGE = 1000;
 /** Studies read from Orthanc at once during a rebuild: enough to overlap round trips, few enough not to crowd the sidecar. */
 const REBUILD_CONCURRENCY = 4;
+/** Studies whose series' modalities are remembered between refreshes. */
+const MODALITIES_REMEMBERED = 1000;
 
 /** What the follower needs. */
 export interface IndexFeedDeps extends ChangesFollowerDeps {
@@ -48,6 +50,8 @@ export class IndexFeed {
   private rebuildProgress: { done: number; total: number } | undefined;
   private lastError: string | undefined;
   private lastDeletedCheck = 0;
+  /** Each recently refreshed study's series (IDs) and their modalities. */
+  private readonly modalitiesSeen = new Map<string, { series: string; modalities: string }>();
 
   constructor(private readonly deps: IndexFeedDeps) {}
 
@@ -81,17 +85,19 @@ export class IndexFeed {
   async refresh(studyId: string): Promise<StudyRow | undefined> {
     const { client, index } = this.deps;
     try {
-      const pending = await client.studyMetadata(studyId, METADATA.pending);
-      const status = await client.studyMetadata(studyId, METADATA.status);
+      // Both marks in one call (no revisions needed here); NotFoundError when the study is gone.
+      const metadata = await client.studyMetadataAll(studyId);
+      const pending = metadata[METADATA.pending];
+      const status = metadata[METADATA.status];
       if (pending === undefined && status === undefined) {
         index.remove(studyId);
         return undefined;
       }
-      const parsed = status ? parseStatus(status.value) : undefined;
+      const parsed = status !== undefined ? parseStatus(status) : undefined;
       const study = await client.study(studyId);
       // ModalitiesInStudy is only in Orthanc's main tags when the modality sent it: take the series' own.
-      const modalities = study.MainDicomTags['ModalitiesInStudy'] || [...new Set((await client.studySeries(studyId)).map((s) => s.MainDicomTags['Modality'] ?? '').filter((m) => m !== ''))].sort().join('\\');
-      const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending ? recordedDigest(pending.value) : '', this.deps.now());
+      const modalities = study.MainDicomTags['ModalitiesInStudy'] || (await this.seriesModalities(studyId, study.Series));
+      const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending !== undefined ? recordedDigest(pending) : '', this.deps.now());
       index.upsert(row);
       if (parsed?.owner) index.sawReplica(parsed.owner, parsed.updatedAt);
       return index.get(studyId);
@@ -102,6 +108,23 @@ export class IndexFeed {
       }
       throw error;
     }
+  }
+
+  /**
+   * The modalities of a study's series, backslash-separated: read from Orthanc, or remembered from
+   * the last refresh of the study when it still has the same series (a series' modality does not
+   * change), so the several refreshes of one study's writes read its series once (issue 17).
+   */
+  private async seriesModalities(studyId: string, seriesIds: readonly string[]): Promise<string> {
+    const key = [...seriesIds].sort().join(',');
+    const known = this.modalitiesSeen.get(studyId);
+    if (known?.series === key) return known.modalities;
+    const modalities = [...new Set((await this.deps.client.studySeries(studyId)).map((s) => s.MainDicomTags['Modality'] ?? '').filter((m) => m !== ''))].sort().join('\\');
+    // Bounded: only the studies being written now matter; the oldest entry goes first.
+    if (this.modalitiesSeen.size >= MODALITIES_REMEMBERED) this.modalitiesSeen.delete(this.modalitiesSeen.keys().next().value as string);
+    this.modalitiesSeen.delete(studyId);
+    this.modalitiesSeen.set(studyId, { series: key, modalities });
+    return modalities;
   }
 
   private async loop(): Promise<void> {

@@ -54,6 +54,23 @@ interface CallOptions {
 }
 
 const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
+/** An Orthanc ID no study has (not a SHA-1 prefix pattern Orthanc makes), for the probe in describesMissingResources. */
+const NO_SUCH_STUDY = '00000000-00000000-00000000-00000000-00000000';
+
+/** True when `id` has the shape of an Orthanc ID (not a DICOM UID). */
+export function isOrthancId(id: string): boolean {
+  return ORTHANC_ID.test(id.trim());
+}
+
+/** Orthanc's JSON error for a resource it does not have (ErrorCode_UnknownResource, 17). */
+function isUnknownResource(body: string): boolean {
+  if (!body.includes('"OrthancStatus"')) return false;
+  try {
+    return (JSON.parse(body) as { OrthancStatus?: unknown }).OrthancStatus === 17;
+  } catch {
+    return false;
+  }
+}
 
 /** Typed access to the Orthanc REST API. */
 export class OrthancClient {
@@ -61,6 +78,12 @@ export class OrthancClient {
   private readonly http: Got;
   private readonly retries: number;
   private readonly retryBaseMs: number;
+  /**
+   * Whether this Orthanc answers a missing resource with its JSON error (OrthancStatus 17) and a
+   * missing metadata of an existing resource with an empty 404, so the two need no second call to
+   * tell apart; found out once, on the first empty 404 (undefined until then).
+   */
+  private describesMissing: Promise<boolean> | undefined;
 
   constructor(options: OrthancClientOptions) {
     this.baseUrl = redactUrl(options.url).replace(/\/+$/, '');
@@ -204,6 +227,14 @@ export class OrthancClient {
   }
 
   /**
+   * GET /studies/{id}/metadata?expand: every metadata of the study by name, in one call (without
+   * revisions: read one name with studyMetadata before a compare-and-set); NotFoundError when absent.
+   */
+  studyMetadataAll(id: string): Promise<Record<string, string>> {
+    return this.found('study', id, this.json('GET', `studies/${id}/metadata`, { idempotent: true, searchParams: { expand: '' } }));
+  }
+
+  /**
    * PUT /studies/{id}/metadata/{name} as a compare-and-set (Orthanc's CheckRevisions): with
    * ifMatch it replaces that revision; without it, it only creates. Either way 409 (kind
    * "conflict") means somebody else wrote first.
@@ -317,11 +348,24 @@ export class OrthancClient {
     } catch (error) {
       if (error instanceof OrthancHttpError && error.status === 404) {
         // 404 means "no such metadata" for an existing resource, or no such resource at all.
+        // Orthanc tells them apart by its body (checked on 1.10 and 1.12) unless HttpDescribeErrors
+        // is off or a proxy rewrites errors: then one more call settles it, as before (issue 17).
+        if (isUnknownResource(error.body) && level === 'studies') throw new NotFoundError('study', id);
+        if (error.body === '' && (await this.describesMissingResources())) return undefined;
         if (level === 'studies') await this.study(id);
         return undefined;
       }
       throw error;
     }
+  }
+
+  /** Asks once (a metadata read of a study that cannot exist) whether a missing resource comes back as Orthanc's JSON error. */
+  private describesMissingResources(): Promise<boolean> {
+    this.describesMissing ??= this.call('GET', `studies/${NO_SUCH_STUDY}/metadata/LastUpdate`, { idempotent: true }).then(
+      () => false,
+      (error: unknown) => error instanceof OrthancHttpError && error.status === 404 && isUnknownResource(error.body),
+    );
+    return this.describesMissing;
   }
 
   private async found<T>(what: string, id: string, promise: Promise<T>): Promise<T> {

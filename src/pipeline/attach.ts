@@ -3,7 +3,7 @@ import type { DicomOrigin } from '../measurements/origin.js';
 import { originStep } from './origin-steps.js';
 import { errorKind, KidneyVolumesError, messageOf, NotAvailableError, type ErrorKind } from '../errors.js';
 import type { MeasurementSet } from '../measurements/model.js';
-import type { OrthancClient } from '../orthanc/client.js';
+import { isOrthancId, type OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
 import { APPROACHES, APPROACH_TITLES, type Approach, type Progress, type StepOutcome, type WriterOutcome, type WriterSettings } from './approaches.js';
 import { outcomeRecord, writtenOutputs, type OutcomeRecord } from './outcomes.js';
@@ -91,7 +91,8 @@ function stopsTheRun(error: unknown): boolean {
  * A study deleted meanwhile loses what this run uploaded again (StudyDeletedError).
  */
 export async function attach(deps: AttachDeps, studyIdOrUid: string, measurements: MeasurementSet, approaches: readonly Approach[]): Promise<AttachReport> {
-  const studyId = await deps.client.resolveStudy(studyIdOrUid);
+  // An Orthanc ID needs no look-up: reading the facts below fails with the same NotFoundError when it names no study.
+  const studyId = isOrthancId(studyIdOrUid) ? studyIdOrUid.trim() : await deps.client.resolveStudy(studyIdOrUid);
   requireAvailable(approaches);
   const facts = await readStudyFacts(deps.client, studyId);
   const uploads = new UploadGuard(deps.client, facts);

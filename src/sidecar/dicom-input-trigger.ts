@@ -7,6 +7,7 @@
 import { Part10FormatError } from '../dicom/private-tags/errors.js';
 import { readLegacyBlock } from '../dicom/private-tags/legacy.js';
 import { decodePart10 } from '../dicom/part10.js';
+import { DEFAULT_DEVICE_NAME, SR_SERIES_DESCRIPTION } from '../dicom/sr/document.js';
 import { readVendorSr } from '../dicom/sr/ingest.js';
 import { errorKind, messageOf } from '../errors.js';
 import { applyDicomMark, noteOf, recordNote, type ApplyOutcome } from '../inputs/apply.js';
@@ -42,8 +43,9 @@ const NOT_IMAGES = new Set(['SR', 'SEG', 'KO', 'PR', 'RTSTRUCT', 'REG', 'DOC']);
 const TRANSIENT = new Set(['orthanc-unreachable', 'orthanc-http', 'orthanc-auth']);
 
 /** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
-export async function onStableSeriesInputs(deps: DicomInputTriggerDeps, seriesId: string): Promise<DicomInputOutcome> {
-  const series = await unlessDeleted(deps.client.series(seriesId));
+export async function onStableSeriesInputs(deps: DicomInputTriggerDeps, seriesId: string, known?: OrthancSeries): Promise<DicomInputOutcome> {
+  // The caller may have read it already (the segmentation trigger looks at the same series).
+  const series = known ?? (await unlessDeleted(deps.client.series(seriesId)));
   if (series === undefined) return { kind: 'not-applicable' };
   const modality = series.MainDicomTags['Modality'] ?? '';
   const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'dicom-input' });
@@ -65,6 +67,12 @@ export async function onStableSeriesInputs(deps: DicomInputTriggerDeps, seriesId
 async function fromReports(deps: DicomInputTriggerDeps, series: OrthancSeries, log: Logger): Promise<DicomInputOutcome> {
   const now = deps.now ?? (() => new Date());
   const skipped: string[] = [];
+  // Our own report series (the one every SR + FHIR study gets) says so in its main tags: no need to
+  // download and decode it to find that out (issue 17). The same rule readVendorSr applies to each report.
+  if (series.MainDicomTags['Manufacturer'] === DEFAULT_DEVICE_NAME && series.MainDicomTags['SeriesDescription'] === SR_SERIES_DESCRIPTION) {
+    log.debug({ outcome: 'skipped' }, 'our own report series');
+    return { kind: 'skipped', reasons: ['our own report series'] };
+  }
   let result: DicomInputOutcome | undefined;
   for (const instanceId of series.Instances) {
     const dataset = await datasetOf(deps.client, instanceId, skipped);

@@ -25,7 +25,7 @@ import type { ClaimOutcome, SidecarMetrics } from './metrics.js';
 import { backoffMs } from '../retry.js';
 import {
   outputsOf,
-  readStatus,
+  parseStatusText,
   replaceStatus,
   statusOf,
   withVersion,
@@ -59,6 +59,16 @@ export interface ProcessorDeps {
   readonly metrics?: Pick<SidecarMetrics, 'claims' | 'outputBytes'>;
 }
 
+/** How one check looks at a study. */
+export interface CheckOptions {
+  /**
+   * Whether a done study is looked at for images added since (one read of its series; default
+   * true). The sidecar passes false when only metadata changes announced the check: a study that
+   * grows becomes stable again (StableStudy), and that change asks for the look (issue 17).
+   */
+  readonly growth?: boolean;
+}
+
 /** What came of one check of a study. */
 export type ProcessResult =
   | { readonly kind: 'nothing'; readonly reason: string }
@@ -72,18 +82,25 @@ export type ProcessResult =
   | { readonly kind: 'busy'; readonly owner: string; readonly leaseUntil: string };
 
 /** Checks one study and processes its pending measurements when there is work. */
-export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number): Promise<ProcessResult> {
+export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: number, check: CheckOptions = {}): Promise<ProcessResult> {
   const { client } = deps;
-  let pending;
+  // Every metadata of the study in one call (issue 17: the mark, the status and the inputs were
+  // three reads, each 404 one more); the status is read again, with its revision, only before a write.
+  let metadata: Record<string, string>;
   try {
-    pending = await client.studyMetadata(studyId, METADATA.pending);
+    metadata = await client.studyMetadataAll(studyId);
   } catch (error) {
     // Deleted between the change that named it and this read: nothing to do, and nothing to write.
     if (error instanceof NotFoundError) return gone(deps, studyId, seq);
     throw error;
   }
-  if (pending === undefined) return { kind: 'nothing', reason: 'no pending measurements' };
-  const stored = await readStatus(client, studyId);
+  const pendingValue = metadata[METADATA.pending];
+  if (pendingValue === undefined) return { kind: 'nothing', reason: 'no pending measurements' };
+  const pending = { value: pendingValue };
+  // Deciding needs the status' value only; its revision is read just before a write (revised).
+  const statusText = metadata[METADATA.status];
+  const stored = storedOf(statusText);
+  const revised = (): Promise<StoredStatus | undefined> => withRevision(client, studyId, statusText, stored);
   if (stored.kind === 'unreadable') {
     // Somebody else's write (a broken client): reported, then replaced by the next write of ours.
     deps.log.warn({ studyId, event: 'status-unreadable', problem: stored.problem }, `${METADATA.status} is not a status (${stored.problem}); it will be replaced`);
@@ -94,10 +111,10 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   try {
     set = parseMeasurementsJson(pending.value);
   } catch (error) {
-    return failInvalid(deps, studyId, pending.value, stored, error);
+    return failInvalid(deps, studyId, pending.value, stored, revised, error);
   }
   const finishedHere = current !== undefined && current.digest === set.digest && (current.state === 'done' || current.state === 'failed');
-  const grown = current?.state === 'done' && current.digest === set.digest ? await grownSinceDone(deps, studyId, current) : undefined;
+  const grown = current?.state === 'done' && current.digest === set.digest && check.growth !== false ? await grownSinceDone(deps, studyId, current) : undefined;
   // attach runs a finished version again on purpose (its writes are idempotent): new work, like a study that grew.
   const again = grown ?? (deps.rerun === true && finishedHere ? 'run again by attach' : undefined);
   if (finishedHere && again === undefined) {
@@ -120,10 +137,10 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   // holding it (killed, out of memory), or lost its lease. Counted, and failed once it used them all.
   const abandoned = sameVersion && current.state === 'processing' && current.nextAttemptAt === undefined;
   const crashes = (sameVersion ? current.crashes ?? 0 : 0) + (abandoned ? 1 : 0);
-  if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, stored, current, crashes, seq);
+  if (abandoned && current.attempts >= deps.maxAttempts) return failCrashed(deps, studyId, revised, current, crashes, seq);
   const attempts = (sameVersion ? current.attempts : 0) + 1;
   // Measurements read from DICOM have their origin beside them, keyed by digest (issue 16).
-  const inputs = parseInputs((await client.studyMetadata(studyId, METADATA.inputs))?.value);
+  const inputs = parseInputs(metadata[METADATA.inputs]);
   const origin = originFor(inputs, set.digest);
   const source = sourceOf(origin, isSegMark(inputs, set), markSourceFor(inputs, set.digest));
   const claim: StudyStatus = {
@@ -142,7 +159,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
     // The versions finished before this one; the claim never changes them (done appends this one).
     ...(current?.history ? { history: current.history } : {}),
   };
-  const claimed = await writeStatus(client, studyId, stored, claim);
+  const before = await revised();
+  const claimed = before === undefined ? undefined : await writeStatus(client, studyId, before, claim);
   if (claimed === undefined) {
     // Another replica (or a retry request) wrote the status between our read and our write.
     count(deps, 'lost');
@@ -299,20 +317,35 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldSta
 }
 
 /** A study whose claims all ended with the process gone: failed without another try, saying so. */
-async function failCrashed(deps: ProcessorDeps, studyId: string, stored: StoredStatus, current: StudyStatus, crashes: number, seq: number | undefined): Promise<ProcessResult> {
+async function failCrashed(
+  deps: ProcessorDeps,
+  studyId: string,
+  revised: () => Promise<StoredStatus | undefined>,
+  current: StudyStatus,
+  crashes: number,
+  seq: number | undefined,
+): Promise<ProcessResult> {
   const now = deps.now().toISOString();
   const error =
     `processing this study crashed the process ${crashes} times (claimed ${current.attempts} times, never finished; ` +
     `out of memory or killed?), so it is not claimed again; find the cause in the logs, then "kidney-volumes retry ${studyId}"`;
   const failed: StudyStatus = { ...withoutLease(current), crashes, state: 'failed', updatedAt: now, finishedAt: now, error, errorKind: 'internal' };
-  if ((await writeStatus(deps.client, studyId, stored, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  const before = await revised();
+  if (before === undefined || (await writeStatus(deps.client, studyId, before, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest: current.digest, message: error });
   deps.log.error({ studyId, seq, attempts: current.attempts, crashes, event: 'poison' }, error);
   return { kind: 'failed', status: failed };
 }
 
 /** Invalid pending input fails this study alone, once per distinct input. */
-async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, stored: StoredStatus, error: unknown): Promise<ProcessResult> {
+async function failInvalid(
+  deps: ProcessorDeps,
+  studyId: string,
+  raw: string,
+  stored: StoredStatus,
+  revised: () => Promise<StoredStatus | undefined>,
+  error: unknown,
+): Promise<ProcessResult> {
   const current = statusOf(stored);
   const digest = recordedDigest(raw);
   if (current && current.digest === digest && current.state === 'failed') return { kind: 'nothing', reason: 'already failed for this input' };
@@ -330,7 +363,8 @@ async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, st
     // The versions finished before stay the record (the current one is still the newest of them).
     ...(current?.history ? { history: current.history } : {}),
   };
-  if ((await writeStatus(deps.client, studyId, stored, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  const before = await revised();
+  if (before === undefined || (await writeStatus(deps.client, studyId, before, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest, message: status.error ?? '' });
   deps.log.warn({ studyId, event: 'invalid-input' }, status.error);
   return { kind: 'failed', status };
@@ -340,6 +374,25 @@ async function failInvalid(deps: ProcessorDeps, studyId: string, raw: string, st
 function gone(deps: ProcessorDeps, studyId: string, seq: number | undefined): ProcessResult {
   deps.log.info({ studyId, seq, event: 'gone' }, 'study no longer exists in Orthanc; nothing to do');
   return { kind: 'gone' };
+}
+
+/** The status a value read without its revision holds (as readStatus reads it, without the ETag). */
+function storedOf(text: string | undefined): StoredStatus {
+  if (text === undefined) return { kind: 'absent' };
+  const parsed = parseStatusText(text);
+  return parsed.ok ? { kind: 'readable', status: parsed.status } : { kind: 'unreadable', problem: parsed.problem };
+}
+
+/**
+ * The status with its revision (ETag) for a compare-and-set, read just before the write; undefined
+ * when it is no longer the value the decision was made on (somebody wrote meanwhile: as a lost race,
+ * and the change they made brings the study back). An absent status is written create-only.
+ */
+async function withRevision(client: OrthancClient, studyId: string, seen: string | undefined, stored: StoredStatus): Promise<StoredStatus | undefined> {
+  if (seen === undefined || stored.kind === 'absent') return stored;
+  const revision = await client.studyMetadata(studyId, METADATA.status);
+  if (revision === undefined || revision.value !== seen || revision.etag === undefined) return undefined;
+  return { ...stored, etag: revision.etag };
 }
 
 function withoutLease(status: StudyStatus): StudyStatus {

@@ -48,10 +48,11 @@ export type SegmentationOutcome =
   | { readonly kind: 'kept-existing'; readonly studyId: string; readonly mark: SegmentationMark; readonly noted: boolean };
 
 /** Handles a StableSeries change. Throws only transient Orthanc faults, so the feed re-reads the change. */
-export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: string): Promise<SegmentationOutcome> {
+export async function onStableSeries(deps: SegmentationTriggerDeps, seriesId: string, known?: OrthancSeries): Promise<SegmentationOutcome> {
   const settings = deps.segmentation;
   if (!settings.enabled) return { kind: 'disabled' };
-  const series = await unlessDeleted(deps.client.series(seriesId));
+  // The caller may have read it already (the DICOM input trigger looks at the same series).
+  const series = known ?? (await unlessDeleted(deps.client.series(seriesId)));
   if (series === undefined || series.MainDicomTags['Modality'] !== 'SEG') return { kind: 'not-segmentation' };
   const log = deps.log.child({ studyId: series.ParentStudy, seriesId, event: 'segmentation' });
   const found = await measure(deps.client, series, settings, log, deps.budget ?? fileBytes);

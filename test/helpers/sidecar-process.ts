@@ -29,6 +29,8 @@ export interface RunOptions {
   readonly cli?: string;
   /** Options after "sidecar" (--from-beginning). */
   readonly args?: readonly string[];
+  /** Options for node itself, before the script (--cpu-prof, which NODE_OPTIONS may not carry). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** A running sidecar process. */
@@ -53,7 +55,7 @@ export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -p tsconfig.json" first`);
   const port = options.port ?? (await freePort());
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'kv-state-'));
-  const child = spawn(process.execPath, [cli, 'sidecar', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cli, 'sidecar', ...(options.args ?? [])], {
     env: { PATH: process.env['PATH'] ?? '', NODE_OPTIONS: SIDECAR_NODE_OPTIONS, KV_TIMEZONE: 'UTC', KV_API_TOKEN: TEST_API_TOKEN, ...options.env, KV_HTTP_PORT: String(port), KV_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
