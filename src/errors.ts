@@ -91,6 +91,12 @@ export class OrthancHttpError extends KidneyVolumesError {
     });
   }
 
+  /**
+   * Set when this answer came to a repeat of the request, sent after the first one's connection
+   * was reset: the first may have landed, so a 409 may be Orthanc refusing our own write twice.
+   */
+  afterResend = false;
+
   override get transient(): boolean {
     return transientHttpStatus(this.status);
   }

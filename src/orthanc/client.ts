@@ -251,15 +251,16 @@ export class OrthancClient {
   /**
    * Compare-and-set of study metadata: writes over exactly the revision `ifMatch` (create-only
    * without it). False when another writer came first (Orthanc's 409); other failures throw.
-   * A 409 over exactly our value is our own write: a PUT whose answer was lost to a reset is sent
-   * again, and the repeat meets the revision the first one made.
+   * A 409 to a repeat (the first PUT's answer was lost to a reset) over exactly our value is our
+   * own write: the repeat met the revision the first one made. A 409 to a first send is always a
+   * lost race, even over an equal value (another writer's equal text is still another revision).
    */
   async replaceStudyMetadata(id: string, name: string, value: string, ifMatch: string | undefined): Promise<boolean> {
     try {
       await this.putStudyMetadata(id, name, value, ifMatch);
       return true;
     } catch (error) {
-      if (error instanceof OrthancHttpError && error.status === 409) return (await this.studyMetadata(id, name))?.value === value;
+      if (error instanceof OrthancHttpError && error.status === 409) return error.afterResend && (await this.studyMetadata(id, name))?.value === value;
       throw error;
     }
   }
@@ -403,7 +404,9 @@ export class OrthancClient {
       } catch (error) {
         // Once more at once after a connection fault when that is safe (see mayResend); the retry primitive does the rest.
         if (attempt === 1 && mayResend(error, resend)) continue;
-        throw toOrthancError(error, this.baseUrl, method, `/${path}`);
+        const failure = toOrthancError(error, this.baseUrl, method, `/${path}`);
+        if (attempt > 1 && failure instanceof OrthancHttpError) failure.afterResend = true;
+        throw failure;
       }
     }
   }

@@ -99,8 +99,10 @@ describe('keep-alive against a real Orthanc', () => {
       expect(await client.replaceStudyMetadata(study.orthancId, 'KidneyVolumesStatus', '{"second":2}', etag)).toBe(true);
       expect(relay.puts()).toBe(2);
       expect((await orthanc.client.studyMetadata(study.orthancId, 'KidneyVolumesStatus'))?.value).toBe('{"second":2}');
-      // A 409 over somebody else's value stays a lost race.
+      // A 409 to a first send stays a lost race, over another value and over an equal one alike.
       expect(await client.replaceStudyMetadata(study.orthancId, 'KidneyVolumesStatus', '{"third":3}', etag)).toBe(false);
+      expect(await client.replaceStudyMetadata(study.orthancId, 'KidneyVolumesStatus', '{"second":2}', etag)).toBe(false);
+      expect(relay.puts()).toBe(4);
     } finally {
       relay.close();
     }
