@@ -41,23 +41,28 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
   const to = new URL(target);
   const holds: { match: (r: ProxiedRequest) => boolean; waiting: (() => void)[]; released: boolean; count: number; notify: () => void }[] = [];
   const sockets = new Set<Socket>();
-  let inFlight = 0;
+  /** Requests let through and not yet answered whole, by method and path (for a timeout's message). */
+  const pending = new Set<string>();
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
-    inFlight++;
-    let finished = false;
-    const finish = (): void => {
-      if (!finished) inFlight--;
-      finished = true;
-    };
+    const key = `${req.method ?? ''} ${req.url ?? ''} #${Math.random().toString(36).slice(2, 8)}`;
+    pending.add(key);
+    const finish = (): void => void pending.delete(key);
     const out = httpRequest(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
       (answer) => {
         answer.on('end', finish);
         answer.on('error', finish);
         // Orthanc has answered, so the request has landed; when the client is gone (killed) the pipe
-        // stops reading, so drain the rest here or the request never counts as finished.
-        res.on('close', () => answer.resume());
+        // stops reading (a write to a closed response pauses the answer), so unpipe and drain the
+        // rest here or the request never counts as finished. The client may have gone before
+        // Orthanc answered: then its 'close' was emitted already.
+        const drain = (): void => {
+          answer.unpipe(res);
+          answer.resume();
+        };
+        if (res.destroyed) return drain();
+        res.on('close', drain);
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -122,8 +127,8 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
     },
     settled: async (timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs;
-      while (inFlight > 0) {
-        if (Date.now() > deadline) throw new Error(`${inFlight} request(s) through the proxy still unanswered after ${timeoutMs} ms`);
+      while (pending.size > 0) {
+        if (Date.now() > deadline) throw new Error(`${pending.size} request(s) through the proxy still unanswered after ${timeoutMs} ms: ${[...pending].join(', ')}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },
