@@ -109,7 +109,8 @@ beforeAll(async () => {
     const [iod, dump, pixelmed] = await Promise.all([dciodvfy(file), dsrdump(file), pixelmedSrValidator(file)]);
     results.set(a.label, { ...a, validators: { dciodvfy: iod, dsrdump: dump, pixelmed } });
   });
-}, 180_000);
+  // About 55 s alone on the 2-core machine (nine PixelMed JVMs); three times that when two suites share it.
+}, 420_000);
 
 /** The SR outcome's details of an attach report. */
 const srOf = (report: { readonly outcomes: Parameters<typeof outcomeFor>[0] }) => outcomeFor(report.outcomes, 'sr')?.details;
