@@ -2,12 +2,13 @@
 // playwright-core) against the real sidecar process and a real Orthanc: a study of 150 images is
 // marked with the private approach while the page is open, and its row shows the copies' count
 // ("processing — private 40/150") through the /events WebSocket before it turns done. The sidecar
-// copies 150 images in well under a second, faster than the page's next load of the list, so its
-// uploads go through a proxy that holds them after the first 40 until the row has shown a count.
+// copies 150 images in well under a second, so its uploads go through a proxy that holds them after
+// the first 40 until the row has shown a count. The page's own reloads of the list are held too:
+// the new study's row must come from its live events alone, not from a later page load.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page, type Route } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
@@ -94,6 +95,11 @@ describe('a processing study in the dashboard', () => {
     await page.click('#login-form button[type=submit]');
     await page.locator(`tr[data-study="${warmId}"][data-state="done"]`).waitFor();
     await page.evaluate('window.kvNoReload = true');
+    // From here on the list is not loaded again until the study is done (its answers wait here).
+    const heldLists: Route[] = [];
+    const holdList = (route: Route): void => void heldLists.push(route);
+    const isList = (url: URL): boolean => url.pathname === '/dashboard/api/studies';
+    await page.route(isList, holdList);
     // Every count the row showed, recorded in the page as it changes (a poll could miss a short run).
     await page.evaluate(`(() => {
       window.kvSeen = [];
@@ -125,6 +131,10 @@ describe('a processing study in the dashboard', () => {
     }
     const row = page.locator(`tr[data-study="${studyId}"][data-state]`);
     await expect.poll(() => row.getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+    // The row came and went to done while every reload of the list waited.
+    expect(heldLists.length).toBeGreaterThan(0);
+    await Promise.all(heldLists.map((r) => r.continue()));
+    await page.unroute(isList, holdList);
     // Done: the count is gone with the run.
     expect(await row.locator('.progress').count()).toBe(0);
     const seen = (await page.evaluate('window.kvSeen')) as string[];

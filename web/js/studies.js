@@ -128,21 +128,49 @@ export function studiesView(root) {
       // A study without marks (the feed names every study it sees): nothing to show.
     }
   };
+  // A study not on the page yet (just marked, or newly in hand): its row is fetched at once and put
+  // first, as the list is newest change first, rather than waiting for the next page load (which
+  // comes up to a second later: a small study can be done by then and never show as processing).
+  // Only on the first page without a search: elsewhere the page load decides where it belongs.
+  const insertRow = async (/** @type {string} */ studyId) => {
+    try {
+      /** @type {StudyRow} */
+      const row = await api(`/dashboard/api/studies/${studyId}/row`);
+      if (query.page !== 1 || query.q) return;
+      if (shown.has(studyId)) {
+        shown.set(studyId, row);
+        redraw(row);
+        return;
+      }
+      const inHand = progressOf.has(studyId) && row.state === 'queued';
+      if (query.state && query.state !== row.state && !(query.state === 'processing' && inHand)) return;
+      shown.set(studyId, row);
+      tbody.prepend(...rowElements(row, progressOf.get(studyId)));
+      empty.hidden = true;
+      for (const extra of [...shown.keys()].slice(PAGE_SIZE)) {
+        shown.delete(extra);
+        tbody.querySelectorAll(`tr[data-study="${CSS.escape(extra)}"]`).forEach((e) => e.remove());
+      }
+    } catch {
+      // A study without marks (the feed names every study it sees): nothing to show.
+    }
+  };
   void load();
   return {
     onEvent: (event) => {
       if (event.kind === 'progress') {
         // Several a second while a study is copied: drawn in place, nothing fetched. Kept for a row
-        // not shown yet (a study just marked appears at the next page load), until its next state event.
+        // not shown yet (its fetch is on the way), until the study's next state event.
         progressOf.set(event.studyId, { approach: String(event.approach ?? ''), done: Number(event.done ?? 0), total: Number(event.total ?? 0) });
         const row = shown.get(event.studyId);
         if (row !== undefined) redraw(row);
         return;
       }
       if (event.kind !== 'processing') progressOf.delete(event.studyId);
-      if (shown.has(event.studyId)) {
+      const fetchRow = shown.has(event.studyId) ? refreshRow : query.page === 1 && !query.q ? insertRow : undefined;
+      if (fetchRow !== undefined) {
         clearTimeout(rowTimers.get(event.studyId));
-        rowTimers.set(event.studyId, window.setTimeout(() => void refreshRow(event.studyId), 150));
+        rowTimers.set(event.studyId, window.setTimeout(() => void fetchRow(event.studyId), 150));
       }
       if (!pageTimer) {
         pageTimer = window.setTimeout(() => {
