@@ -71,6 +71,10 @@ const PIXELMED_PROGRESS = [
 /** PixelMed's SR validator: IOD, relationship and template (TID 1500, context groups) checks. */
 export async function pixelmedSrValidator(file: string): Promise<ValidatorReport> {
   const { exitCode, stdout, stderr } = await run('java', [
+    // A short run: the C1 compiler alone and the serial collector halve its CPU (13.6 s to 5.4 s of
+    // user time for one SR, measured with OpenJDK 17), which the rest of a parallel suite needs.
+    '-XX:TieredStopAtLevel=1',
+    '-XX:+UseSerialGC',
     // Its XSLT checks exceed the JDK's default XPath limits.
     '-Djdk.xml.xpathExprOpLimit=0',
     '-Djdk.xml.xpathExprGrpLimit=0',
