@@ -3,12 +3,12 @@
  * idempotent calls are retried with backoff through the one retry primitive (src/retry.ts), which
  * retries only what failureClass calls transient (connection refused or reset, timeouts, 5xx).
  */
-import got, { type Got, type Method } from 'got';
 import { AmbiguousStudyError, NotFoundError, OrthancHttpError, RaceLostError } from '../errors.js';
 import { withRetry } from '../retry.js';
 import { redactUrl } from './redact.js';
 import { DEFAULT_IDLE_MS, mayResend, orthancAgents, type Resend } from './connection.js';
 import { toOrthancError } from './errors.js';
+import { OrthancTransport, type TransportResponse } from './transport.js';
 import type {
   LookupResult,
   OrthancChanges,
@@ -53,6 +53,9 @@ interface CallOptions {
   readonly timeoutMs?: number;
 }
 
+/** The HTTP methods the client sends. */
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
 const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
 /** An Orthanc ID no study has (not a SHA-1 prefix pattern Orthanc makes), for the probe in describesMissingResources. */
 const NO_SUCH_STUDY = '00000000-00000000-00000000-00000000-00000000';
@@ -75,7 +78,7 @@ function isUnknownResource(body: string): boolean {
 /** Typed access to the Orthanc REST API. */
 export class OrthancClient {
   readonly baseUrl: string;
-  private readonly http: Got;
+  private readonly http: OrthancTransport;
   private readonly retries: number;
   private readonly retryBaseMs: number;
   /**
@@ -89,22 +92,14 @@ export class OrthancClient {
     this.baseUrl = redactUrl(options.url).replace(/\/+$/, '');
     this.retries = options.retries ?? 3;
     this.retryBaseMs = options.retryBaseDelayMs ?? 500;
-    this.http = got.extend({
-      prefixUrl: this.baseUrl,
-      agent: orthancAgents(options.keepAliveIdleMs ?? DEFAULT_IDLE_MS),
-      // Uncompressed answers: Orthanc gzips JSON on the fly (HttpCompressionEnabled), which cost the
-      // sidecar 12% of its CPU in inflating (a profile of SR + FHIR studies) and Orthanc the deflating.
-      headers: { 'accept-encoding': 'identity' },
+    this.http = new OrthancTransport({
+      baseUrl: this.baseUrl,
+      agents: orthancAgents(options.keepAliveIdleMs ?? DEFAULT_IDLE_MS),
       ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
-      timeout: { request: options.timeoutMs ?? 30_000 },
-      https: {
-        ...(options.ca !== undefined ? { certificateAuthority: options.ca } : {}),
-        ...(options.cert !== undefined ? { certificate: options.cert } : {}),
-        ...(options.key !== undefined ? { key: options.key } : {}),
-      },
-      // got's own retries are off: retrying is decided in one place (see call).
-      retry: { limit: 0 },
-      throwHttpErrors: true,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.cert !== undefined ? { cert: options.cert } : {}),
+      ...(options.key !== undefined ? { key: options.key } : {}),
     });
   }
 
@@ -383,24 +378,16 @@ export class OrthancClient {
     return JSON.parse(response.rawBody.toString('utf8')) as T;
   }
 
-  private call(method: Method, path: string, options: CallOptions) {
+  private call(method: Method, path: string, options: CallOptions): Promise<TransportResponse> {
     // A call that is not idempotent (a compare-and-set, a modify) is tried once: the caller decides.
     return withRetry({ attempts: options.idempotent ? this.retries + 1 : 1, baseMs: this.retryBaseMs, maxMs: 10_000 }, () => this.callOnce(method, path, options));
   }
 
-  private async callOnce(method: Method, path: string, options: CallOptions) {
+  private async callOnce(method: Method, path: string, options: CallOptions): Promise<TransportResponse> {
     const resend: Resend = options.idempotent ? 'idempotent' : options.compareAndSet === true ? 'compare-and-set' : 'unsafe';
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.http(path, {
-          method,
-          responseType: 'buffer',
-          ...(options.timeoutMs !== undefined ? { timeout: { request: options.timeoutMs } } : {}),
-          ...(options.json !== undefined ? { json: options.json } : {}),
-          ...(options.body !== undefined ? { body: options.body } : {}),
-          ...(options.headers ? { headers: options.headers } : {}),
-          ...(options.searchParams ? { searchParams: options.searchParams } : {}),
-        });
+        return await this.http.send({ method, path, ...options });
       } catch (error) {
         // Once more at once after a connection fault when that is safe (see mayResend); the retry primitive does the rest.
         if (attempt === 1 && mayResend(error, resend)) continue;

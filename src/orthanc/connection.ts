@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { RequestError } from 'got';
+import { TransportError } from './transport.js';
 
 /** Idle keep-alive sockets are closed after this long: half of Orthanc's default KeepAliveTimeout of 1 s. */
 export const DEFAULT_IDLE_MS = 500;
@@ -22,7 +22,7 @@ export const DEFAULT_IDLE_MS = 500;
  */
 export const DEFAULT_MAX_SOCKETS = 16;
 
-/** Sockets to one Orthanc, per protocol, as got takes them. */
+/** Sockets to one Orthanc, per protocol. */
 export interface OrthancAgents {
   readonly http: http.Agent;
   readonly https: https.Agent;
@@ -74,10 +74,10 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
  * handles). Resets on fresh sockets are left to the caller's retries.
  */
 export function mayResend(error: unknown, resend: Resend): boolean {
-  if (!(error instanceof RequestError) || error.response !== undefined) return false;
+  if (!(error instanceof TransportError) || error.progress.responded || error.code === undefined) return false;
   if (NOT_CONNECTED.has(error.code)) return true;
   if (!CONNECTION_LOST.has(error.code)) return false;
-  // http-timer sets `upload` on the request's 'finish': the whole request was handed to the socket.
-  if (error.timings?.upload === undefined) return true;
-  return error.request?.reusedSocket === true && resend !== 'unsafe';
+  // `written` is the request's 'finish': the whole request was handed to the socket.
+  if (!error.progress.written) return true;
+  return error.progress.reusedSocket && resend !== 'unsafe';
 }

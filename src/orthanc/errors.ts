@@ -1,7 +1,8 @@
-/** Turns got's failures into errors a PACS admin understands; never quotes credentials. */
-import { HTTPError, RequestError } from 'got';
+/** Turns the transport's failures into errors a PACS admin understands; never quotes credentials. */
 import { OrthancHttpError, OrthancUnreachableError } from '../errors.js';
+import { redactUrl } from './redact.js';
 import { tlsReason } from './tls.js';
+import { HttpStatusError, TransportError } from './transport.js';
 
 const REASONS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
@@ -16,25 +17,30 @@ const REASONS: Readonly<Record<string, string>> = {
 
 /** Maps one failed request to a typed error. */
 export function toOrthancError(error: unknown, baseUrl: string, method: string, path: string): Error {
-  if (error instanceof HTTPError) {
-    const status = error.response.statusCode;
-    const body = bodyText(error.response.body);
-    return new OrthancHttpError(method, path, status, body, httpMessage(status, error.response.statusMessage, body, method, path));
+  if (error instanceof HttpStatusError) {
+    const body = error.body.toString('utf8');
+    const location = error.status >= 300 && error.status < 400 ? error.headers.location : undefined;
+    return new OrthancHttpError(method, path, error.status, body, httpMessage(error.status, error.statusMessage, body, method, path, location));
   }
-  if (error instanceof RequestError) {
+  if (error instanceof TransportError) {
     // TLS codes only for https: EPROTO over plain http would mean something else.
     const tls = baseUrl.startsWith('https://') ? tlsReason(error.code, error.message) : undefined;
-    const reason = tls ?? (error.code === 'ETIMEDOUT' ? `no answer within ${timeoutOf(error)}` : REASONS[error.code] ?? error.code);
+    const timeout = error.timeoutMs !== undefined ? `${error.timeoutMs} ms` : 'the timeout';
+    const reason = tls ?? (error.code === 'ETIMEDOUT' ? `no answer within ${timeout}` : (error.code !== undefined ? REASONS[error.code] ?? error.code : error.message));
     // A TLS refusal (untrusted certificate, wrong key) stays until somebody changes a certificate.
     return new OrthancUnreachableError(baseUrl, reason, tls === undefined);
   }
   return error instanceof Error ? error : new Error(String(error));
 }
 
-function httpMessage(status: number, statusMessage: string | undefined, body: string, method: string, path: string): string {
+function httpMessage(status: number, statusMessage: string | undefined, body: string, method: string, path: string, location: string | undefined): string {
   const head = `${status} ${statusMessage ?? ''}`.trim();
   if (status === 401 || status === 403) {
     return `${head} from Orthanc: check ORTHANC_USERNAME / ORTHANC_PASSWORD`;
+  }
+  // Orthanc's REST API never redirects: something in front of it does, and ORTHANC_URL should name where it points.
+  if (location !== undefined) {
+    return `${head} from Orthanc: ${method} ${path} is redirected to ${redactUrl(location)}; set ORTHANC_URL to the address Orthanc answers on (redirects are not followed)`;
   }
   const details = orthancDetails(body);
   return `${head} from Orthanc: ${details ?? `${method} ${path}`}`;
@@ -49,15 +55,4 @@ function orthancDetails(body: string): string | undefined {
   } catch {
     return body.trim() === '' ? undefined : body.trim().slice(0, 300);
   }
-}
-
-function bodyText(body: unknown): string {
-  if (typeof body === 'string') return body;
-  if (Buffer.isBuffer(body)) return body.toString('utf8');
-  return body === undefined ? '' : JSON.stringify(body);
-}
-
-function timeoutOf(error: RequestError): string {
-  const ms = error.options?.timeout?.request;
-  return typeof ms === 'number' ? `${ms} ms` : 'the timeout';
 }
