@@ -15,7 +15,7 @@
  * transaction fail (412) instead of being overwritten unseen. Sending the same version twice thus
  * changes nothing, and a server that missed a version is brought up to date by the next send.
  */
-import got, { type Got } from 'got';
+import type { Got } from 'got';
 import type { Bundle, BundleEntry, Identifier, Observation, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { FhirInputError, FhirServerError } from './errors.js';
 import { serializeResource } from './serialize.js';
@@ -146,12 +146,20 @@ export function outcomeText(body: string): string {
   return body.trim().slice(0, 500);
 }
 
+/**
+ * got, loaded on the first send: `attach` and the CLI's output import this module for every run,
+ * and got (with http2-wrapper and cacheable-request) is most of their module loading (issue 17).
+ */
+async function defaultGot(): Promise<Got> {
+  return (await import('got')).default;
+}
+
 /** Posts a transaction Bundle to a FHIR base URL; resolves with what was created, throws FhirServerError otherwise. */
 export async function postTransaction(baseUrl: string, bundle: Bundle, options: PostTransactionOptions = {}): Promise<TransactionResult> {
   if (bundle.type !== 'transaction') throw new FhirInputError('bundle.type', String(bundle.type), 'must be "transaction" (see toTransaction)');
   const url = baseUrl.replace(/\/+$/, '');
   const headers: Record<string, string> = { ...requestHeaders(options), 'content-type': 'application/fhir+json', prefer: 'return=minimal' };
-  const client = options.got ?? got;
+  const client = options.got ?? (await defaultGot());
   let response;
   try {
     response = await client.post(url, {
@@ -240,7 +248,7 @@ export async function readServerObservations(baseUrl: string, bundle: Bundle, op
   const wanted = new Set(observations.map(identifierKey));
   const tokens = observations.map((o) => ifNoneExistFor(o).slice('identifier='.length)).join(',');
   let url: string | undefined = `${base}/Observation?identifier=${tokens}&_count=${Math.max(50, observations.length * 2)}`;
-  const client = options.got ?? got;
+  const client = options.got ?? (await defaultGot());
   for (let page = 0; url !== undefined && page < 20; page += 1) {
     let response;
     try {

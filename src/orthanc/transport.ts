@@ -12,13 +12,13 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
-import type { OrthancAgents } from './connection.js';
 
 /** Where and how every request of one transport goes. */
 export interface TransportOptions {
   /** Orthanc's base URL without credentials and without a trailing slash; paths are appended after a "/". */
   readonly baseUrl: string;
-  readonly agents: OrthancAgents;
+  /** The keep-alive agents of connection.ts (orthancAgents), one per protocol. */
+  readonly agents: { readonly http: http.Agent; readonly https: https.Agent };
   readonly username?: string;
   readonly password?: string;
   /** The whole exchange (connect, send, answer read to its end) must finish within this. */
