@@ -10,7 +10,7 @@
 const WRITERS = '^src/(dicom|fhir)/';
 const IO_FOLDERS = '^src/(orthanc|pipeline|sidecar|http|cli|index|delivery|inputs|status)/';
 /** Modules that reach files, sockets or servers. */
-const IO_MODULES = ['^node:(fs|fs/promises|net|http|https)$', '^(fs|fs/promises|net|http|https)$', '^node_modules/got/'];
+const IO_MODULES = ['^node:(fs|fs/promises|net|http|https)$', '^(fs|fs/promises|net|http|https)$', '^got$', '^node_modules/got/'];
 
 module.exports = {
   forbidden: [
@@ -50,6 +50,14 @@ module.exports = {
       comment: 'Only src/orthanc knows Orthanc; it depends on nothing but errors, the logger and the retry primitive.',
       from: { path: '^src/orthanc/' },
       to: { path: '^src/', pathNot: ['^src/orthanc/', '^src/(errors|retry|log)\\.ts$'] },
+    },
+    {
+      name: 'got-only-for-deliveries',
+      severity: 'error',
+      comment: 'Orthanc is reached through src/orthanc/transport.ts (node:http); got is for the deliveries to other servers only (issue 17: it was half the sidecar\'s CPU and most of the CLI\'s module loading).',
+      from: { path: '^src/', pathNot: ['^src/delivery/dicomweb\\.ts$', '^src/fhir/transaction\\.ts$'] },
+      // got has only an "exports" map, which dependency-cruiser leaves unresolved: it appears as the bare name.
+      to: { path: ['^got$', '^node_modules/got/'] },
     },
     {
       name: 'http-receives-the-sidecar',
