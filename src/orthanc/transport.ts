@@ -192,8 +192,8 @@ export class OrthancTransport {
   }
 }
 
-/** The body as sent, for a proxy that compressed it although we asked for identity (got decompressed too). */
-function decoded(encoding: string | undefined, body: Buffer): Buffer {
+/** The body as sent, for a proxy that compressed it although we asked for identity (got decompressed too); throws on a corrupt body. */
+export function decoded(encoding: string | undefined, body: Buffer): Buffer {
   if (body.length === 0) return body;
   switch (encoding?.trim().toLowerCase()) {
     case undefined:
