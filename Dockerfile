@@ -4,6 +4,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --no-audit --no-fund
 COPY src ./src
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -23,5 +24,5 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /var/lib/kidney-volumes && chown node:node /var/lib/kidney-volumes
 USER node
 VOLUME ["/var/lib/kidney-volumes"]
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/bundle/main.js"]
 CMD ["--help"]

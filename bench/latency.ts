@@ -7,7 +7,7 @@
  * Run from anywhere after building (tsx is not installed, so the benchmark is compiled too):
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/latency.js [--studies 10] [--images 2]
  *
- * Each scenario gets its own throwaway Orthanc and the real sidecar process (dist/cli/main.js).
+ * Each scenario gets its own throwaway Orthanc and the real sidecar process (dist/bundle/main.js).
  * Marks wait a random 0.2-1.2 s after the previous done, so they do not fall in step with the poll.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { runSidecar } from '../test/helpers/sidecar-process.js';
 /** The repository root: this file runs as dist/bench/bench/latency.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SCRIPT = join(ROOT, 'orthanc', 'kidney-volumes.lua');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(ROOT, 'dist', 'bundle', 'main.js');
 
 interface Scenario {
   readonly lua: boolean;

@@ -29,7 +29,7 @@ import { runSidecar, type RunningSidecar } from '../test/helpers/sidecar-process
 
 /** The repository root: this file runs as dist/bench/bench/load.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(ROOT, 'dist', 'bundle', 'main.js');
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 const SCRIPT = join(ROOT, 'orthanc', 'kidney-volumes.lua');
 const HOOK_TOKEN = 'bench-hook-token';

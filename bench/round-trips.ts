@@ -19,7 +19,7 @@ import { ORTHANC_CONFIG, startOrthanc } from '../test/helpers/orthanc.js';
 import { runSidecar } from '../test/helpers/sidecar-process.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(ROOT, 'dist', 'bundle', 'main.js');
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 const { values } = parseArgs({ options: { studies: { type: 'string', default: '20' }, approaches: { type: 'string', default: 'sr,fhir' }, trace: { type: 'boolean', default: false } } });
 

@@ -29,7 +29,7 @@ import { ORTHANC_CONFIG, startOrthanc, type TestOrthanc } from '../test/helpers/
 import { runSidecar, type RunningSidecar } from '../test/helpers/sidecar-process.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(ROOT, 'dist', 'bundle', 'main.js');
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
 const { values } = parseArgs({
   options: {

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=dist/.kv-build-stamp
-if [ -f "$stamp" ] && [ -z "$(find src package.json package-lock.json tsconfig.json -newer "$stamp" -print -quit)" ]; then
+if [ -f "$stamp" ] && [ -z "$(find src scripts/bundle.mjs package.json package-lock.json tsconfig.json -newer "$stamp" -print -quit)" ]; then
   echo "setup: dist/ is up to date"
   exit 0
 fi

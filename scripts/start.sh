@@ -126,13 +126,13 @@ fi
 if [ "$run_sidecar" = false ]; then
   # In the foreground: the menu needs the terminal. The EXIT trap stops an Orthanc started for it.
   status=0
-  node dist/cli/main.js "$@" || status=$?
+  node dist/bundle/main.js "$@" || status=$?
   exit $status
 fi
 
 say "sidecar HTTP API on http://127.0.0.1:$http_port (token in $state_dir/api-token); Ctrl-C stops the sidecar, then Orthanc"
 # A small V8 heap, as in the Dockerfile (README, "Memory"); a NODE_OPTIONS of the caller wins.
-NODE_OPTIONS="${NODE_OPTIONS:---max-semi-space-size=2 --max-old-space-size=96}" node dist/cli/main.js "$@" &
+NODE_OPTIONS="${NODE_OPTIONS:---max-semi-space-size=2 --max-old-space-size=96}" node dist/bundle/main.js "$@" &
 sidecar_pid=$!
 # Ctrl-C reaches the sidecar from the terminal; a SIGTERM sent to this script alone is passed on.
 # The sidecar finishes the study in hand (or hands it back) and exits; then the EXIT trap stops Orthanc.

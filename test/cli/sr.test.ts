@@ -7,7 +7,7 @@ import { ctStudy, uploadStudy, type BuiltStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 
 /** The built CLI: these tests run the real process, as an operator would. */
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../dist/bundle/main.js', import.meta.url));
 
 interface Run {
   readonly exitCode: number;

@@ -8,5 +8,5 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 
 it('gives the sidecar the same heap limits in the Dockerfile, scripts/start.sh and the tests', () => {
   expect(readFileSync(`${ROOT}Dockerfile`, 'utf8')).toContain(`ENV NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`);
-  expect(readFileSync(`${ROOT}scripts/start.sh`, 'utf8')).toContain(`NODE_OPTIONS="\${NODE_OPTIONS:-${SIDECAR_NODE_OPTIONS}}" node dist/cli/main.js`);
+  expect(readFileSync(`${ROOT}scripts/start.sh`, 'utf8')).toContain(`NODE_OPTIONS="\${NODE_OPTIONS:-${SIDECAR_NODE_OPTIONS}}" node dist/bundle/main.js`);
 });

@@ -1,9 +1,9 @@
-/** Runs the real built CLI (dist/cli/main.js) as a child process. */
+/** Runs the real built CLI (dist/bundle/main.js) as a child process. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** Path of the built CLI entry point. */
-export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+export const CLI = new URL('../../dist/bundle/main.js', import.meta.url).pathname;
 
 /** What a CLI run printed and how it ended. */
 export interface CliRun {

@@ -1,5 +1,5 @@
 /**
- * The real sidecar process (node dist/cli/main.js sidecar) on a port chosen by the caller, so that
+ * The real sidecar process (node dist/bundle/main.js sidecar) on a port chosen by the caller, so that
  * Orthanc's Lua script can be pointed at it before either starts. stdout and stderr are kept apart
  * because stdout is the log a collector reads: it must be JSON lines and nothing else.
  */

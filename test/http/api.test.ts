@@ -1,4 +1,4 @@
-// The HTTP API of the real sidecar process (dist/cli/main.js sidecar) against a real Orthanc:
+// The HTTP API of the real sidecar process (dist/bundle/main.js sidecar) against a real Orthanc:
 // what a client of the API sees, what Orthanc holds afterwards, and what the process logs.
 // The tests run in order against one study and one process, as a client's session would.
 import { randomUUID } from 'node:crypto';
