@@ -18,6 +18,7 @@ import { createPool, mapLimit } from './concurrency.js';
 import { derivedInstanceUid, derivedSeriesUid } from './private-uids.js';
 import { removeSuperseded, type SupersededReport } from './superseded.js';
 import { fileBytes, type ByteBudget } from './byte-budget.js';
+import { BufferPool } from './buffer-pool.js';
 
 /** Uploads in flight at once: as many as Orthanc's own REST ingest is measured with (the cost is its ingest). */
 export const DEFAULT_PRIVATE_CONCURRENCY = 4;
@@ -111,13 +112,17 @@ async function writeCopies(context: StepContext, concurrency: number, readAhead:
   context.progress?.({ approach: 'private', done, total: jobs.length });
   let addedBytes = 0;
   const uploadSlots = createPool(concurrency);
+  const memory = new BufferPool();
   await mapLimit(jobs, concurrency + Math.max(0, readAhead), async ({ plan, instance, sopInstanceUid }) => {
     // The source and its copy are in memory together: reserve both before downloading.
     const release = await budget.reserve(2 * (instance.fileSize ?? UNKNOWN_FILE_BYTES));
     try {
       const source = firstImages.get(instance.orthancId) ?? (await client.instanceFile(instance.orthancId));
-      const copy = derivePrivateCopy(source, { seriesInstanceUid: plan.seriesInstanceUid, sopInstanceUid, content: plan.content });
+      const copy = derivePrivateCopy(source, { seriesInstanceUid: plan.seriesInstanceUid, sopInstanceUid, content: plan.content }, memory.take);
       const result = await uploadSlots(() => context.uploads.upload(copy.bytes, sopInstanceUid));
+      // Orthanc answers only after reading the whole body: nothing reads the copy any more. A failed
+      // upload's copy is not reused (a request cut short might still hold it).
+      memory.give(copy.bytes);
       if (result.ParentStudy !== facts.orthancId) {
         throw new PrivateTagsError(`copy of ${instance.sopInstanceUid} landed in study ${result.ParentStudy}, expected ${facts.orthancId}`, { instance: result.ID });
       }

@@ -7,7 +7,7 @@ import { EXPLICIT_LE, Tag, UNDEFINED_LENGTH, type Encoding } from './encoding.js
 import { elementBytes, itemBytes, sequenceBytes, sequenceHeader, textValue, uidValue } from './encode.js';
 import { PrivateTagsError } from './errors.js';
 import { KIDNEY_CREATOR, blockPieces, chooseSlot, kidneySlot, privateCreators, type KidneyBlockContent } from './layout.js';
-import { assemblePart10, parsePart10, splice } from './part10-file.js';
+import { assemblePart10, parsePart10, splice, type Allocate } from './part10-file.js';
 import { textOf, type ScannedElement } from './scan.js';
 import { DERIVED_COPY_SUFFIX } from '../../study/facts.js';
 
@@ -36,8 +36,11 @@ export interface DerivedCopy {
   readonly sourceSopInstanceUid: string;
 }
 
-/** Builds the derived copy of one source image (Part-10 bytes in, Part-10 bytes out, same transfer syntax). */
-export function derivePrivateCopy(source: Buffer, plan: DerivedCopyPlan): DerivedCopy {
+/**
+ * Builds the derived copy of one source image (Part-10 bytes in, Part-10 bytes out, same transfer
+ * syntax), written into memory from `allocate` (a new buffer by default; see assemblePart10).
+ */
+export function derivePrivateCopy(source: Buffer, plan: DerivedCopyPlan, allocate?: Allocate): DerivedCopy {
   const file = parsePart10(source);
   const { dataset, elements, encoding } = file;
   const byTag = new Map(elements.map((e) => [e.tag, e]));
@@ -63,7 +66,7 @@ export function derivePrivateCopy(source: Buffer, plan: DerivedCopyPlan): Derive
   if (sources) edits.set(Tag.SourceImageSequence, sources);
   for (const piece of blockPieces(slot, plan.content, encoding)) edits.set(piece.tag, piece.bytes);
   const metaEdits = new Map([[Tag.MediaStorageSOPInstanceUID, elementBytes(Tag.MediaStorageSOPInstanceUID, 'UI', uidValue(plan.sopInstanceUid), EXPLICIT_LE)]]);
-  const bytes = assemblePart10(file, splice(file.meta, file.metaElements, metaEdits), splice(dataset, elements, edits));
+  const bytes = assemblePart10(file, splice(file.meta, file.metaElements, metaEdits), splice(dataset, elements, edits), allocate);
   return { bytes, slot, transferSyntaxUid: file.transferSyntaxUid, sourceSopInstanceUid: sourceSop };
 }
 
