@@ -263,19 +263,39 @@ function loadLine(): void {
   row(`p95 mark-to-done at 10/s offered (wake-up: ${values.wake})`, `${steady[5]} ms (p50 ${steady[4]}, p99 ${steady[6]}; VmHWM ${steady[9]} MB; load ${loadNow()})`, 'under 500 ms', Number(steady[5]) < 500);
 }
 
-/** Runs `attach --approach private` as a whole process; answers its wall time in ms. */
-function attachProcess(orthanc: TestOrthanc, studyId: string): Promise<number> {
+/** CPU time (user + system) of a process so far, in ms, from /proc/PID/stat. */
+function cpuMsOf(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Written into every attach process (--require): its own CPU time at exit, read back by attachProcess. */
+const CPU_PROBE = join(mkdtempSync(join(tmpdir(), 'kv-bench-')), 'cpu.cjs');
+writeFileSync(CPU_PROBE, "process.on('exit',()=>{const u=process.cpuUsage();require('fs').writeFileSync(process.env.KV_CPU_OUT,String((u.user+u.system)/1000))})");
+
+/**
+ * Runs `attach --approach private` as a whole process; answers its wall time, its own CPU time and
+ * Orthanc's CPU time meanwhile, in ms. CPU times depend less on what else runs on the machine than
+ * wall times (other helpers' tests made the wall times vary by a factor of two in one session).
+ */
+function attachProcess(orthanc: TestOrthanc, studyId: string): Promise<{ ms: number; cpuMs: number; orthancCpuMs: number }> {
   return new Promise((resolve, reject) => {
+    const cpuOut = `${CPU_PROBE}.${studyId}.out`;
+    const orthancBefore = cpuMsOf(orthanc.pid);
     const start = performance.now();
     const profile = values['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
-    const child = spawn(process.execPath, [...profile, CLI, 'attach', studyId, '--approach', 'private', '--right', '125', '--left', '132', '--json'], {
-      env: { PATH: process.env['PATH'] ?? '', ...orthanc.env, KV_TIMEZONE: 'UTC' },
+    const child = spawn(process.execPath, [...profile, '--require', CPU_PROBE, CLI, 'attach', studyId, '--approach', 'private', '--right', '125', '--left', '132', '--json'], {
+      env: { PATH: process.env['PATH'] ?? '', ...orthanc.env, KV_TIMEZONE: 'UTC', KV_CPU_OUT: cpuOut },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout.resume();
-    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`attach exited ${code}: ${err}`))));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`attach exited ${code}: ${err}`));
+      resolve({ ms: performance.now() - start, cpuMs: Number(readFileSync(cpuOut, 'utf8')), orthancCpuMs: cpuMsOf(orthanc.pid) - orthancBefore });
+    });
   });
 }
 
@@ -328,6 +348,9 @@ async function attachLine(): Promise<void> {
     const modelMs: number[] = [];
     const floorMs: number[] = [];
     const fixedMs: number[] = [];
+    const cpuMs: number[] = [];
+    const orthancCpuMs: number[] = [];
+    const fixedCpuMs: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
       const orthanc = await startOrthanc();
@@ -344,12 +367,16 @@ async function attachLine(): Promise<void> {
         rmSync(folder, { recursive: true, force: true });
         mkdirSync(folder);
         floorMs.push(await downloadUploadFloor(orthanc, (await ingest(orthanc, writeImages(folder, n))).studyId));
-        fixedMs.push(await attachProcess(orthanc, (await ingest(orthanc, writeImages(folder, 1))).studyId));
-        attachMs.push(ours);
+        const fixed = await attachProcess(orthanc, (await ingest(orthanc, writeImages(folder, 1))).studyId);
+        fixedMs.push(fixed.ms);
+        fixedCpuMs.push(fixed.cpuMs);
+        attachMs.push(ours.ms);
+        cpuMs.push(ours.cpuMs);
+        orthancCpuMs.push(ours.orthancCpuMs);
         ingestMs.push(floor.ms);
         modelMs.push(model);
-        ratios.push(ours / floor.ms);
-        modelRatios.push(ours / model);
+        ratios.push(ours.ms / floor.ms);
+        modelRatios.push(ours.ms / model);
       } finally {
         await orthanc.stop();
         rmSync(folder, { recursive: true, force: true });
@@ -363,7 +390,8 @@ async function attachLine(): Promise<void> {
     );
     row(
       `... its parts, ${n} images: download + upload of every image (no processing, 4 at a time) vs the ingest; the process with 1 image (start, claim, facts, read-back, status)`,
-      `floor ${spread(floorMs.map((m) => m / 1000))} s: ${spread(floorMs.map((m, i) => m / (ingestMs[i] as number)))}x the ingest; 1 image ${spread(fixedMs.map((m) => m / 1000))} s; floor + 1 image ${spread(floorMs.map((m, i) => (m + (fixedMs[i] as number)) / (ingestMs[i] as number)))}x the ingest (load ${loadNow()})`,
+      `floor ${spread(floorMs.map((m) => m / 1000))} s: ${spread(floorMs.map((m, i) => m / (ingestMs[i] as number)))}x the ingest; 1 image ${spread(fixedMs.map((m) => m / 1000))} s; floor + 1 image ${spread(floorMs.map((m, i) => (m + (fixedMs[i] as number)) / (ingestMs[i] as number)))}x the ingest; ` +
+        `CPU of the ${n}-image process ${spread(cpuMs.map((m) => m / 1000))} s (Orthanc meanwhile ${spread(orthancCpuMs.map((m) => m / 1000))} s), of the 1-image process ${spread(fixedCpuMs.map((m) => m / 1000))} s (load ${loadNow()})`,
       'for comparison',
       undefined,
     );
