@@ -29,7 +29,7 @@ function cli(...args: string[]): Promise<Run> {
 
 const orthanc = useOrthanc();
 beforeAll(async () => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first with "npx tsc -p tsconfig.json"`);
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first with "npm run build" (tsc, then the bundle)`);
   study = await uploadStudy(orthanc.client, ctStudy(2));
 }, 60_000);
 

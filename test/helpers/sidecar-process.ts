@@ -52,7 +52,7 @@ export interface RunningSidecar {
 /** Starts the sidecar and waits until GET /health answers. */
 export async function runSidecar(options: RunOptions): Promise<RunningSidecar> {
   const cli = options.cli ?? CLI;
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npx tsc -p tsconfig.json" first`);
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first (tsc, then the bundle)`);
   const port = options.port ?? (await freePort());
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'kv-state-'));
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cli, 'sidecar', ...(options.args ?? [])], {
