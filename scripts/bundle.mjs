@@ -5,6 +5,8 @@
 // request: 0.59 s unbundled). Bundled, Node reads a few chunks instead.
 // - splitting: every `await import()` of the sources stays a separate chunk loaded only when that
 //   command runs (`--version` loads commander alone, `attach` never loads express or the sidecar);
+// - got stays outside too: only the DICOMweb and FHIR deliveries load it, on first use, and as a
+//   package import the test hook that refuses got (test/orthanc/without-got.test.ts) still sees it;
 // - better-sqlite3 stays outside (a native addon, loaded through its own `bindings` lookup), and so
 //   does every file read at run time: the dashboard's web/ folder and uPlot are found upwards from
 //   the bundle (src/http/dashboard/assets.ts), package.json at ../../ (src/cli/program.ts), dcmjs is
@@ -30,7 +32,7 @@ await build({
   platform: 'node',
   target: 'node20',
   mainFields: ['module', 'main'],
-  external: ['better-sqlite3'],
+  external: ['better-sqlite3', 'got'],
   sourcemap: 'linked',
   banner: { js: "import { createRequire as __kvCreateRequire } from 'node:module'; const require = __kvCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -10,13 +10,18 @@ import { CLI } from '../helpers/cli.js';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BUNDLE = join(ROOT, 'dist', 'bundle');
 
-/** The chunks a chunk imports statically (they load with it) and dynamically (on first use). */
-function importsOf(file: string): { statics: string[]; dynamics: string[] } {
+/** The chunks a chunk imports statically (they load with it) and dynamically (on first use), and the packages it imports statically. */
+function importsOf(file: string): { statics: string[]; dynamics: string[]; packages: string[] } {
   const text = readFileSync(join(BUNDLE, file), 'utf8');
-  const statics = [...text.matchAll(/^\s*(?:import|export)\s*(?:[^'"();]*?\s+from\s*)?"\.\/([^"]+\.js)";?$/gm)].map((m) => m[1] as string);
+  const imported = [...text.matchAll(/^\s*(?:import|export)\s*(?:[^'"();]*?\s+from\s*)?"([^"]+)";?$/gm)].map((m) => m[1] as string);
+  const statics = imported.filter((i) => i.startsWith('./')).map((i) => i.slice(2));
+  const packages = imported.filter((i) => !i.startsWith('./') && !i.startsWith('node:'));
   const dynamics = [...text.matchAll(/\bimport\("\.\/([^"]+\.js)"\)/g)].map((m) => m[1] as string);
-  return { statics, dynamics };
+  return { statics, dynamics, packages };
 }
+
+/** The packages left to node_modules that load with these chunks. */
+const packagesOf = (chunks: Iterable<string>): string[] => [...chunks].flatMap((c) => importsOf(c).packages);
 
 /** Every chunk that loads when `file` loads (its static imports, transitively). */
 function staticClosure(file: string): Set<string> {
@@ -84,9 +89,20 @@ describe('the bundled CLI', () => {
     const attach = sourcesOf(staticClosure(entryChunk('attach-claimed')));
     expect(attach).toContain('src/cli/attach-claimed.ts');
     expect(attach).toContain('src/pipeline/attach.ts');
-    for (const other of ['src/sidecar/run.ts', 'src/sidecar/service.ts', 'src/sidecar/metrics.ts', 'node_modules/prom-client/', 'src/http/', 'src/index/', 'node_modules/express/', 'node_modules/@inquirer/', 'node_modules/better-sqlite3/', 'node_modules/dcmjs/', 'src/delivery/run.ts']) {
+    for (const other of ['src/sidecar/run.ts', 'src/sidecar/service.ts', 'src/sidecar/metrics.ts', 'node_modules/prom-client/', 'src/http/', 'src/index/', 'node_modules/express/', 'node_modules/@inquirer/', 'node_modules/better-sqlite3/', 'node_modules/dcmjs/', 'src/delivery/run.ts', 'node_modules/got/']) {
       expect.soft(loaded(attach, other), other).toBe(false);
     }
+    expect(packagesOf(staticClosure(entryChunk('attach-claimed')))).not.toContain('got');
+  });
+
+  it('leaves got to node_modules, loaded only by the deliveries on first use: neither the CLI nor the sidecar loads it at start', () => {
+    const all = readdirSync(BUNDLE).filter((f) => f.endsWith('.js'));
+    expect(loaded(sourcesOf(all), 'node_modules/got/')).toBe(false);
+    const sidecar = all.filter((f) => /^run-[A-Z0-9]+\.js$/.test(f)).find((f) => sourcesOf([f]).includes('src/sidecar/run.ts'));
+    expect(sidecar).toBeDefined();
+    for (const start of ['main.js', sidecar as string]) expect.soft(packagesOf(staticClosure(start)), start).not.toContain('got');
+    // Who does import it: the DICOMweb delivery, statically, in a chunk of its own loaded by import().
+    expect(all.filter((f) => importsOf(f).packages.includes('got')).flatMap((f) => sourcesOf([f]))).toContain('src/delivery/dicomweb.ts');
   });
 
   it('leaves better-sqlite3 (a native addon) and dcmjs (required on first use) to node_modules', () => {
