@@ -21,6 +21,8 @@ ENV NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=96"
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The dashboard's pages, read at run time (src/http/dashboard/assets.ts looks for web/ above dist/).
+COPY web ./web
 RUN mkdir -p /var/lib/kidney-volumes && chown node:node /var/lib/kidney-volumes
 USER node
 VOLUME ["/var/lib/kidney-volumes"]
