@@ -8,14 +8,33 @@
 -- cannot be used to make the sidecar read studies of anyone's choosing. The secret travels in a
 -- header (Orthanc's HttpPost(url, body, headers) sends them; checked on Orthanc 1.10). Its name
 -- does not end in _SECRET: the orthancteam/orthanc image reads such variables as secret file names.
+--
+-- Only writes the sidecar has to act on wake it (issue 17): OnUpdatedStudy fires for every
+-- metadata write, the sidecar's own four per study included (its status, the FHIR Bundle), and each
+-- of those wake-ups cost a read of the feed and a check of the study, so a burst went slower with
+-- the script than without it, and Orthanc, which runs these callbacks one at a time, woke the
+-- sidecar late for new marks queued behind them. A write wakes the sidecar when the study carries a
+-- mark (KidneyVolumesPending) and either the mark is one this script has not seen yet, or the
+-- status is absent (never claimed, or removed) or "queued" (a retry request). The sidecar's own
+-- writes change neither the mark nor, ever, the status to "queued". Which marks were seen is kept
+-- in memory, bounded: when full it is forgotten, which costs one more wake-up per study, nothing else.
 
 local sidecar = os.getenv('KV_SIDECAR_URL') or 'http://127.0.0.1:8080'
 local secret = os.getenv('KV_HOOK_TOKEN') or ''
+
+local PENDING = 'KidneyVolumesPending'
+local STATUS = 'KidneyVolumesStatus'
+-- Studies whose mark is remembered; a burst of marks in flight is far fewer.
+local REMEMBERED = 5000
 
 if secret == '' then
   print('kidney-volumes: KV_HOOK_TOKEN is not set in Orthanc\'s environment; the sidecar is not woken ' ..
     'and finds new marks at its next poll of the changes feed')
 end
+
+-- studyId -> the mark seen at the last wake-up for it
+local seenMarks = {}
+local seenCount = 0
 
 local function wake(studyId)
   if secret == '' then
@@ -30,12 +49,64 @@ local function wake(studyId)
   end
 end
 
--- Fires when a study's metadata is written, e.g. KidneyVolumesPending.
-function OnUpdatedStudy(studyId)
-  wake(studyId)
+-- The study's metadata, name to value; nil when it cannot be read (deleted meanwhile, an error).
+local function metadataOf(studyId)
+  local ok, body = pcall(RestApiGet, '/studies/' .. studyId .. '/metadata?expand')
+  if not ok or body == nil or body == '' then
+    return nil
+  end
+  local parsed, metadata = pcall(ParseJson, body)
+  if not parsed or type(metadata) ~= 'table' then
+    return nil
+  end
+  return metadata
 end
 
--- Fires when no new instance arrived for StableAge seconds.
+-- Whether the status asks the sidecar for work: absent while marked, or a retry request.
+local function statusWantsWork(status)
+  if status == nil then
+    return true
+  end
+  local ok, parsed = pcall(ParseJson, status)
+  return ok and type(parsed) == 'table' and parsed['state'] == 'queued'
+end
+
+local function remember(studyId, mark)
+  if seenMarks[studyId] == nil then
+    if seenCount >= REMEMBERED then
+      seenMarks = {}
+      seenCount = 0
+    end
+    seenCount = seenCount + 1
+  end
+  seenMarks[studyId] = mark
+end
+
+-- Fires when a study's metadata is written: ours (a mark) or the sidecar's (status, FHIR).
+function OnUpdatedStudy(studyId)
+  local metadata = metadataOf(studyId)
+  if metadata == nil then
+    -- Cannot tell: a wake-up too many costs one read of the feed.
+    wake(studyId)
+    return
+  end
+  local mark = metadata[PENDING]
+  if mark == nil then
+    -- Nothing for the sidecar to do in a study without a mark.
+    return
+  end
+  local newMark = seenMarks[studyId] ~= mark
+  remember(studyId, mark)
+  if newMark or statusWantsWork(metadata[STATUS]) then
+    wake(studyId)
+  end
+end
+
+-- Fires when no new instance arrived for StableAge seconds: a marked study may have grown since
+-- it was done (an unmarked one is nothing to the sidecar).
 function OnStableStudy(studyId, tags, metadata)
-  wake(studyId)
+  local current = metadataOf(studyId)
+  if current == nil or current[PENDING] ~= nil then
+    wake(studyId)
+  end
 end
