@@ -5,7 +5,7 @@
  * KV_POLL_INTERVAL_MS, default 1000), for the approaches sr,fhir and all.
  *
  * Run from anywhere after building (tsx is not installed, so the benchmark is compiled too):
- *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/latency.js [--studies 10] [--images 2]
+ *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/latency.js [--studies 10] [--images 2] [--wake lua|poll] [--approaches sr,fhir|all] [--samples]
  *
  * Each scenario gets its own throwaway Orthanc and the real sidecar process (dist/bundle/main.js).
  * Marks wait a random 0.2-1.2 s after the previous done, so they do not fall in step with the poll.
@@ -37,7 +37,9 @@ const SCENARIOS: readonly Scenario[] = [
   { lua: false, approaches: 'all' },
 ];
 
-const { values } = parseArgs({ options: { studies: { type: 'string', default: '10' }, images: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { studies: { type: 'string', default: '10' }, images: { type: 'string', default: '2' }, wake: { type: 'string' }, approaches: { type: 'string' }, samples: { type: 'boolean', default: false } },
+});
 const STUDIES = Number(values.studies);
 const IMAGES = Number(values.images);
 
@@ -47,8 +49,11 @@ if (ORTHANC_CONFIG !== join(ROOT, 'orthanc', 'orthanc.json')) copyFileSync(join(
 
 console.log(`mark-to-done latency, ${STUDIES} studies of ${IMAGES} CT images per scenario (after one warm-up study), ms`);
 console.log(['wake-up', 'approaches', 'p50', 'p95', 'min', 'max'].map((h) => h.padEnd(12)).join(''));
-for (const scenario of SCENARIOS) {
+// --wake lua|poll and --approaches sr,fhir|all run only the scenarios that match; --samples prints every sample.
+const chosen = SCENARIOS.filter((s) => (values.wake === undefined || (values.wake === 'lua') === s.lua) && (values.approaches === undefined || values.approaches === s.approaches));
+for (const scenario of chosen) {
   const samples = await measure(scenario);
+  if (values.samples) console.log(`  samples: ${samples.map((v) => Math.round(v)).join(' ')}`);
   const row = [scenario.lua ? 'lua' : 'poll 1000ms', scenario.approaches, percentile(samples, 50), percentile(samples, 95), Math.min(...samples), Math.max(...samples)];
   console.log(row.map((v) => String(typeof v === 'number' ? Math.round(v) : v).padEnd(12)).join(''));
 }

@@ -47,6 +47,8 @@ const { values } = parseArgs({
     // A CPU profile of each sidecar (node --cpu-prof), for finding where its time per study goes.
     'cpu-prof': { type: 'string' },
     wake: { type: 'string', default: 'lua' },
+    // Prints each study's mark-to-done latency in the order of the marks (ms), to see when the slow ones came.
+    samples: { type: 'boolean', default: false },
   },
 });
 
@@ -95,6 +97,7 @@ function print(name: string, replicas: number, studies: number, f: Figures): voi
     f.peakRssMb.map((m) => m.toFixed(0)).join(' / '),
   ];
   console.log(row.map((v) => String(v).padEnd(11)).join(''));
+  if (values.samples) console.log(`  latencies in the order of the marks: ${f.latenciesMs.map((v) => Math.round(v)).join(' ')}`);
 }
 
 /** Uploads the studies, starts the replicas, marks every study (all at once when rate is 0), and waits for every done. */
