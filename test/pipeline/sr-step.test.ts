@@ -354,4 +354,34 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     expect((error as Error).message).toContain('volume 1 should be "Right Kidney" = 125 mL (right-kidney), is "Right Kidney" = 999 mL (right-kidney)');
     expect(await reportInstances(source.orthancId)).toHaveLength(1);
   });
+  test('issue 17: a copy that arrived after the facts were read (AlreadyStored) is decoded and checked, and refused when its values differ', async () => {
+    const source = await uploadStudy(orthanc.client, ctStudy(1));
+    const facts = await readStudyFacts(orthanc.client, source.orthancId);
+    const measurements = buildSet(KIDNEYS);
+    // Stored between the facts and our upload: our upload answers AlreadyStored, and the file
+    // Orthanc serves is not the one we built, so its values are what the check reads.
+    const impostor = buildMeasurementReport({ facts, measurements: buildSet([{ name: 'Right Kidney', value: '999 mL' }]), now: NOW }).dataset;
+    const uids = measurementReportUids(facts, measurements.digest);
+    await orthanc.client.upload(encodePart10({ ...impostor, SOPInstanceUID: uids.sopInstanceUid, SeriesInstanceUID: uids.seriesInstanceUid }));
+    const write = (values: MeasurementSet) =>
+      srStep.write({ client: orthanc.client, facts, measurements: values, now: NOW, settings: { srSeriesNumber: 9999 }, earlier: [], uploads: new UploadGuard(orthanc.client, facts) });
+    const error = await write(measurements).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SrStoreError);
+    expect((error as Error).message).toContain('volume 1 should be "Right Kidney" = 125 mL (right-kidney), is "Right Kidney" = 999 mL (right-kidney)');
+    // A copy with the same values written at another time (other bytes: its ContentTime) passes the same check.
+    const later = await uploadStudy(orthanc.client, ctStudy(1));
+    const laterFacts = await readStudyFacts(orthanc.client, later.orthancId);
+    const earlierCopy = buildMeasurementReport({ facts: laterFacts, measurements, now: new Date(2024, 0, 1) }).dataset;
+    await orthanc.client.upload(encodePart10(earlierCopy));
+    const outcome = await srStep.write({
+      client: orthanc.client,
+      facts: laterFacts,
+      measurements,
+      now: NOW,
+      settings: { srSeriesNumber: 9999 },
+      earlier: [],
+      uploads: new UploadGuard(orthanc.client, laterFacts),
+    });
+    expect(outcome).toMatchObject({ alreadyPresent: true, details: { sopInstanceUid: measurementReportUids(laterFacts, measurements.digest).sopInstanceUid, addedBytes: 0 } });
+  });
 });
