@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import type dcmjsModule from 'dcmjs';
+import { writeExplicitLittleEndian, type DenaturalizedDataset } from './part10-writer.js';
 
 /**
  * dcmjs, loaded on first use (issue 17): loading it and its dictionary costs about 0.2 s, which
@@ -38,7 +39,10 @@ export const IMPLEMENTATION = {
   versionName: 'KIDNEYVOL_010',
 } as const;
 
-/** Encodes a naturalized dataset (plus optional raw elements) as Part-10 bytes in the given transfer syntax. */
+/**
+ * Encodes a naturalized dataset (plus optional raw elements) as Part-10 bytes in the given transfer
+ * syntax: with part10-writer.ts when it covers the dataset, else with dcmjs (the same bytes).
+ */
 export function encodePart10(
   dataset: NaturalDataset,
   options: { transferSyntaxUid?: string; rawElements?: readonly RawElement[] } = {},
@@ -54,9 +58,16 @@ export function encodePart10(
     ImplementationClassUID: IMPLEMENTATION.classUid,
     ImplementationVersionName: IMPLEMENTATION.versionName,
   });
+  const denaturalized = DicomMetaDictionary.denaturalizeDataset(dataset);
+  // Our own writer when it covers every element (issue 17: dcmjs's took 7.8 ms for a 5 KB SR); the same bytes either way.
+  const raw = options.rawElements ?? [];
+  if (raw.length === 0 && (options.transferSyntaxUid ?? TransferSyntax.ExplicitVRLittleEndian) === TransferSyntax.ExplicitVRLittleEndian) {
+    const written = writeExplicitLittleEndian(meta as DenaturalizedDataset, denaturalized as DenaturalizedDataset);
+    if (written !== undefined) return written;
+  }
   const dict = new DicomDict(meta);
-  dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
-  for (const element of options.rawElements ?? []) {
+  dict.dict = denaturalized;
+  for (const element of raw) {
     dict.upsertTag(element.tag, element.vr, [...element.values]);
   }
   return Buffer.from(dict.write());
