@@ -8,7 +8,7 @@ import { ConfigError } from '../src/errors.js';
 describe('configuration', () => {
   it('has sane defaults', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ orthancUrl: 'http://localhost:8042', httpPort: 8080, pollIntervalMs: 1000, srSeriesNumber: 9999, retries: 3 });
+    expect(config).toMatchObject({ orthancUrl: 'http://localhost:8042', httpPort: 8080, pollIntervalMs: 250, srSeriesNumber: 9999, retries: 3 });
     expect(config.orthancUsername).toBeUndefined();
   });
 
