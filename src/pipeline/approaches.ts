@@ -71,6 +71,8 @@ export interface StepContext {
   readonly progress?: (progress: Progress) => void;
   /** Every upload goes through it: it checks the study still exists and records what we created. */
   readonly uploads: UploadGuard;
+  /** The study's metadata as read when the check began (AttachDeps.metadataSeen), when the caller had it. */
+  readonly metadataSeen?: Readonly<Record<string, string>>;
 }
 
 /** The outcome types live in outcomes.ts; re-exported here beside the Step contract that returns them. */

@@ -64,6 +64,12 @@ export interface AttachDeps {
   readonly onWrite?: (outcome: StepOutcome) => void;
   /** The DICOM object the measurements were read from (issue 16): its SR is not written again, its images not copied again. */
   readonly origin?: DicomOrigin;
+  /**
+   * The study's metadata (names to values, no revisions) as the caller read it when this check
+   * began, so that a step need not read again what was absent then (issue 17). A write based on it
+   * is create-only, so a value written since makes it fail like any lost race.
+   */
+  readonly metadataSeen?: Readonly<Record<string, string>>;
 }
 
 /** Throws NotAvailableError naming each requested approach this build cannot write yet. */
@@ -133,6 +139,7 @@ async function runSteps(
         uploads,
         ...(deps.origin ? { origin: deps.origin } : {}),
         ...(deps.progress ? { progress: deps.progress } : {}),
+        ...(deps.metadataSeen ? { metadataSeen: deps.metadataSeen } : {}),
       });
       deps.onWrite?.(outcome);
       outcomes.push(outcome);

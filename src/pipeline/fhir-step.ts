@@ -142,7 +142,9 @@ function etagOf(etag: string | undefined): { etag?: string } {
 async function write(context: StepContext): Promise<FhirOutcome> {
   const { client, facts, measurements } = context;
   const sr = srOf(context.earlier);
-  let before = await readStored(client, facts);
+  // Absent when the check began: no need to read it again (one round trip per study, issue 17). The
+  // write below is then create-only, so a Bundle written since fails it and is read like a lost race.
+  let before: Stored = context.metadataSeen !== undefined && context.metadataSeen[METADATA.fhir] === undefined ? { kind: 'absent' } : await readStored(client, facts);
   // The stored Bundle is the previous version; an unreadable one (hand-edited, another program's)
   // cannot say what was released, so the new Bundle is written as a first version over it.
   const bundle = bundleOrCause(context, sr, before.kind === 'readable' ? before.volumes : undefined);

@@ -179,7 +179,7 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const lease = new Lease({ client, log: deps.log, leaseMs: deps.leaseMs, now: deps.now }, studyId, claimed);
   const progress: { step?: Progress } = {};
   try {
-    const report = await runSteps(deps, studyId, set, lease, progress, seq, origin);
+    const report = await runSteps(deps, studyId, set, lease, progress, seq, origin, metadata);
     const { coverage } = report;
     const outcomes = [...report.outcomes];
     const held = await lease.release();
@@ -235,6 +235,7 @@ async function runSteps(
   progress: { step?: Progress },
   seq: number | undefined,
   origin: DicomOrigin | undefined,
+  metadataSeen: Readonly<Record<string, string>>,
 ): Promise<AttachReport> {
   return attach(
     {
@@ -249,6 +250,7 @@ async function runSteps(
       beforeStep: () => lease.check(),
       onWrite: (outcome) => deps.log.info({ studyId, seq, approach: outcome.approach, event: 'write', alreadyPresent: outcome.alreadyPresent }, outcome.summary),
       ...(origin ? { origin } : {}),
+      metadataSeen,
     },
     studyId,
     set,

@@ -153,3 +153,45 @@ describe('two writers racing for the FHIR metadata', () => {
     expect(volumes((await storedBundle(study.orthancId)).json)).toHaveLength(2);
   });
 });
+
+describe('the metadata read when the check began (issue 17)', () => {
+  function runSeen(studyId: string, metadataSeen: Record<string, string>, measurements = KIDNEYS, now = NOW) {
+    const settings = { srSeriesNumber: 9999, timeZone: 'Europe/Berlin' };
+    return attach({ client: orthanc.client, settings, now: () => now, metadataSeen }, studyId, measurements, ['fhir']);
+  }
+
+  it('saves the read of a Bundle that was absent then', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const reads: string[] = [];
+    const counting = new Proxy(orthanc.client, {
+      get(target, key, receiver) {
+        const value: unknown = Reflect.get(target, key, receiver);
+        if (key === 'studyMetadata' && typeof value === 'function') {
+          return (id: string, name: string) => {
+            reads.push(name);
+            return (value as (id: string, name: string) => unknown).call(target, id, name);
+          };
+        }
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const settings = { srSeriesNumber: 9999, timeZone: 'Europe/Berlin' };
+    const report = await attach({ client: counting, settings, now: () => NOW, metadataSeen: {} }, study.orthancId, KIDNEYS, ['fhir']);
+    expect(report.outcomes[0]?.alreadyPresent).toBe(false);
+    // Only the read-back after the write.
+    expect(reads.filter((name) => name === METADATA.fhir)).toHaveLength(1);
+    expect(volumes((await storedBundle(study.orthancId)).json)).toHaveLength(2);
+  });
+
+  it('never overwrites a Bundle written since: the same one is found there, another one is a lost race', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await run(study.orthancId);
+    const first = await storedBundle(study.orthancId);
+    // The check began before that write: its snapshot has no Bundle.
+    const same = await runSeen(study.orthancId, {});
+    expect(same.outcomes[0]?.alreadyPresent).toBe(true);
+    const other = buildSet([{ name: 'Right Kidney', value: '126 mL' }]);
+    await expect(runSeen(study.orthancId, {}, other)).rejects.toThrow(`study metadata ${METADATA.fhir} of study ${study.studyInstanceUid} changed while it was being written`);
+    expect((await storedBundle(study.orthancId)).json).toBe(first.json);
+  });
+});
