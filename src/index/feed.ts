@@ -41,6 +41,12 @@ export interface IndexFeedState {
   readonly lastError?: string;
 }
 
+/** One study's write to the index, read from Orthanc before it is made. */
+type RowUpdate =
+  | { readonly kind: 'upsert'; readonly row: StudyRow; readonly replica?: { readonly name: string; readonly at: string } }
+  | { readonly kind: 'remove'; readonly studyId: string }
+  | { readonly kind: 'deleted'; readonly studyId: string };
+
 /** Follows Orthanc's changes into the index. */
 export class IndexFeed {
   private stopping = false;
@@ -83,30 +89,39 @@ export class IndexFeed {
    * so a row shows the new state without waiting for the next poll.
    */
   async refresh(studyId: string): Promise<StudyRow | undefined> {
-    const { client, index } = this.deps;
+    this.apply(await this.read(studyId));
+    return this.deps.index.get(studyId);
+  }
+
+  /** What Orthanc says of one study now, as the index's write to make (no write yet). */
+  private async read(studyId: string): Promise<RowUpdate> {
+    const { client } = this.deps;
     try {
       // Both marks in one call (no revisions needed here); NotFoundError when the study is gone.
       const metadata = await client.studyMetadataAll(studyId);
       const pending = metadata[METADATA.pending];
       const status = metadata[METADATA.status];
-      if (pending === undefined && status === undefined) {
-        index.remove(studyId);
-        return undefined;
-      }
+      if (pending === undefined && status === undefined) return { kind: 'remove', studyId };
       const parsed = status !== undefined ? parseStatus(status) : undefined;
       const study = await client.study(studyId);
       // ModalitiesInStudy is only in Orthanc's main tags when the modality sent it: take the series' own.
       const modalities = study.MainDicomTags['ModalitiesInStudy'] || (await this.seriesModalities(studyId, study.Series));
       const row = rowOf({ ...study, MainDicomTags: { ...study.MainDicomTags, ModalitiesInStudy: modalities } }, parsed, pending !== undefined ? recordedDigest(pending) : '', this.deps.now());
-      index.upsert(row);
-      if (parsed?.owner) index.sawReplica(parsed.owner, parsed.updatedAt);
-      return index.get(studyId);
+      return { kind: 'upsert', row, ...(parsed?.owner ? { replica: { name: parsed.owner, at: parsed.updatedAt } } : {}) };
     } catch (error) {
-      if (error instanceof NotFoundError) {
-        index.markDeleted(studyId, this.deps.now());
-        return index.get(studyId);
-      }
+      if (error instanceof NotFoundError) return { kind: 'deleted', studyId };
       throw error;
+    }
+  }
+
+  /** Makes one write read() decided on. */
+  private apply(update: RowUpdate): void {
+    const { index } = this.deps;
+    if (update.kind === 'remove') index.remove(update.studyId);
+    else if (update.kind === 'deleted') index.markDeleted(update.studyId, this.deps.now());
+    else {
+      index.upsert(update.row);
+      if (update.replica) index.sawReplica(update.replica.name, update.replica.at);
     }
   }
 
@@ -164,9 +179,14 @@ export class IndexFeed {
       if (change.ChangeType === 'UpdatedMetadata') touched.add(change.ID);
       if (change.ChangeType === 'Deleted') deleted.add(change.ID);
     }
-    for (const id of touched) if (!deleted.has(id)) await this.refresh(id);
-    for (const id of deleted) index.markDeleted(id, this.deps.now());
-    if (page.Last !== cursor) index.setCursor(page.Last);
+    // Read every touched study first, then write the page in one transaction.
+    const updates: RowUpdate[] = [];
+    for (const id of touched) if (!deleted.has(id)) updates.push(await this.read(id));
+    index.batch(() => {
+      for (const update of updates) this.apply(update);
+      for (const id of deleted) index.markDeleted(id, this.deps.now());
+      if (page.Last !== cursor) index.setCursor(page.Last);
+    });
     this.lag = page.Done ? 0 : Math.max(0, (await client.lastChangeSeq()) - page.Last);
     return !page.Done;
   }

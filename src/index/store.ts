@@ -131,6 +131,14 @@ export class StudyIndex {
     this.upsertStatement().run(toDb(row));
   }
 
+  /**
+   * Runs `writes` in one transaction: the feed's writes for one page of changes commit once
+   * instead of once per study (each commit was a write to the WAL; issue 17).
+   */
+  batch(writes: () => void): void {
+    this.db.transaction(writes)();
+  }
+
   /** Upserts many rows in one transaction (a rebuild, the benchmark). */
   upsertMany(rows: readonly StudyRow[]): void {
     const statement = this.upsertStatement();
