@@ -10,6 +10,7 @@
  * Run by hand after building (tsx is not installed, so the benchmark is compiled too):
  *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/load.js \
  *     [--studies 1000] [--rate 10] [--seconds 30] [--approaches sr,fhir] [--replicas 1,3] [--concurrency 4] [--node-options=...] [--cpu-prof DIR]
+ *     [--wake lua|poll] [--samples] [--settle] [--warmup 10]
  * --cpu-prof writes each sidecar's V8 CPU profile (.cpuprofile) into DIR when it stops.
  * --wake lua (default) runs Orthanc with orthanc/kidney-volumes.lua and the hook token, as
  * docker-compose.yml does, so a mark wakes the sidecar at once; --wake poll leaves the sidecar to
@@ -49,6 +50,13 @@ const { values } = parseArgs({
     wake: { type: 'string', default: 'lua' },
     // Prints each study's mark-to-done latency in the order of the marks (ms), to see when the slow ones came.
     samples: { type: 'boolean', default: false },
+    // Waits until the uploaded studies are stable (StableAge, 10 s) before the sidecar starts, so the
+    // marks do not meet the wave of StableSeries/StableStudy checks the uploads cause 10 s later.
+    settle: { type: 'boolean', default: false },
+    // Studies marked one after another and waited for before the measured ones (not counted): a
+    // sidecar that just started answers its first marks late (loading, compiling), and at 10/s the
+    // backlog of its first second showed as the p95 (issue 17), which a sidecar running for weeks never sees.
+    warmup: { type: 'string', default: '10' },
   },
 });
 
@@ -108,7 +116,12 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
   const sidecars: RunningSidecar[] = [];
   const sockets: WebSocket[] = [];
   try {
-    const ids = await mapLimit(Array.from({ length: count }), 4, async () => (await orthanc.client.upload(buildStudy(ctStudy(1)).files[0]!)).ParentStudy);
+    const warmup = Number(values.warmup);
+    const uploaded = await mapLimit(Array.from({ length: count + warmup }), 4, async () => (await orthanc.client.upload(buildStudy(ctStudy(1)).files[0]!)).ParentStudy);
+    const warmupIds = uploaded.slice(0, warmup);
+    const ids = uploaded.slice(warmup);
+    const measured = new Set(ids);
+    if (values.settle) await new Promise((r) => setTimeout(r, 12_000));
     for (let r = 1; r <= replicas; r++) {
       sidecars.push(
         await runSidecar({
@@ -121,6 +134,9 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
     }
     const marked = new Map<string, number>();
     const finished = new Map<string, number>();
+    const warmed = new Set<string>();
+    let warmedUp: () => void = () => undefined;
+    const allWarm = new Promise<void>((resolve) => (warmedUp = resolve));
     let allDone: () => void = () => undefined;
     const everyDone = new Promise<void>((resolve) => (allDone = resolve));
     for (const sidecar of sidecars) {
@@ -128,13 +144,23 @@ async function scenario(replicas: number, count: number, rate: number): Promise<
       socket.on('message', (data: Buffer) => {
         const event = JSON.parse(data.toString()) as StudyEvent;
         if (event.kind === 'failed') console.error(`study ${event.studyId} failed: ${event.message ?? ''}`);
-        if ((event.kind === 'done' || event.kind === 'failed') && !finished.has(event.studyId)) {
+        if ((event.kind === 'done' || event.kind === 'failed') && !measured.has(event.studyId)) {
+          warmed.add(event.studyId);
+          if (warmed.size === warmup) warmedUp();
+        }
+        if ((event.kind === 'done' || event.kind === 'failed') && measured.has(event.studyId) && !finished.has(event.studyId)) {
           finished.set(event.studyId, performance.now());
           if (finished.size === count) allDone();
         }
       });
       await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
       sockets.push(socket);
+    }
+    if (warmup > 0) {
+      for (const id of warmupIds) await orthanc.client.setStudyMetadata(id, METADATA.pending, MARK);
+      await allWarm;
+      // The checks the warm-up's own writes cause land before the measured marks.
+      await new Promise((r) => setTimeout(r, 500));
     }
     const cpuBefore = { sidecar: sidecars.reduce((n, s) => n + cpuSeconds(s.child.pid), 0), orthanc: cpuSeconds(orthanc.pid) };
     const first = performance.now();
