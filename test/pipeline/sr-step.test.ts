@@ -341,13 +341,8 @@ describe('SR step: re-runs, changes and what verify shows', () => {
   });
 
   test('refuses an SR already stored under the same UIDs that holds other values, and leaves it alone', async () => {
-    const source = await uploadStudy(orthanc.client, ctStudy(1));
-    const facts = await readStudyFacts(orthanc.client, source.orthancId);
-    const measurements = buildSet(KIDNEYS);
     // A report with other values under the UIDs our measurements lead to, as a faulty earlier writer could leave.
-    const impostor = buildMeasurementReport({ facts, measurements: buildSet([{ name: 'Right Kidney', value: '999 mL' }]), now: NOW }).dataset;
-    const uids = measurementReportUids(facts, measurements.digest);
-    await orthanc.client.upload(encodePart10({ ...impostor, SOPInstanceUID: uids.sopInstanceUid, SeriesInstanceUID: uids.seriesInstanceUid }));
+    const { source, measurements } = await studyWithImpostorReport();
     const error = await attach(deps(), source.orthancId, measurements, ['sr']).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SrStoreError);
     expect((error as Error).message).toContain('expected 2 volumes, found 1');
@@ -355,14 +350,9 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     expect(await reportInstances(source.orthancId)).toHaveLength(1);
   });
   test('issue 17: a copy that arrived after the facts were read (AlreadyStored) is decoded and checked, and refused when its values differ', async () => {
-    const source = await uploadStudy(orthanc.client, ctStudy(1));
-    const facts = await readStudyFacts(orthanc.client, source.orthancId);
-    const measurements = buildSet(KIDNEYS);
     // Stored between the facts and our upload: our upload answers AlreadyStored, and the file
     // Orthanc serves is not the one we built, so its values are what the check reads.
-    const impostor = buildMeasurementReport({ facts, measurements: buildSet([{ name: 'Right Kidney', value: '999 mL' }]), now: NOW }).dataset;
-    const uids = measurementReportUids(facts, measurements.digest);
-    await orthanc.client.upload(encodePart10({ ...impostor, SOPInstanceUID: uids.sopInstanceUid, SeriesInstanceUID: uids.seriesInstanceUid }));
+    const { source, facts, measurements } = await studyWithImpostorReport();
     const write = (values: MeasurementSet) =>
       srStep.write({ client: orthanc.client, facts, measurements: values, now: NOW, settings: { srSeriesNumber: 9999 }, earlier: [], uploads: new UploadGuard(orthanc.client, facts) });
     const error = await write(measurements).catch((e: unknown) => e);
@@ -385,3 +375,14 @@ describe('SR step: re-runs, changes and what verify shows', () => {
     expect(outcome).toMatchObject({ alreadyPresent: true, details: { sopInstanceUid: measurementReportUids(laterFacts, measurements.digest).sopInstanceUid, addedBytes: 0 } });
   });
 });
+
+/** A one-image study with a report of other values (Right Kidney 999 mL) already stored under the UIDs our KIDNEYS report gets. */
+async function studyWithImpostorReport() {
+  const source = await uploadStudy(orthanc.client, ctStudy(1));
+  const facts = await readStudyFacts(orthanc.client, source.orthancId);
+  const measurements = buildSet(KIDNEYS);
+  const impostor = buildMeasurementReport({ facts, measurements: buildSet([{ name: 'Right Kidney', value: '999 mL' }]), now: NOW }).dataset;
+  const uids = measurementReportUids(facts, measurements.digest);
+  await orthanc.client.upload(encodePart10({ ...impostor, SOPInstanceUID: uids.sopInstanceUid, SeriesInstanceUID: uids.seriesInstanceUid }));
+  return { source, facts, measurements };
+}
