@@ -14,6 +14,8 @@ import { ago, badge, dicomDate, h, localTime } from './dom.js';
 
 const STATES = ['queued', 'processing', 'done', 'failed', 'deleted'];
 const PAGE_SIZE = 50;
+/** Events that mean a study has marks, so a row to fetch when it is not on the page yet. */
+const ROW_EVENTS = new Set(['queued', 'processing', 'retrying', 'done', 'failed']);
 
 /** The list's state, kept across visits to a study's page. */
 const query = { state: '', q: '', page: 1 };
@@ -167,7 +169,10 @@ export function studiesView(root) {
         return;
       }
       if (event.kind !== 'processing') progressOf.delete(event.studyId);
-      const fetchRow = shown.has(event.studyId) ? refreshRow : query.page === 1 && !query.q ? insertRow : undefined;
+      // Only a study the sidecar works on has a row: a skipped one (no marks) would answer 404,
+      // which the browser logs as an error.
+      const newRow = query.page === 1 && !query.q && ROW_EVENTS.has(event.kind);
+      const fetchRow = shown.has(event.studyId) ? refreshRow : newRow ? insertRow : undefined;
       if (fetchRow !== undefined) {
         clearTimeout(rowTimers.get(event.studyId));
         rowTimers.set(event.studyId, window.setTimeout(() => void fetchRow(event.studyId), 150));
