@@ -14,8 +14,12 @@ import { ago, badge, dicomDate, h, localTime } from './dom.js';
 
 const STATES = ['queued', 'processing', 'done', 'failed', 'deleted'];
 const PAGE_SIZE = 50;
-/** Events that mean a study has marks, so a row to fetch when it is not on the page yet. */
-const ROW_EVENTS = new Set(['queued', 'processing', 'retrying', 'done', 'failed']);
+/**
+ * Events that mean a study has marks, so a row to fetch when it is not on the page yet. Not
+ * `queued`: the sidecar queues every new study it sees, marked or not, and a study without marks
+ * has no row (404, which the browser logs as an error).
+ */
+const ROW_EVENTS = new Set(['processing', 'retrying', 'done', 'failed']);
 
 /** The list's state, kept across visits to a study's page. */
 const query = { state: '', q: '', page: 1 };
@@ -169,8 +173,6 @@ export function studiesView(root) {
         return;
       }
       if (event.kind !== 'processing') progressOf.delete(event.studyId);
-      // Only a study the sidecar works on has a row: a skipped one (no marks) would answer 404,
-      // which the browser logs as an error.
       const newRow = query.page === 1 && !query.q && ROW_EVENTS.has(event.kind);
       const fetchRow = shown.has(event.studyId) ? refreshRow : newRow ? insertRow : undefined;
       if (fetchRow !== undefined) {
