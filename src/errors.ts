@@ -103,6 +103,16 @@ export class OrthancHttpError extends KidneyVolumesError {
 }
 
 /**
+ * A complete answer from Orthanc's address that cannot be read (a compressed body that does not
+ * decompress): permanent, since another attempt receives the same bytes.
+ */
+export class OrthancCorruptAnswerError extends KidneyVolumesError {
+  constructor(readonly method: string, readonly path: string, readonly status: number, message: string) {
+    super('orthanc-http', message, { method, path, status });
+  }
+}
+
+/**
  * Somebody else wrote first (a compare-and-set lost, a lease taken over): another attempt reads
  * the new state and decides again, so it is transient, unlike other conflicts (an SR with our
  * UID but other content), which stay until a person acts.

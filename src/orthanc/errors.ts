@@ -1,8 +1,8 @@
 /** Turns the transport's failures into errors a PACS admin understands; never quotes credentials. */
-import { OrthancHttpError, OrthancUnreachableError } from '../errors.js';
+import { OrthancCorruptAnswerError, OrthancHttpError, OrthancUnreachableError } from '../errors.js';
 import { redactUrl } from './redact.js';
 import { tlsReason } from './tls.js';
-import { HttpStatusError, TransportError } from './transport.js';
+import { CorruptBodyError, HttpStatusError, TransportError } from './transport.js';
 
 const REASONS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
@@ -21,6 +21,16 @@ export function toOrthancError(error: unknown, baseUrl: string, method: string, 
     const body = error.body.toString('utf8');
     const location = error.status >= 300 && error.status < 400 ? error.headers.location : undefined;
     return new OrthancHttpError(method, path, error.status, body, httpMessage(error.status, error.statusMessage, body, method, path, location));
+  }
+  if (error instanceof CorruptBodyError) {
+    const head = `${error.status} ${error.statusMessage ?? ''}`.trim();
+    return new OrthancCorruptAnswerError(
+      method,
+      path,
+      error.status,
+      `the server's answer to ${method} ${baseUrl}${path} (${head}) could not be decompressed: ${error.message}; ` +
+        `it came with Content-Encoding: ${error.encoding} although the sidecar asks for identity, so something between it and Orthanc (a proxy?) compresses answers wrongly`,
+    );
   }
   if (error instanceof TransportError) {
     // TLS codes only for https: EPROTO over plain http would mean something else.

@@ -91,6 +91,25 @@ export class HttpStatusError extends Error {
   }
 }
 
+/**
+ * A complete answer whose compressed body does not decompress (a proxy that compresses although we
+ * ask for identity, and does it wrong). Another attempt gets the same bytes, so it is permanent;
+ * a compressed stream that merely ends early is a body cut short instead (a TransportError).
+ */
+export class CorruptBodyError extends Error {
+  override readonly name = 'CorruptBodyError';
+  constructor(
+    /** The Content-Encoding as sent (gzip, deflate, br). */
+    readonly encoding: string,
+    readonly status: number,
+    readonly statusMessage: string | undefined,
+    /** zlib's own words (incorrect header check, invalid block type). */
+    readonly detail: string,
+  ) {
+    super(`${encoding} data is corrupt (${detail})`);
+  }
+}
+
 /** Builds "?a=1&b=" exactly as got did: URLSearchParams of the values as strings (so `simplify: ''` is "simplify="). */
 export function searchOf(params: Readonly<Record<string, string | number | boolean>> | undefined): string {
   if (params === undefined) return '';
@@ -127,7 +146,7 @@ export class OrthancTransport {
     };
   }
 
-  /** Sends one request; resolves with a 2xx answer, rejects with HttpStatusError or TransportError. */
+  /** Sends one request; resolves with a 2xx answer, rejects with HttpStatusError, CorruptBodyError or TransportError. */
   send(request: TransportRequest): Promise<TransportResponse> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { ...this.headers, ...request.headers };
@@ -174,15 +193,23 @@ export class OrthancTransport {
         response.on('end', () => {
           if (settled) return;
           let rawBody: Buffer;
+          const status = response.statusCode ?? 0;
           try {
             rawBody = decoded(response.headers['content-encoding'], chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
           } catch (error) {
-            fail(error as Error);
+            const { code, message } = error as Error & { code?: unknown };
+            // A stream that ends early is a body cut short (an answer delimited by the closing of the
+            // connection, closed mid-body), as when the connection closes before Content-Length.
+            if (code === 'Z_BUF_ERROR') fail(Object.assign(new Error('connection closed before the answer was complete'), { code: 'ECONNRESET' }));
+            else {
+              settled = true;
+              clearTimeout(timer);
+              reject(new CorruptBodyError(String(response.headers['content-encoding']).trim(), status, response.statusMessage, message));
+            }
             return;
           }
           settled = true;
           clearTimeout(timer);
-          const status = response.statusCode ?? 0;
           if (status >= 200 && status < 300) resolve({ status, headers: response.headers, rawBody });
           else reject(new HttpStatusError(status, response.statusMessage, response.headers, rawBody));
         });

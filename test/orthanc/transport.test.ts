@@ -3,10 +3,10 @@
 // misbehaving peer produces (a redirect, a compressed answer, a body cut short, an answer that
 // trickles past the timeout) comes from real local servers.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { failureClass, OrthancHttpError, OrthancUnreachableError } from '../../src/errors.js';
+import { EXIT_CODES, exitCodeFor, failureClass, OrthancCorruptAnswerError, OrthancHttpError, OrthancUnreachableError } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { searchOf } from '../../src/orthanc/transport.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
@@ -111,6 +111,75 @@ describe('answers only a misbehaving peer gives', () => {
       expect(seen).toEqual(['GET /system', 'GET /system']);
     } finally {
       close();
+    }
+  });
+
+  it('a compressed body that does not decompress is a permanent fault naming the cause, not retried', async () => {
+    const { url, seen, close } = await serve((_, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end('{"Version":"1.10.1"} is not gzip');
+    });
+    try {
+      const error = await new OrthancClient({ url, retries: 3, retryBaseDelayMs: 5 }).system().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OrthancCorruptAnswerError);
+      expect((error as Error).message).toBe(
+        `the server's answer to GET ${url}/system (200 OK) could not be decompressed: gzip data is corrupt (incorrect header check); ` +
+          'it came with Content-Encoding: gzip although the sidecar asks for identity, so something between it and Orthanc (a proxy?) compresses answers wrongly',
+      );
+      expect(failureClass(error)).toBe('permanent');
+      expect(exitCodeFor(error)).toBe(EXIT_CODES['orthanc-http']);
+      expect(seen).toEqual(['GET /system']);
+    } finally {
+      close();
+    }
+  });
+
+  it('a corrupt brotli body on an error status is permanent too: the same bytes come back on every attempt', async () => {
+    const { url, seen, close } = await serve((_, response) => {
+      response.writeHead(503, { 'content-encoding': 'br' }).end(brotliCompressSync('busy').subarray(1));
+    });
+    try {
+      const error = await new OrthancClient({ url, retries: 3, retryBaseDelayMs: 5 }).system().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OrthancCorruptAnswerError);
+      expect((error as Error).message).toMatch(new RegExp(`^the server's answer to GET ${url}/system \\(503 Service Unavailable\\) could not be decompressed: br data is corrupt \\(`));
+      expect(seen).toEqual(['GET /system']);
+    } finally {
+      close();
+    }
+  });
+
+  it('a compressed body cut short is a connection reset, retried, whether its length was announced or not', async () => {
+    const gzipped = gzipSync(JSON.stringify({ Version: '1.10.1', Name: 'x'.repeat(200) }));
+    // Announced: Content-Length, then the connection closes mid-body.
+    const announced = await serve((request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(gzipped.length) });
+      response.write(gzipped.subarray(0, 20));
+      setTimeout(() => request.socket.destroy(), 20);
+    });
+    // Not announced: the body ends where the connection closes (HTTP/1.1 allows it), mid-stream.
+    let hits = 0;
+    const raw = createNetServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        hits++;
+        socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n'), gzipped.subarray(0, 20)]));
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const rawUrl = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+    try {
+      for (const [url, count] of [
+        [announced.url, () => announced.seen.length],
+        [rawUrl, () => hits],
+      ] as const) {
+        const error = await new OrthancClient({ url, retries: 1, retryBaseDelayMs: 5 }).system().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OrthancUnreachableError);
+        expect((error as Error).message).toBe(`cannot connect to Orthanc at ${url} (connection reset)`);
+        expect(failureClass(error)).toBe('transient');
+        expect(count()).toBe(2);
+      }
+    } finally {
+      announced.close();
+      raw.close();
     }
   });
 
