@@ -4,9 +4,6 @@ import type { OrthancClient } from '../orthanc/client.js';
 import type { StudyFacts } from '../study/facts.js';
 import type { DeliveryContext, DeliveryOutcome, DeliveryResult, WrittenOutputs } from './context.js';
 import { DeliveryError } from './errors.js';
-import { stowResults } from './dicomweb.js';
-import { forwardResults } from './forward.js';
-import { deliverHl7 } from './hl7/deliver.js';
 import { realSleep, type Sleep } from '../retry.js';
 import type { DeliverySettings } from './settings.js';
 
@@ -41,9 +38,20 @@ export async function runDeliveries(input: RunDeliveriesInput): Promise<Delivery
     retry: { attempts: settings.attempts, baseMs: settings.retryBaseMs, sleep: input.sleep ?? realSleep },
   };
   const results: DeliveryResult[] = [];
-  if (settings.forward !== undefined && settings.forward.modalities.length > 0) results.push(await forwardResults(context, settings.forward));
-  if (settings.dicomweb !== undefined && settings.dicomweb.length > 0) results.push(await stowResults(context, settings.dicomweb));
-  if (settings.hl7 !== undefined && (settings.hl7.dir !== undefined || settings.hl7.mllp !== undefined)) results.push(await deliverHl7(context, settings.hl7));
+  // Each delivery's module loads when it is configured, on its first use: the DICOMweb one brings
+  // got (with http2-wrapper and cacheable-request), which an HL7-only site never needs (issue 17).
+  if (settings.forward !== undefined && settings.forward.modalities.length > 0) {
+    const { forwardResults } = await import('./forward.js');
+    results.push(await forwardResults(context, settings.forward));
+  }
+  if (settings.dicomweb !== undefined && settings.dicomweb.length > 0) {
+    const { stowResults } = await import('./dicomweb.js');
+    results.push(await stowResults(context, settings.dicomweb));
+  }
+  if (settings.hl7 !== undefined && (settings.hl7.dir !== undefined || settings.hl7.mllp !== undefined)) {
+    const { deliverHl7 } = await import('./hl7/deliver.js');
+    results.push(await deliverHl7(context, settings.hl7));
+  }
   const failures = results.flatMap((r) => r.failures);
   if (failures.length > 0) throw new DeliveryError(failures, results.flatMap((r) => r.delivered));
   return results.map((r) => r.outcome);

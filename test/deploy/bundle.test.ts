@@ -103,6 +103,12 @@ describe('the bundled CLI', () => {
     for (const start of ['main.js', sidecar as string]) expect.soft(packagesOf(staticClosure(start)), start).not.toContain('got');
     // Who does import it: the DICOMweb delivery, statically, in a chunk of its own loaded by import().
     expect(all.filter((f) => importsOf(f).packages.includes('got')).flatMap((f) => sourcesOf([f]))).toContain('src/delivery/dicomweb.ts');
+    // The deliveries' runner loads no delivery with it: each one (HL7 included) loads on first use, so got only with DICOMweb.
+    const deliveries = all.filter((f) => /^run-[A-Z0-9]+\.js$/.test(f)).find((f) => sourcesOf([f]).includes('src/delivery/run.ts'));
+    expect(deliveries).toBeDefined();
+    const withRunner = sourcesOf(staticClosure(deliveries as string));
+    for (const later of ['src/delivery/dicomweb.ts', 'src/delivery/forward.ts', 'src/delivery/hl7/deliver.ts']) expect.soft(withRunner, later).not.toContain(later);
+    expect(packagesOf(staticClosure(deliveries as string))).not.toContain('got');
   });
 
   it('leaves better-sqlite3 (a native addon) and dcmjs (required on first use) to node_modules', () => {

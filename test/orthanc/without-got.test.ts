@@ -1,6 +1,9 @@
 // Issue 17: the Orthanc client no longer uses got, and neither the sidecar nor `attach` loads it
 // (it cost about half of the sidecar's CPU per study and a third of a second of every CLI start).
 // Both run for real under a loader hook that makes any import of got fail (test/helpers/refuse-got.mjs).
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
@@ -26,6 +29,21 @@ describe('got stays out of the Orthanc paths', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, command: 'attach' });
+  });
+
+  it('attach with an HL7-only delivery runs it without loading got (only the DICOMweb delivery needs got)', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const dir = mkdtempSync(join(tmpdir(), 'kv-hl7-'));
+    try {
+      const run = await runCli(['attach', study.orthancId, '--approach', 'sr', '--right', '125', '--json'], { ...orthanc.env, KV_TIMEZONE: 'UTC', KV_HL7_DIR: dir, NODE_OPTIONS: REFUSE_GOT });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, command: 'attach' });
+      // The delivery did run: its ORU^R01 is in the folder.
+      expect(readdirSync(dir).filter((f) => f.endsWith('.hl7'))).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the sidecar processes a study with every output without loading got', async () => {
