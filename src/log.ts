@@ -1,11 +1,10 @@
 /** Structured JSON logs (pino), one line per event; credentials are redacted wherever they appear. */
-import { pino, type Logger } from 'pino';
+import { pino, type Logger as PinoLogger } from 'pino';
 
-/** A logger. */
-export type { Logger } from 'pino';
+export type { Logger } from './logger.js';
 
 /** Makes the process logger at the configured level. */
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: NodeJS.WritableStream): PinoLogger {
   return pino(
     {
       level,

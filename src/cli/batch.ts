@@ -10,7 +10,7 @@
 import { EXIT_CODES, errorKind, messageOf, UsageError } from '../errors.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, WriterSettings } from '../pipeline/approaches.js';
-import { createLogger } from '../log.js';
+import { silentLogger } from '../logger.js';
 import { attachClaimed, type ClaimSettings } from './attach-claimed.js';
 import type { BatchFile, BatchRow } from './batch-file.js';
 import { batchProgress, rowLine, type BatchProgress, type RowResult, type RowStatus } from './batch-progress.js';
@@ -105,7 +105,7 @@ async function runRow(deps: BatchDeps, row: BatchRow, approaches: readonly Appro
   if (row.problem !== undefined || row.measurements === undefined) return { ...base, status: 'failed', error: errorOf(row.problem) };
   try {
     const report = await attachClaimed(
-      { client: deps.client, settings: deps.settings, now: deps.now, log: createLogger('silent'), ...deps.claim, progress: (p) => progress.step(p) },
+      { client: deps.client, settings: deps.settings, now: deps.now, log: silentLogger, ...deps.claim, progress: (p) => progress.step(p) },
       row.study,
       row.measurements,
       row.approaches ?? approaches,

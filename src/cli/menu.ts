@@ -9,7 +9,7 @@ import { buildSet, type MeasurementInput } from '../measurements/parse.js';
 import type { MeasurementSet } from '../measurements/model.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import { APPROACHES, APPROACH_TITLES, type Approach, type WriterSettings } from '../pipeline/approaches.js';
-import { createLogger } from '../log.js';
+import { silentLogger } from '../logger.js';
 import { attachClaimed, type ClaimSettings } from './attach-claimed.js';
 import { measurementLines, printAttach, printError, type Output } from './output.js';
 import { progressReporter } from './progress.js';
@@ -58,7 +58,7 @@ export async function runMenu(deps: MenuDeps): Promise<number> {
       return EXIT_CODES.usage;
     }
     const report = await attachClaimed(
-      { client: deps.client, settings: deps.settings, now: () => new Date(), log: createLogger('silent'), ...deps.claim, progress: progressReporter(deps.io) },
+      { client: deps.client, settings: deps.settings, now: () => new Date(), log: silentLogger, ...deps.claim, progress: progressReporter(deps.io) },
       row.id,
       measurements,
       approaches,

@@ -5,14 +5,13 @@
  * migrate never write one study at once). The images are not copied again. Nothing is deleted.
  */
 import { hostname } from 'node:os';
-import { Writable } from 'node:stream';
 import { readLegacyBlock } from '../dicom/private-tags/legacy.js';
 import { Part10FormatError } from '../dicom/private-tags/errors.js';
 import { errorKind, EXIT_CODES, messageOf, UsageError } from '../errors.js';
 import { applyDicomMark, recordNote, type ApplyOutcome } from '../inputs/apply.js';
 import { legacySource } from '../inputs/legacy-tags.js';
 import { describeOrigin } from '../measurements/origin.js';
-import { createLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { OrthancClient } from '../orthanc/client.js';
 import type { Approach, WriterSettings } from '../pipeline/approaches.js';
 import { SidecarEvents } from '../sidecar/events.js';
@@ -48,7 +47,7 @@ const STOPS = new Set(['orthanc-unreachable', 'orthanc-auth']);
 export async function runMigrate(deps: MigrateDeps, studies: readonly string[], all: boolean): Promise<number> {
   if (all === studies.length > 0) throw new UsageError(all ? 'migrate takes either <study...> or --all, not both' : 'migrate needs <study...> (Orthanc study ID or StudyInstanceUID) or --all');
   const ids = all ? await deps.client.studyIds() : await Promise.all(studies.map((s) => deps.client.resolveStudy(s)));
-  const log = silentLogger();
+  const log = silentLogger;
   const results: MigrateResult[] = [];
   for (const studyId of ids) {
     let result: MigrateResult;
@@ -109,7 +108,7 @@ async function finish(deps: MigrateDeps, studyId: string, applied: ApplyOutcome,
       approaches: deps.approaches,
       now: deps.now,
       events: new SidecarEvents(),
-      log: silentLogger(),
+      log: silentLogger,
       owner: `migrate@${hostname()}`,
       leaseMs: deps.leaseMs,
       maxAttempts: 1,
@@ -130,9 +129,4 @@ async function finish(deps: MigrateDeps, studyId: string, applied: ApplyOutcome,
               ? `${origin}; the study no longer exists`
               : `${origin}; ${result.error}`;
   return { studyId, outcome: 'marked', detail, state: result.kind };
-}
-
-/** The processor logs for the sidecar's collector; migrate reports on stdout instead. */
-function silentLogger(): Logger {
-  return createLogger('silent', new Writable({ write: (_c, _e, done) => done() }));
 }

@@ -54,13 +54,13 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
         return;
       }
       if (study === undefined) throw new UsageError('attach needs a <study> (Orthanc study ID or StudyInstanceUID), or --batch <file>');
-      const [{ measurementsFromOptions }, { checkFhirDelivery, deliverFhir }, { attachClaimed }, { printAttach }, { progressReporter }, { createLogger }] = await Promise.all([
+      const [{ measurementsFromOptions }, { checkFhirDelivery, deliverFhir }, { attachClaimed }, { printAttach }, { progressReporter }, { silentLogger }] = await Promise.all([
         import('./measurement-options.js'),
         import('./fhir-delivery.js'),
         import('./attach-claimed.js'),
         import('./output.js'),
         import('./progress.js'),
-        import('../log.js'),
+        import('../logger.js'),
       ]);
       const measurements = measurementsFromOptions(options);
       const approaches = parseApproaches(options.approach);
@@ -72,7 +72,7 @@ export async function runCli(argv: readonly string[], io: Output = processOutput
           client,
           settings,
           now: () => new Date(),
-          log: createLogger('silent'),
+          log: silentLogger,
           ...claimSettings(config),
           progress: progressReporter(io),
           waiting: (owner, until) => io.err(`waiting for ${owner}, which holds the study${until ? ` until ${until}` : ''}`),
