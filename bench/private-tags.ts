@@ -10,6 +10,9 @@
  * then prints: the time Orthanc takes to ingest them over REST (the floor, same concurrency as
  * our pass), the time of our private-tag pass over them, the ratio, the CPU time this process
  * spent in the pass (user + system) and the part of it in garbage collection, and its peak RSS.
+ * Then the pass's downloads alone, every source image once, into memory of their own and into a
+ * BufferPool (as the pass reads them), alternated six times each in this process: the CPU time of
+ * each, which the load of other processes disturbs far less than it does the whole pass.
  */
 import { UploadGuard } from '../src/pipeline/study-guard.js';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,7 @@ import { newUid } from '../src/uids.js';
 import { buildSet } from '../src/measurements/parse.js';
 import { DEFAULT_PRIVATE_CONCURRENCY, createPrivateStep } from '../src/pipeline/private-step.js';
 import { mapLimit } from '../src/pipeline/concurrency.js';
+import { BufferPool } from '../src/pipeline/buffer-pool.js';
 import { readStudyFacts } from '../src/pipeline/read-facts.js';
 import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
 import { ORTHANC_CONFIG, startOrthanc } from '../test/helpers/orthanc.js';
@@ -101,6 +105,8 @@ async function main(): Promise<void> {
     console.log(`private-tag pass:       ${(passMs / 1000).toFixed(2)} s (download, copy, upload, count, read back)`);
     console.log(`ratio pass / floor:     ${(passMs / floorMs).toFixed(2)}`);
     console.log(`CPU of the pass:        ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (user ${(cpu.user / 1000).toFixed(0)}, system ${(cpu.system / 1000).toFixed(0)}), GC ${gcMs.toFixed(0)} ms`);
+    const downloads = await downloadCpu(client, uploads.map((u) => u.ID));
+    console.log(`downloads alone (CPU):  fresh memory ${downloads.fresh} ms, pooled ${downloads.pooled} ms (medians of 6, alternated)`);
     console.log(`reading study facts:    ${(factsMs / 1000).toFixed(2)} s (attach does this once for all steps; not in the pass)`);
     console.log(`peak RSS:               ${peakRssMb()} MB (after ingest: ${rssAfterIngest} MB)`);
     console.log(`outcome:                ${outcome.summary}`);
@@ -108,6 +114,25 @@ async function main(): Promise<void> {
     await orthanc.stop();
     rmSync(folder, { recursive: true, force: true });
   }
+}
+
+/** Median CPU time (ms) of downloading every image once, into memory of its own and into pooled memory. */
+async function downloadCpu(client: Awaited<ReturnType<typeof startOrthanc>>['client'], ids: readonly string[]): Promise<{ fresh: string; pooled: string }> {
+  const pool = new BufferPool();
+  const samples: Record<'fresh' | 'pooled', number[]> = { fresh: [], pooled: [] };
+  for (let round = 0; round < 12; round++) {
+    const mode = round % 2 === 0 ? 'fresh' : 'pooled';
+    (globalThis as { gc?: () => void }).gc?.();
+    const start = process.cpuUsage();
+    await mapLimit(ids, concurrency, async (id) => {
+      const body = await client.instanceFile(id, mode === 'pooled' ? pool.take : undefined);
+      if (mode === 'pooled') pool.give(body);
+    });
+    const used = process.cpuUsage(start);
+    samples[mode].push((used.user + used.system) / 1000);
+  }
+  const median = (xs: number[]): string => ([...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0).toFixed(0);
+  return { fresh: median(samples.fresh), pooled: median(samples.pooled) };
 }
 
 await main();

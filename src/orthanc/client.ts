@@ -8,7 +8,7 @@ import { withRetry } from '../retry.js';
 import { redactUrl } from './redact.js';
 import { DEFAULT_IDLE_MS, mayResend, orthancAgents, type Resend } from './connection.js';
 import { toOrthancError } from './errors.js';
-import { OrthancTransport, type TransportResponse } from './transport.js';
+import { OrthancTransport, type BodyMemory, type TransportResponse } from './transport.js';
 import type {
   LookupResult,
   OrthancChanges,
@@ -51,6 +51,7 @@ interface CallOptions {
   readonly searchParams?: Record<string, string | number | boolean>;
   /** Overrides the client's request timeout (a synchronous C-STORE lasts as long as the transfer). */
   readonly timeoutMs?: number;
+  readonly into?: BodyMemory;
 }
 
 /** The HTTP methods the client sends. */
@@ -204,11 +205,11 @@ export class OrthancClient {
     return (await this.metadataOf('instances', id, name))?.value;
   }
 
-  /** GET /instances/{id}/file: the stored Part-10 bytes. */
-  async instanceFile(id: string): Promise<Buffer> {
+  /** GET /instances/{id}/file: the stored Part-10 bytes, read into `into`'s memory when it gives some (see BodyMemory). */
+  async instanceFile(id: string, into?: BodyMemory): Promise<Buffer> {
     // Without "identity" Orthanc gzips the file on the fly (HttpCompressionEnabled): measured 4x slower on loopback.
     const headers = { 'accept-encoding': 'identity' };
-    return this.found('instance', id, this.call('GET', `instances/${id}/file`, { idempotent: true, headers }).then((r) => r.rawBody));
+    return this.found('instance', id, this.call('GET', `instances/${id}/file`, { idempotent: true, headers, ...(into ? { into } : {}) }).then((r) => r.rawBody));
   }
 
   /** POST /instances: stores Part-10 bytes. Idempotent: the same SOP Instance UID answers AlreadyStored. */

@@ -40,7 +40,18 @@ export interface TransportRequest {
   readonly json?: unknown;
   /** Overrides the transport's timeout for this request. */
   readonly timeoutMs?: number;
+  /** Memory for a 2xx body: see BodyMemory. */
+  readonly into?: BodyMemory;
 }
+
+/**
+ * Memory for a 2xx answer whose length is announced and that is not compressed: the body is read
+ * into it, instead of into chunks joined in memory of its own (a buffer pool's take, issue 17).
+ * Answers undefined to decline a size (the body then gets memory of its own, as without it); memory
+ * of another size than asked is not used.
+ * Memory handed out for an answer that then fails is not used by anybody afterwards.
+ */
+export type BodyMemory = (size: number) => Buffer | undefined;
 
 /** A 2xx answer, read to its end. */
 export interface TransportResponse {
@@ -184,7 +195,14 @@ export class OrthancTransport {
       req.on('response', (response: IncomingMessage) => {
         responded = true;
         const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let into = intoOf(request.into, response);
+        let filled = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (into === undefined) return void chunks.push(chunk);
+          // Node's parser hands over no more than Content-Length: a longer answer is a broken one.
+          if (filled + chunk.length > into.length) return fail(Object.assign(new Error('an answer longer than its Content-Length'), { code: 'ECONNRESET' }));
+          filled += chunk.copy(into, filled);
+        });
         response.on('error', (error) => fail(error));
         // A socket closed before the end of the body: 'close' without a complete message.
         response.on('close', () => {
@@ -194,6 +212,14 @@ export class OrthancTransport {
           if (settled) return;
           let rawBody: Buffer;
           const status = response.statusCode ?? 0;
+          if (into !== undefined) {
+            if (filled !== into.length) return fail(Object.assign(new Error('connection closed before the answer was complete'), { code: 'ECONNRESET' }));
+            settled = true;
+            clearTimeout(timer);
+            resolve({ status, headers: response.headers, rawBody: into });
+            into = undefined;
+            return;
+          }
           try {
             rawBody = decoded(response.headers['content-encoding'], chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
           } catch (error) {
@@ -217,6 +243,20 @@ export class OrthancTransport {
       req.end(body);
     });
   }
+}
+
+/** The memory `into` gives for this answer: only for a 2xx, uncompressed body of announced, non-zero length. */
+function intoOf(into: BodyMemory | undefined, response: IncomingMessage): Buffer | undefined {
+  const status = response.statusCode ?? 0;
+  const length = response.headers['content-length'];
+  const encoding = response.headers['content-encoding']?.trim().toLowerCase();
+  if (into === undefined || status < 200 || status >= 300 || length === undefined || !/^[0-9]{1,15}$/.test(length)) return undefined;
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') return undefined;
+  const size = Number(length);
+  if (size === 0) return undefined;
+  const memory = into(size);
+  // Memory of another size is not used (nor given back: the giver keeps it lent, and nothing reads it).
+  return memory?.length === size ? memory : undefined;
 }
 
 /** The body as sent, for a proxy that compressed it although we asked for identity (got decompressed too); throws on a corrupt body. */

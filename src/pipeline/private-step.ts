@@ -117,8 +117,14 @@ async function writeCopies(context: StepContext, concurrency: number, readAhead:
     // The source and its copy are in memory together: reserve both before downloading.
     const release = await budget.reserve(2 * (instance.fileSize ?? UNKNOWN_FILE_BYTES));
     try {
-      const source = firstImages.get(instance.orthancId) ?? (await client.instanceFile(instance.orthancId));
+      // Read into reused memory, up to what was reserved for it (a larger answer gets memory of its own).
+      const reserved = instance.fileSize ?? UNKNOWN_FILE_BYTES;
+      const source = firstImages.get(instance.orthancId) ?? (await client.instanceFile(instance.orthancId, (size) => (size <= reserved ? memory.take(size) : undefined)));
       const copy = derivePrivateCopy(source, { seriesInstanceUid: plan.seriesInstanceUid, sopInstanceUid, content: plan.content }, memory.take);
+      // The copy keeps no view of its source (its bytes are copied into memory of its own, the rest are
+      // strings and numbers): nothing reads the source any more. A first image kept for the read-back
+      // was not lent by the pool, which ignores it.
+      memory.give(source);
       const result = await uploadSlots(() => context.uploads.upload(copy.bytes, sopInstanceUid));
       // Orthanc answers only after reading the whole body: nothing reads the copy any more. A failed
       // upload's copy is not reused (a request cut short might still hold it).

@@ -8,9 +8,10 @@ import { createServer, type Server } from 'node:net';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OrthancCorruptAnswerError, OrthancHttpError, OrthancUnreachableError } from '../../src/errors.js';
+import { NotFoundError, OrthancCorruptAnswerError, OrthancHttpError, OrthancUnreachableError } from '../../src/errors.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
 import { decoded, searchOf } from '../../src/orthanc/transport.js';
+import { BufferPool } from '../../src/pipeline/buffer-pool.js';
 
 const RUNS = Number(process.env['KV_FUZZ_RUNS'] ?? 40);
 const PARAMS = { seed: 20261130, numRuns: RUNS, endOnFailure: true } as const;
@@ -63,6 +64,27 @@ describe('whatever comes back', () => {
         );
         if (outcome !== 'answer') expect(outcome instanceof OrthancUnreachableError || outcome instanceof OrthancHttpError || outcome instanceof OrthancCorruptAnswerError || outcome instanceof SyntaxError).toBe(true);
         // A body that is not JSON is a SyntaxError from JSON.parse, as with got; nothing else escapes.
+        expect(Date.now() - started).toBeLessThan(2000);
+      }),
+      PARAMS,
+    );
+  }, 120_000);
+});
+
+describe('whatever comes back, read into pooled memory', () => {
+  it('settles with a body or a typed error, within the timeout', async () => {
+    const client = new OrthancClient({ url, retries: 0, timeoutMs: 300 });
+    const pool = new BufferPool(256 * 1024);
+    await fc.assert(
+      fc.asyncProperty(nearHttp, async (reply) => {
+        answer = reply;
+        const started = Date.now();
+        const outcome = await client.instanceFile('x', pool.take).then(
+          (body) => body,
+          (error: unknown) => error,
+        );
+        if (!(outcome instanceof Buffer)) expect(outcome instanceof OrthancUnreachableError || outcome instanceof OrthancHttpError || outcome instanceof OrthancCorruptAnswerError || outcome instanceof NotFoundError).toBe(true);
+        else pool.give(outcome);
         expect(Date.now() - started).toBeLessThan(2000);
       }),
       PARAMS,

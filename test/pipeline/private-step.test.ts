@@ -17,6 +17,7 @@ import { encodePart10 } from '../../src/dicom/part10.js';
 import { newUid } from '../../src/uids.js';
 import { buildSet } from '../../src/measurements/parse.js';
 import { OrthancClient } from '../../src/orthanc/client.js';
+import type { BodyMemory } from '../../src/orthanc/transport.js';
 import type { UploadResult } from '../../src/orthanc/types.js';
 import type { StepContext } from '../../src/pipeline/approaches.js';
 import { createPrivateStep, privateStep } from '../../src/pipeline/private-step.js';
@@ -192,9 +193,9 @@ async function uploadQuickly(spec: ReturnType<typeof ctStudy>): Promise<string> 
 /** A client that counts whole-file downloads by Orthanc instance ID. */
 class DownloadCounter extends OrthancClient {
   readonly downloads = new Map<string, number>();
-  override instanceFile(id: string): Promise<Buffer> {
+  override instanceFile(id: string, into?: BodyMemory): Promise<Buffer> {
     this.downloads.set(id, (this.downloads.get(id) ?? 0) + 1);
-    return super.instanceFile(id);
+    return super.instanceFile(id, into);
   }
 }
 
@@ -204,10 +205,10 @@ class InFlightCounter extends OrthancClient {
   private uploading = 0;
   maxDownloads = 0;
   maxUploads = 0;
-  override async instanceFile(id: string): Promise<Buffer> {
+  override async instanceFile(id: string, into?: BodyMemory): Promise<Buffer> {
     this.maxDownloads = Math.max(this.maxDownloads, ++this.downloading);
     try {
-      return await super.instanceFile(id);
+      return await super.instanceFile(id, into);
     } finally {
       this.downloading--;
     }
@@ -234,6 +235,23 @@ describe('round trips and storage of the private step (issue 17)', () => {
     // The pass starts concurrency + readAhead workers at once; the first image is already in memory.
     expect(client.maxDownloads).toBeGreaterThan(2);
     expect(client.maxDownloads).toBeLessThanOrEqual(5);
+  });
+
+  it('reading sources into reused memory, every copy of a 40-image series is the copy of its own source', async () => {
+    // Pooled memory goes round many times here (3 uploads, 3 read ahead): a source given back while
+    // still read, or a download into memory still lent, would give a copy another image's bytes.
+    const study = await uploadQuickly(ctStudy(40));
+    const client = new InFlightCounter({ url: orthanc.url, username: orthanc.username, password: orthanc.password });
+    await createPrivateStep({ concurrency: 3, readAhead: 3 }).write(await context(study, client));
+    const facts = await readStudyFacts(orthanc.client, study);
+    const source = facts.series.find((s) => !s.seriesDescription?.endsWith('+ kidney volumes'));
+    const copy = facts.series.find((s) => s.seriesDescription?.endsWith('+ kidney volumes'));
+    expect(copy?.instances).toHaveLength(40);
+    for (const instance of copy?.instances ?? []) {
+      const own = source?.instances.find((x) => x.instanceNumber === instance.instanceNumber);
+      const [sourceBytes, copyBytes] = await Promise.all([orthanc.client.instanceFile(own?.orthancId ?? ''), orthanc.client.instanceFile(instance.orthancId)]);
+      expect(compareWithSource(sourceBytes, copyBytes), `image ${instance.instanceNumber}`).toEqual({ changed: [], missing: [], added: [], metaChanged: [], sameTransferSyntax: true });
+    }
   });
 
   it('downloads each source image once (the first one too) and records the bytes the copies added', async () => {
