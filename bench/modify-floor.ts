@@ -5,16 +5,18 @@
  * the same images in the same run, on whichever Orthanc runs (1.10 by default).
  *
  * Run from the repository root (tsx is not installed, so it is compiled first):
- *   npx tsc -p bench/tsconfig.json && node dist/bench/bench/modify-floor.js --images 200 [--concurrency 4] [--runs 3] [--threads 1]
+ *   npm run bench:modify -- --images 200 [--concurrency 4] [--runs 3] [--threads 1] [--without-dictionary]
+ * (which is `npx tsc -p bench/tsconfig.json && node dist/bench/bench/modify-floor.js ...`).
  * For Debian 13's Orthanc 1.12:
  *   ORTHANC_BINARY=/var/cache/kidney-volumes/debian13-orthanc/orthanc-wrapper \
  *   ORTHANC_PLUGIN_DIR=/var/cache/kidney-volumes/debian13-orthanc/usr/share/orthanc/plugins node dist/bench/bench/modify-floor.js ...
  *
  * It starts a throwaway Orthanc as the tests do, with a `Dictionary` that registers our block's
  * elements under the creator KidneyVolInfo (without it Orthanc writes them, and the creator, as UN),
- * ingests N 512x512 CT images over REST (the floor, same concurrency as the private pass), then per
- * run (each run ingests a new study, so a ratio pairs two measurements taken close together) times three ways to make the derived series: `POST /series/{id}/modify` (synchronous), the
- * same with `Asynchronous: true` (a job, polled), and `POST /tools/bulk-modify` at series level.
+ * ingests N 512x512 CT images over REST (the floor, same concurrency as the private pass), then
+ * times three ways to make the derived series: `POST /series/{id}/modify` (synchronous), the same
+ * with `Asynchronous: true` (a job, polled), and `POST /tools/bulk-modify` at series level. Each
+ * run ingests a new study, so every ratio pairs two measurements taken close together.
  * Each result is checked (instance count, the block read back from one copy with explicit VRs), so
  * a figure for a broken copy is never printed. `--threads` sets 1.12's JobsEngineThreadsCount for
  * ResourceModification (1.10 ignores it: its modification job runs on one thread).
@@ -41,6 +43,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: String(DEFAULT_PRIVATE_CONCURRENCY) },
     runs: { type: 'string', default: '1' },
     threads: { type: 'string', default: '1' },
+    // Shows the trap: without the Dictionary the check below fails (creator and elements written as UN).
+    'without-dictionary': { type: 'boolean', default: false },
   },
 });
 const images = Number(values.images);
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(ORTHANC_CONFIG), { recursive: true });
   if (ORTHANC_CONFIG !== join(process.cwd(), 'orthanc', 'orthanc.json')) copyFileSync(join(process.cwd(), 'orthanc', 'orthanc.json'), ORTHANC_CONFIG);
   const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
-  const orthanc = await startOrthanc({ Dictionary: blockDictionary(), JobsEngineThreadsCount: { ResourceModification: threads } });
+  const orthanc = await startOrthanc({ ...(values['without-dictionary'] ? {} : { Dictionary: blockDictionary() }), JobsEngineThreadsCount: { ResourceModification: threads } });
   const api = rest(orthanc);
   try {
     const measurements = buildSet([
