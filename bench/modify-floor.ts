@@ -5,7 +5,7 @@
  * the same images in the same run, on whichever Orthanc runs (1.10 by default).
  *
  * Run from the repository root (tsx is not installed, so it is compiled first):
- *   npm run bench:modify -- --images 200 [--concurrency 4] [--runs 3] [--threads 1] [--without-dictionary]
+ *   npm run bench:modify -- --images 200 [--concurrency 4] [--runs 3] [--threads 1] [--variants series/modify,...] [--without-dictionary]
  * (which is `npx tsc -p bench/tsconfig.json && node dist/bench/bench/modify-floor.js ...`).
  * For Debian 13's Orthanc 1.12:
  *   ORTHANC_BINARY=/var/cache/kidney-volumes/debian13-orthanc/orthanc-wrapper \
@@ -45,6 +45,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     // Shows the trap: without the Dictionary the check below fails (creator and elements written as UN).
     'without-dictionary': { type: 'boolean', default: false },
+    // Comma-separated subset of the variants, e.g. "series/modify" (default: all three).
+    variants: { type: 'string', default: '' },
   },
 });
 const images = Number(values.images);
@@ -200,7 +202,9 @@ async function main(): Promise<void> {
         },
       };
       // Rotated each run, so no variant always runs first (right after the ingest) or last.
-      const order = Object.entries(variants).map((_, i, all) => all[(i + run - 1) % all.length] as [string, () => Promise<string>]);
+      const chosen = Object.entries(variants).filter(([name]) => values.variants === '' || values.variants.split(',').includes(name));
+      if (chosen.length === 0) throw new Error(`--variants names none of: ${Object.keys(variants).join(', ')}`);
+      const order = chosen.map((_, i, all) => all[(i + run - 1) % all.length] as [string, () => Promise<string>]);
       for (const [name, make] of order) {
         settle();
         const requestsBefore = api.requests;
