@@ -15,50 +15,24 @@
  * each, which the load of other processes disturbs far less than it does the whole pass.
  */
 import { UploadGuard } from '../src/pipeline/study-guard.js';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Tag, tagOf } from '../src/dicom/private-tags/encoding.js';
-import { elementBytes, textValue, uidValue } from '../src/dicom/private-tags/encode.js';
-import { EXPLICIT_LE } from '../src/dicom/private-tags/encoding.js';
-import { assemblePart10, parsePart10, splice } from '../src/dicom/private-tags/part10-file.js';
-import { newUid } from '../src/uids.js';
 import { buildSet } from '../src/measurements/parse.js';
 import { DEFAULT_PRIVATE_CONCURRENCY, createPrivateStep } from '../src/pipeline/private-step.js';
 import { mapLimit } from '../src/pipeline/concurrency.js';
 import { BufferPool } from '../src/pipeline/buffer-pool.js';
 import { readStudyFacts } from '../src/pipeline/read-facts.js';
-import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
 import { ORTHANC_CONFIG, startOrthanc } from '../test/helpers/orthanc.js';
-
-const InstanceNumber = tagOf(0x0020, 0x0013);
+import { writeCtSeries } from './ct-series.js';
 
 const { values } = parseArgs({ options: { images: { type: 'string', default: '300' }, concurrency: { type: 'string', default: String(DEFAULT_PRIVATE_CONCURRENCY) } } });
 const images = Number(values.images);
 const concurrency = Number(values.concurrency);
 if (!Number.isInteger(images) || images < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
   throw new Error(`--images and --concurrency must be positive integers, got ${values.images} and ${values.concurrency}`);
-}
-
-/** Writes N images of one series to `folder`, one at a time, so the generator itself stays small. */
-function writeImages(folder: string, count: number): string[] {
-  const template = buildStudy({ ...ctStudy(1), series: [{ modality: 'CT', images: 1, rows: 512, columns: 512, description: 'Bench CT' }] }).files[0] as Buffer;
-  const file = parsePart10(template);
-  const paths: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const uid = newUid();
-    const datasetEdits = new Map([
-      [Tag.SOPInstanceUID, elementBytes(Tag.SOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)],
-      [InstanceNumber, elementBytes(InstanceNumber, 'IS', textValue(String(i + 1)), EXPLICIT_LE)],
-    ]);
-    const metaEdits = new Map([[Tag.MediaStorageSOPInstanceUID, elementBytes(Tag.MediaStorageSOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)]]);
-    const path = join(folder, `${i}.dcm`);
-    writeFileSync(path, assemblePart10(file, splice(file.meta, file.metaElements, metaEdits), splice(file.dataset, file.elements, datasetEdits)));
-    paths.push(path);
-  }
-  return paths;
 }
 
 function peakRssMb(): number {
@@ -72,7 +46,7 @@ async function main(): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
   const orthanc = await startOrthanc();
   try {
-    const paths = writeImages(folder, images);
+    const paths = writeCtSeries(folder, images);
     const client = orthanc.client;
     const ingestStart = performance.now();
     const uploads = await mapLimit(paths, concurrency, async (path) => client.upload(readFileSync(path)));

@@ -17,8 +17,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { EXPLICIT_LE, Tag, tagOf } from '../src/dicom/private-tags/encoding.js';
-import { elementBytes, textValue, uidValue } from '../src/dicom/private-tags/encode.js';
+import { EXPLICIT_LE, Tag } from '../src/dicom/private-tags/encoding.js';
+import { elementBytes, uidValue } from '../src/dicom/private-tags/encode.js';
 import { assemblePart10, parsePart10, splice } from '../src/dicom/private-tags/part10-file.js';
 import { newUid } from '../src/uids.js';
 import { mapLimit } from '../src/pipeline/concurrency.js';
@@ -27,6 +27,7 @@ import type { StudyEvent } from '../src/sidecar/events.js';
 import { buildStudy, ctStudy } from '../test/fixtures/studies.js';
 import { ORTHANC_CONFIG, startOrthanc, type TestOrthanc } from '../test/helpers/orthanc.js';
 import { runSidecar, type RunningSidecar } from '../test/helpers/sidecar-process.js';
+import { writeCtSeries } from './ct-series.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'bundle', 'main.js');
@@ -186,32 +187,6 @@ async function uploadStudyQuietly(orthanc: TestOrthanc, images: number): Promise
   return id;
 }
 
-const InstanceNumber = tagOf(0x0020, 0x0013);
-const StudyInstanceUID = tagOf(0x0020, 0x000d);
-
-/** Writes N 512x512 CT images of one new series to `folder`, one at a time (the generator stays small). */
-function writeImages(folder: string, count: number): string[] {
-  const template = buildStudy({ ...ctStudy(1), series: [{ modality: 'CT', images: 1, rows: 512, columns: 512, description: 'Bench CT' }] }).files[0] as Buffer;
-  const file = parsePart10(template);
-  const paths: string[] = [];
-  const series = newUid();
-  const study = newUid();
-  for (let i = 0; i < count; i++) {
-    const uid = newUid();
-    const datasetEdits = new Map([
-      [Tag.SOPInstanceUID, elementBytes(Tag.SOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)],
-      [Tag.SeriesInstanceUID, elementBytes(Tag.SeriesInstanceUID, 'UI', uidValue(series), EXPLICIT_LE)],
-      [StudyInstanceUID, elementBytes(StudyInstanceUID, 'UI', uidValue(study), EXPLICIT_LE)],
-      [InstanceNumber, elementBytes(InstanceNumber, 'IS', textValue(String(i + 1)), EXPLICIT_LE)],
-    ]);
-    const metaEdits = new Map([[Tag.MediaStorageSOPInstanceUID, elementBytes(Tag.MediaStorageSOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)]]);
-    const path = join(folder, `${i}.dcm`);
-    writeFileSync(path, assemblePart10(file, splice(file.meta, file.metaElements, metaEdits), splice(file.dataset, file.elements, datasetEdits)));
-    paths.push(path);
-  }
-  return paths;
-}
-
 /** Orthanc's own REST ingest of the files, 4 at a time: the floor. Answers ms and the study's Orthanc ID. */
 async function ingest(orthanc: TestOrthanc, paths: readonly string[]): Promise<{ ms: number; studyId: string }> {
   const start = performance.now();
@@ -223,7 +198,7 @@ async function privateLine(): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'kv-bench-'));
   const orthanc = await startOrthanc();
   try {
-    const { studyId } = await ingest(orthanc, writeImages(folder, 300));
+    const { studyId } = await ingest(orthanc, writeCtSeries(folder, 300));
     const { sidecar, done, close } = await sidecarWithEvents(orthanc, { KV_APPROACHES: 'private' });
     try {
       const finished = done(studyId);
@@ -356,18 +331,18 @@ async function attachLine(): Promise<void> {
       const orthanc = await startOrthanc();
       try {
         // The same images: Orthanc's ingest (the floor), then our pass over them as a whole process.
-        const floor = await ingest(orthanc, writeImages(folder, n));
+        const floor = await ingest(orthanc, writeCtSeries(folder, n));
         const ours = await attachProcess(orthanc, floor.studyId);
         // The model runs on its own fresh images in this throwaway Orthanc (it deletes what it modifies).
         rmSync(folder, { recursive: true, force: true });
         mkdirSync(folder);
-        const other = await ingest(orthanc, writeImages(folder, n));
+        const other = await ingest(orthanc, writeCtSeries(folder, n));
         const model = await originalToolModel(orthanc, other.studyId);
         // What no pass over every image can go below, and what the process costs with one image.
         rmSync(folder, { recursive: true, force: true });
         mkdirSync(folder);
-        floorMs.push(await downloadUploadFloor(orthanc, (await ingest(orthanc, writeImages(folder, n))).studyId));
-        const fixed = await attachProcess(orthanc, (await ingest(orthanc, writeImages(folder, 1))).studyId);
+        floorMs.push(await downloadUploadFloor(orthanc, (await ingest(orthanc, writeCtSeries(folder, n))).studyId));
+        const fixed = await attachProcess(orthanc, (await ingest(orthanc, writeCtSeries(folder, 1))).studyId);
         fixedMs.push(fixed.ms);
         fixedCpuMs.push(fixed.cpuMs);
         attachMs.push(ours.ms);
