@@ -26,9 +26,10 @@ import { backoffMs } from '../retry.js';
 import {
   outputsOf,
   parseStatusText,
-  replaceStatus,
+  finishStatus,
   statusOf,
   withVersion,
+  writeFinalStatus,
   writeStatus,
   type HeldStatus,
   type StatusMeasurement,
@@ -201,7 +202,8 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
       coverage,
       history: withVersion(held.status.history, version),
     };
-    if ((await replaceStatus(client, studyId, held, done)) === undefined) {
+    // A final write: its new ETag is not read back, nothing of ours writes over it (status.ts writeFinalStatus).
+    if ((await finishStatus(client, studyId, held, done)) === undefined) {
       // A retry request or a takeover changed the status meanwhile: the outputs are written and
       // idempotent; the change it caused brings the study back, and the next check settles it.
       count(deps, 'lease-lost');
@@ -299,7 +301,7 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldSta
   if (failure === 'transient' && claim.attempts < deps.maxAttempts) {
     const afterMs = backoffMs(claim.attempts, deps.retryBaseMs, 300_000);
     const waiting: StudyStatus = { ...claim, ...partial, updatedAt: now.toISOString(), error: message, errorKind: kind, nextAttemptAt: new Date(now.getTime() + afterMs).toISOString() };
-    await replaceStatus(deps.client, studyId, held, waiting).catch((e: unknown) => deps.log.warn({ studyId, err: e }, 'could not record the retry'));
+    await finishStatus(deps.client, studyId, held, waiting).catch((e: unknown) => deps.log.warn({ studyId, err: e }, 'could not record the retry'));
     deps.events.emit({ kind: 'retrying', studyId, at: now.toISOString(), digest: claim.digest, message });
     deps.log.warn({ studyId, attempt: claim.attempts, afterMs, kind, failure, event: 'retrying', err: error }, message);
     return { kind: 'retry', afterMs, error: message, cause: error };
@@ -311,7 +313,7 @@ async function handleFailure(deps: ProcessorDeps, studyId: string, held: HeldSta
         ? `${message} (an unexpected error, not retried: its stack is in the sidecar's log)`
         : message;
   const failed: StudyStatus = { ...withoutLease(claim), ...partial, state: 'failed', updatedAt: now.toISOString(), finishedAt: now.toISOString(), error: text, errorKind: kind };
-  await replaceStatus(deps.client, studyId, held, failed).catch((e: unknown) => deps.log.error({ studyId, err: e }, 'could not record the failure'));
+  await finishStatus(deps.client, studyId, held, failed).catch((e: unknown) => deps.log.error({ studyId, err: e }, 'could not record the failure'));
   deps.events.emit({ kind: 'failed', studyId, at: now.toISOString(), digest: claim.digest, message: text, durationMs: Date.now() - started });
   // The error goes to the log as an object, with its stack: for a bug that is where the cause is.
   deps.log.error({ studyId, kind, failure, attempt: claim.attempts, event: 'failed', err: error }, text);
@@ -333,7 +335,7 @@ async function failCrashed(
     `out of memory or killed?), so it is not claimed again; find the cause in the logs, then "kidney-volumes retry ${studyId}"`;
   const failed: StudyStatus = { ...withoutLease(current), crashes, state: 'failed', updatedAt: now, finishedAt: now, error, errorKind: 'internal' };
   const before = await revised();
-  if (before === undefined || (await writeStatus(deps.client, studyId, before, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  if (before === undefined || (await writeFinalStatus(deps.client, studyId, before, failed)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest: current.digest, message: error });
   deps.log.error({ studyId, seq, attempts: current.attempts, crashes, event: 'poison' }, error);
   return { kind: 'failed', status: failed };
@@ -366,7 +368,7 @@ async function failInvalid(
     ...(current?.history ? { history: current.history } : {}),
   };
   const before = await revised();
-  if (before === undefined || (await writeStatus(deps.client, studyId, before, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
+  if (before === undefined || (await writeFinalStatus(deps.client, studyId, before, status)) === undefined) return { kind: 'busy', owner: 'another writer', leaseUntil: '' };
   deps.events.emit({ kind: 'failed', studyId, at: now, digest, message: status.error ?? '' });
   deps.log.warn({ studyId, event: 'invalid-input' }, status.error);
   return { kind: 'failed', status };

@@ -185,17 +185,41 @@ export interface HeldStatus {
 
 /**
  * Writes `next` over exactly the revision `before` (create-only when absent) and answers it with
- * its new ETag, or undefined when somebody else wrote first. Orthanc 1.10 does not return the new
- * ETag from PUT, so it is read back, and the text compared to make sure the ETag is that of our write.
+ * its new ETag, or undefined when somebody else wrote first. The ETag of the PUT's answer is not the
+ * one the next If-Match needs (1.10.1 and 1.12.7 with SQLite answer "1-<md5>", their GET and their
+ * check use "0-<md5>": test/orthanc/revisions.test.ts), so it is read back, and the text compared to
+ * make sure the ETag is that of our write.
  */
 export async function writeStatus(client: OrthancClient, studyId: string, before: StoredStatus, next: StudyStatus): Promise<HeldStatus | undefined> {
+  const written = await putStatus(client, studyId, before, next);
+  if (written === undefined) return undefined;
+  const after = await client.studyMetadata(studyId, METADATA.status);
+  return after && after.value === written.text ? { status: written.status, etag: after.etag ?? '' } : undefined;
+}
+
+/**
+ * Writes a status this process will not write over again (done, failed, waiting for its next
+ * attempt): the same compare-and-set as writeStatus, without reading the new ETag back, which only
+ * a later compare-and-set of ours would need (issue 17: one round trip per study). Answers the
+ * status written, or undefined when somebody else wrote first (Orthanc's 409 to the If-Match).
+ */
+export async function writeFinalStatus(client: OrthancClient, studyId: string, before: StoredStatus, next: StudyStatus): Promise<StudyStatus | undefined> {
+  return (await putStatus(client, studyId, before, next))?.status;
+}
+
+/** Replaces a status this process holds (its ETag known) with a final one (writeFinalStatus); undefined when it changed meanwhile. */
+export function finishStatus(client: OrthancClient, studyId: string, held: HeldStatus, next: StudyStatus): Promise<StudyStatus | undefined> {
+  return writeFinalStatus(client, studyId, { kind: 'readable', status: held.status, etag: held.etag }, next);
+}
+
+/** The compare-and-set PUT both writes make; answers what was written, or undefined when it lost. */
+async function putStatus(client: OrthancClient, studyId: string, before: StoredStatus, next: StudyStatus): Promise<{ status: StudyStatus; text: string } | undefined> {
   const from = before.kind === 'readable' ? before.status.state : 'absent';
   if (!canMove(from, next.state)) throw new StatusTransitionError(studyId, from, next.state);
   const versioned: StudyStatus = studyStatusSchema.parse({ ...next, version: (statusOf(before)?.version ?? 0) + 1 });
   const text = JSON.stringify(versioned);
   if (!(await client.replaceStudyMetadata(studyId, METADATA.status, text, before.kind === 'absent' ? undefined : before.etag))) return undefined;
-  const after = await client.studyMetadata(studyId, METADATA.status);
-  return after && after.value === text ? { status: versioned, etag: after.etag ?? '' } : undefined;
+  return { status: versioned, text };
 }
 
 /** Replaces a status this process holds (its ETag known); undefined when it changed meanwhile. */

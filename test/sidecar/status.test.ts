@@ -12,6 +12,7 @@ import {
   readStatus,
   STUDY_STATES,
   studyStatusSchema,
+  writeFinalStatus,
   writeStatus,
   StatusTransitionError,
   type StudyStatus,
@@ -118,6 +119,24 @@ describe('against a real Orthanc', () => {
     expect(stale).toBeUndefined();
     const stored = await readStatus(orthanc.client, study.orthancId);
     expect(stored.kind === 'readable' && stored.status.version).toBe(2);
+  });
+
+  it('a final write (done, failed, waiting) stays a compare-and-set: over a stale revision it loses and leaves the other write', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const claimed = await writeStatus(orthanc.client, study.orthancId, { kind: 'absent' }, base('processing'));
+    const held = { kind: 'readable', status: claimed!.status, etag: claimed!.etag } as const;
+    // Somebody else (a retry request, a replica that took over) writes after our claim.
+    const other = await writeStatus(orthanc.client, study.orthancId, held, { ...base('queued'), updatedAt: '2024-01-02T00:00:00.000Z' });
+    expect(other).toBeDefined();
+    expect(await writeFinalStatus(orthanc.client, study.orthancId, held, base('done'))).toBeUndefined();
+    const kept = await readStatus(orthanc.client, study.orthancId);
+    expect(kept.kind === 'readable' && kept.status.state).toBe('queued');
+    // Over the revision it holds, the final write lands (its ETag is not read back: nothing of ours writes over it).
+    const current = { kind: 'readable', status: other!.status, etag: other!.etag } as const;
+    const done = await writeFinalStatus(orthanc.client, study.orthancId, current, { ...base('processing'), updatedAt: '2024-01-03T00:00:00.000Z' });
+    expect(done?.version).toBe(3);
+    const stored = await readStatus(orthanc.client, study.orthancId);
+    expect(stored.kind === 'readable' && stored.status).toEqual(done);
   });
 
   it('refuses a transition the code should never make, before writing anything', async () => {
