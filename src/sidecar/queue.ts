@@ -41,6 +41,16 @@ export class StudyQueue {
     return undefined;
   }
 
+  /**
+   * Keeps the cursor before `seq` while the study is in hand: a change its own work caused, which
+   * the feed skips instead of queueing (src/sidecar/own-writes.ts), stays unhandled until the work ends.
+   */
+  hold(studyId: string, seq: number): void {
+    if (!this.inHand.has(studyId)) return;
+    const held = this.inHand.get(studyId);
+    if (held === undefined || seq < held) this.inHand.set(studyId, seq);
+  }
+
   /** Ends a take: the changes it answered are handled. */
   done(studyId: string): void {
     this.inHand.delete(studyId);

@@ -17,6 +17,7 @@ import type { SegmentationSettings } from '../segmentation/settings.js';
 import type { CursorStore } from './cursor.js';
 import type { SidecarEvents } from './events.js';
 import type { SidecarMetrics } from './metrics.js';
+import { OwnWrites } from './own-writes.js';
 import { processStudy, type ProcessorDeps } from './processor.js';
 import { StudyQueue, type Taken } from './queue.js';
 import { onStableSeries } from './segmentation-trigger.js';
@@ -61,6 +62,8 @@ export interface SidecarDeps extends ChangesFollowerDeps {
 /** The running daemon. */
 export class Sidecar {
   private readonly queue = new StudyQueue();
+  /** This replica's metadata writes per study, so the feed skips the changes they cause (issue 17). */
+  private readonly ownWrites = new OwnWrites();
   private readonly pool: Pool;
   private readonly concurrency: number;
   private readonly inFlight = new Set<Promise<void>>();
@@ -200,15 +203,22 @@ export class Sidecar {
       // beginning and sweep, since the changes we missed are gone.
       this.deps.log.warn({ event: 'log-reset', cursor: this.readSeq, last: page.Last }, "Orthanc's changes log went backwards; starting over");
       this.readSeq = 0;
+      this.ownWrites.forget();
       this.saveCursor(0, true);
       this.sweeper.restart();
       return true;
     }
+    this.ownWrites.expire();
     for (const change of page.Changes) {
       if (this.stopping) return false;
-      if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq, change.ChangeType === 'StableStudy');
+      // A change our own work on the study caused needs no check (src/sidecar/own-writes.ts says why
+      // skipping by count never misses a person's write); the study in hand holds the cursor before it.
+      if (change.ResourceType === 'Study' && change.ChangeType === 'UpdatedMetadata' && this.ownWrites.take(change.ID, change.Seq)) this.queue.hold(change.ID, change.Seq);
+      else if (change.ResourceType === 'Study' && TRIGGERS.has(change.ChangeType)) this.enqueue(change.ID, change.Seq, change.ChangeType === 'StableStudy');
       // A stable SEG series may turn into a pending mark (issue 8); its write comes back as UpdatedMetadata.
       else if (change.ResourceType === 'Series' && change.ChangeType === 'StableSeries') this.enqueueSeries(change);
+      // Created (again, after a deletion took its changes out of the log) or deleted: units counted before do not apply.
+      if (change.ResourceType === 'Study' && !TRIGGERS.has(change.ChangeType)) this.ownWrites.forget(change.ID);
     }
     this.readSeq = Math.max(this.readSeq, page.Last);
     this.advanceCursor();
@@ -319,6 +329,7 @@ export class Sidecar {
    */
   private async work(next: Taken): Promise<void> {
     const { studyId, seq } = next;
+    this.ownWrites.begin(studyId);
     try {
       await this.check(studyId, seq);
       this.checkFailures.delete(studyId);
@@ -336,12 +347,19 @@ export class Sidecar {
         this.checkFailures.delete(studyId);
         this.deps.log.error({ event: 'check-error', studyId, seq, kind: errorKind(error), failure, err: error }, messageOf(error));
       }
+    } finally {
+      // A write of ours that lost or failed is no change to count on: check again, from the first
+      // change skipped (still held: the study is in hand until this returns).
+      const settled = this.ownWrites.settle(studyId);
+      if (settled.checkAgain) this.enqueue(studyId, settled.seq, false);
     }
   }
 
   private async check(studyId: string, seq: number | undefined): Promise<void> {
     // Our own status writes come back as UpdatedMetadata: those checks need not read the series again.
-    const result = await processStudy(this.deps.processor, studyId, seq, { growth: this.growthWanted.delete(studyId) });
+    // Its metadata writes go through a client that counts them (own-writes.ts).
+    const processor = { ...this.deps.processor, client: this.ownWrites.track(this.deps.processor.client, studyId) };
+    const result = await processStudy(processor, studyId, seq, { growth: this.growthWanted.delete(studyId) });
     if (result.kind === 'retry') this.retryLater(studyId, result.afterMs);
     if (result.kind === 'busy') {
       // Another replica holds it: look again when its lease ends, which is how a dead replica's
