@@ -47,6 +47,13 @@ export class UploadGuard {
   private sinceCheck = 0;
   private lastCheck: Promise<void> | undefined;
   private nextCheck: Promise<void> | undefined;
+  /** Uploads sent so far, and those not answered yet. */
+  private uploadsSent = 0;
+  private uploadsInFlight = 0;
+  /** An upload failed without an answer: it may still land, at any time. */
+  private uploadUnsure = false;
+  /** uploadsSent when the last check that found the study present began, none in flight then (settle). */
+  private presentAfter: number | undefined;
 
   constructor(
     private readonly client: OrthancClient,
@@ -80,7 +87,17 @@ export class UploadGuard {
     }
     this.sinceCheck++;
     await this.lastCheck;
-    const result = await this.client.upload(bytes);
+    this.uploadsSent++;
+    this.uploadsInFlight++;
+    let result: UploadResult;
+    try {
+      result = await this.client.upload(bytes);
+    } catch (error) {
+      this.uploadUnsure = true;
+      throw error;
+    } finally {
+      this.uploadsInFlight--;
+    }
     // AlreadyStored created nothing: its series was there already (after a deletion nothing is).
     if (result.Status !== 'AlreadyStored') {
       this.writtenSeries.add(result.ParentSeries);
@@ -100,13 +117,19 @@ export class UploadGuard {
    * an upload after the deletion re-creates under the same Orthanc ID) is a study we re-created.
    */
   async present(): Promise<boolean> {
+    const sent = this.uploadsSent;
+    const quiet = this.uploadsInFlight === 0;
+    let present: boolean;
     try {
       const study = await this.client.study(this.facts.orthancId);
-      return study.Series.some((id) => this.originalSeries.has(id) && !this.writtenSeries.has(id));
+      present = study.Series.some((id) => this.originalSeries.has(id) && !this.writtenSeries.has(id));
     } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
+      if (!(error instanceof NotFoundError)) throw error;
+      present = false;
     }
+    if (!present) this.presentAfter = undefined;
+    else if (quiet) this.presentAfter = Math.max(this.presentAfter ?? 0, sent);
+    return present;
   }
 
   /**
@@ -136,6 +159,12 @@ export class UploadGuard {
    * created and throws StudyDeletedError; otherwise does nothing.
    */
   async settle(): Promise<void> {
+    // Only an upload re-creates a deleted study (a metadata write to it answers 404). A check that
+    // began after every upload was answered and found the study present already says what this one
+    // would: whatever was deleted since took our uploads with it (issue 17: the FHIR write's check
+    // serves, one request per study). An upload that failed unanswered may land at any time: then
+    // the study is looked at again.
+    if (!this.uploadUnsure && this.presentAfter === this.uploadsSent) return;
     if (await this.present()) return;
     const removed = await this.removeCreated();
     throw new StudyDeletedError(this.facts.orthancId, this.facts.studyInstanceUid, removed);

@@ -71,4 +71,55 @@ describe('the upload guard', () => {
     expect((error as StudyDeletedError).removed).toBe(1);
     expect(await orthanc.client.lookup(study.studyInstanceUid)).toEqual([]);
   });
+
+  it('settle needs no request when a check made after every upload was answered found the study present', async () => {
+    const spec = ctStudy(1);
+    const study = await uploadStudy(orthanc.client, spec);
+    let checks = 0;
+    const client = Object.create(orthanc.client) as typeof orthanc.client;
+    client.study = (id: string) => (checks++, orthanc.client.study(id));
+    const guard = new UploadGuard(client, await readStudyFacts(orthanc.client, study.orthancId));
+    const sr = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 1, description: 'sr' }] });
+    await guard.upload(sr.files[0] as Buffer, sr.series[0]?.sopInstanceUids[0] as string);
+    // The check before the FHIR metadata write (fhir-step.ts), after the upload was answered.
+    await guard.requirePresent();
+    expect(checks).toBe(2);
+    await guard.settle();
+    expect(checks).toBe(2);
+  });
+
+  it('a check made before an upload does not serve settle: the study that upload re-created is removed', async () => {
+    const spec = ctStudy(1);
+    const study = await uploadStudy(orthanc.client, spec);
+    const guard = new UploadGuard(orthanc.client, await readStudyFacts(orthanc.client, study.orthancId));
+    const copies = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 2, description: 'copy + kidney volumes' }] });
+    await guard.upload(copies.files[0] as Buffer, copies.series[0]?.sopInstanceUids[0] as string);
+    await guard.requirePresent();
+    await deleteStudy(study.orthancId);
+    // Past the batch's check: this upload re-creates the study.
+    await guard.upload(copies.files[1] as Buffer, copies.series[0]?.sopInstanceUids[1] as string);
+    const error = await guard.settle().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StudyDeletedError);
+    expect((error as StudyDeletedError).removed).toBe(1);
+    expect(await orthanc.client.lookup(study.studyInstanceUid)).toEqual([]);
+  });
+
+  it('an upload that failed unanswered keeps settle looking: it may land after any check', async () => {
+    const spec = ctStudy(1);
+    const study = await uploadStudy(orthanc.client, spec);
+    const late: Buffer[] = [];
+    const client = Object.create(orthanc.client) as typeof orthanc.client;
+    // The answer is lost (a reset); Orthanc applies the upload later.
+    client.upload = async (bytes: Buffer) => {
+      late.push(bytes);
+      throw new Error('socket hang up');
+    };
+    const guard = new UploadGuard(client, await readStudyFacts(orthanc.client, study.orthancId));
+    const copies = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ modality: 'CT', images: 1, description: 'copy + kidney volumes' }] });
+    await expect(guard.upload(copies.files[0] as Buffer, copies.series[0]?.sopInstanceUids[0] as string)).rejects.toThrow('socket hang up');
+    await guard.requirePresent();
+    await deleteStudy(study.orthancId);
+    await orthanc.client.upload(late[0] as Buffer);
+    await expect(guard.settle()).rejects.toBeInstanceOf(StudyDeletedError);
+  });
 });
