@@ -19,8 +19,10 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
   const study = await client.study(studyId);
   const seriesList = await client.studySeries(studyId);
   const series: SeriesFacts[] = [];
+  let firstShared: SimplifiedTags | undefined;
   for (const s of seriesList) {
     const [instances, shared] = await Promise.all([client.seriesInstances(s.ID), client.seriesSharedTags(s.ID)]);
+    if (firstShared === undefined && instances.length > 0) firstShared = shared;
     const sharedSopClass = nonEmpty(shared['SOPClassUID']);
     const facts = await mapLimit(instances, LOOKUP_CONCURRENCY, async (i): Promise<InstanceFacts> => {
       const number = Number(i.MainDicomTags['InstanceNumber']);
@@ -43,7 +45,7 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
       instances: facts,
     });
   }
-  const firstTags = await firstInstanceTags(client, series);
+  const firstTags = await firstInstanceTags(client, series, firstShared);
   const issuer = nonEmpty(firstTags['IssuerOfPatientID']);
   const offset = nonEmpty(firstTags['TimezoneOffsetFromUTC']);
   return {
@@ -56,10 +58,21 @@ export async function readStudyFacts(client: OrthancClient, studyId: string): Pr
   };
 }
 
-/** IssuerOfPatientID and TimezoneOffsetFromUTC are not among Orthanc's main tags: read them from one instance. */
-async function firstInstanceTags(client: OrthancClient, series: readonly SeriesFacts[]): Promise<SimplifiedTags> {
-  const first = series.find((s) => s.instances.length > 0)?.instances[0];
-  return first ? client.instanceTags(first.orthancId) : {};
+/** Tags read from the first instance that its series' shared tags may already answer. */
+const FIRST_INSTANCE_TAGS = ['IssuerOfPatientID', 'TimezoneOffsetFromUTC'] as const;
+
+/**
+ * IssuerOfPatientID and TimezoneOffsetFromUTC are not among Orthanc's main tags: read them from one
+ * instance. The first series' shared tags (read above) answer without that read (issue 17: one
+ * request per study) when the series holds that one instance only (its shared tags are its tags), or
+ * when they hold both tags (a shared tag has the same value in every instance, the first included).
+ */
+async function firstInstanceTags(client: OrthancClient, series: readonly SeriesFacts[], shared: SimplifiedTags | undefined): Promise<SimplifiedTags> {
+  const holder = series.find((s) => s.instances.length > 0);
+  const first = holder?.instances[0];
+  if (!first) return {};
+  if (shared !== undefined && (holder.instances.length === 1 || FIRST_INSTANCE_TAGS.every((t) => shared[t] !== undefined))) return shared;
+  return client.instanceTags(first.orthancId);
 }
 
 function nonEmpty(value: unknown): string | undefined {

@@ -8,12 +8,17 @@ import { readStudyFacts } from '../../src/pipeline/read-facts.js';
 import { SopClass, buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 
-/** A client that counts its per-instance metadata reads. */
+/** A client that counts its per-instance metadata and tag reads. */
 class CountingClient extends OrthancClient {
   metadataReads = 0;
+  tagReads = 0;
   override instanceMetadata(id: string, name: string): Promise<string | undefined> {
     this.metadataReads++;
     return super.instanceMetadata(id, name);
+  }
+  override instanceTags(id: string): ReturnType<OrthancClient['instanceTags']> {
+    this.tagReads++;
+    return super.instanceTags(id);
   }
 }
 
@@ -43,5 +48,40 @@ describe('readStudyFacts', () => {
     const facts = await readStudyFacts(client, studyId);
     expect(client.metadataReads).toBe(4);
     expect(facts.series[0]?.instances.map((i) => i.sopClassUid)).toEqual([SopClass.CTImage, SopClass.CTImage, SopClass.CTImage, SopClass.SecondaryCapture]);
+  });
+
+  it("takes IssuerOfPatientID and TimezoneOffsetFromUTC of a one-image series from its shared tags, without reading the instance", async () => {
+    const study = await uploadStudy(orthanc.client, { ...ctStudy(1, { issuer: 'HOSP-A' }), timezoneOffsetFromUtc: '+0900' });
+    client.tagReads = 0;
+    const facts = await readStudyFacts(client, study.orthancId);
+    expect(client.tagReads).toBe(0);
+    expect(facts.patient.issuerOfPatientId).toBe('HOSP-A');
+    expect(facts.timezoneOffsetFromUtc).toBe('+0900');
+    // Absent from the only instance: absent, still without a read.
+    const plain = await uploadStudy(orthanc.client, ctStudy(1));
+    const without = await readStudyFacts(client, plain.orthancId);
+    expect(client.tagReads).toBe(0);
+    expect(without.patient.issuerOfPatientId).toBeUndefined();
+    expect(without.timezoneOffsetFromUtc).toBeUndefined();
+  });
+
+  it('reads the first instance when its series\' instances differ in those tags (not shared), and not when they agree', async () => {
+    const built = buildStudy({ ...ctStudy(2, { issuer: 'HOSP-A' }), timezoneOffsetFromUtc: '+0900' });
+    const second = decodePart10(built.files[1] as Buffer).dataset;
+    let studyId = '';
+    for (const file of [built.files[0] as Buffer, encodePart10({ ...second, IssuerOfPatientID: 'HOSP-B', TimezoneOffsetFromUTC: '+0100' })]) {
+      studyId = (await orthanc.client.upload(file)).ParentStudy;
+    }
+    client.tagReads = 0;
+    const facts = await readStudyFacts(client, studyId);
+    expect(client.tagReads).toBe(1);
+    expect(facts.patient.issuerOfPatientId).toBe('HOSP-A');
+    expect(facts.timezoneOffsetFromUtc).toBe('+0900');
+    const same = await uploadStudy(orthanc.client, { ...ctStudy(3, { issuer: 'HOSP-C' }), timezoneOffsetFromUtc: '-0500' });
+    client.tagReads = 0;
+    const agreed = await readStudyFacts(client, same.orthancId);
+    expect(client.tagReads).toBe(0);
+    expect(agreed.patient.issuerOfPatientId).toBe('HOSP-C');
+    expect(agreed.timezoneOffsetFromUtc).toBe('-0500');
   });
 });
