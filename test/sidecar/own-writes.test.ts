@@ -214,6 +214,20 @@ describe('through the real sidecar and Orthanc', () => {
     await proxy?.close();
   });
 
+  it('what the count rests on: each compare-and-set PUT that lands logs exactly one UpdatedMetadata change of the study (an unchanged value too), a 409 none', async () => {
+    const { client } = orthanc;
+    const study = await uploadStudy(client, ctStudy(1));
+    const head = await client.lastChangeSeq();
+    expect(await client.replaceStudyMetadata(study.orthancId, METADATA.status, 'one', undefined)).toBe(true);
+    const first = await client.studyMetadata(study.orthancId, METADATA.status);
+    expect(await client.replaceStudyMetadata(study.orthancId, METADATA.status, 'one', first?.etag)).toBe(true);
+    // A 409: a create over an existing value.
+    expect(await client.replaceStudyMetadata(study.orthancId, METADATA.status, 'two', undefined)).toBe(false);
+    expect(await client.replaceStudyMetadata(study.orthancId, METADATA.fhir, 'x', undefined)).toBe(true);
+    const changes = (await client.changes(head, 100)).Changes.filter((c) => c.ID === study.orthancId);
+    expect(changes.map((c) => `${c.ResourceType} ${c.ChangeType}`)).toEqual(Array(3).fill('Study UpdatedMetadata'));
+  });
+
   it('a corrected mark written while the sidecar\'s own FHIR write is held is processed after it', async () => {
     const client = new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
     sidecar = startSidecar(client, { processor: { approaches: ['sr', 'fhir'] } });
