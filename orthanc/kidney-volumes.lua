@@ -18,12 +18,22 @@
 -- status is absent (never claimed, or removed) or "queued" (a retry request). The sidecar's own
 -- writes change neither the mark nor, ever, the status to "queued". Which marks were seen is kept
 -- in memory, bounded: when full it is forgotten, which costs one more wake-up per study, nothing else.
+--
+-- Measurements that arrive inside DICOM carry no mark: a SEG series, or another system's TID 1500
+-- report (an SR series), becomes a mark only when the sidecar reads Orthanc's StableSeries change.
+-- OnStableSeries wakes it for those two modalities, so such a study does not wait for the next poll;
+-- our own report series (Manufacturer and SeriesDescription below, as the sidecar tells it apart)
+-- does not wake it. The original tool's private block in image series cannot be told from the main
+-- tags Orthanc hands the callback; those series are left to the poll.
 
 local sidecar = os.getenv('KV_SIDECAR_URL') or 'http://127.0.0.1:8080'
 local secret = os.getenv('KV_HOOK_TOKEN') or ''
 
 local PENDING = 'KidneyVolumesPending'
 local STATUS = 'KidneyVolumesStatus'
+-- Our own report series, as src/dicom/sr/document.ts writes it (SR_SERIES_DESCRIPTION, DEFAULT_DEVICE_NAME).
+local OWN_SR_DESCRIPTION = 'Kidney Volume Measurements'
+local OWN_SR_MANUFACTURER = 'kidney-volumes'
 -- Studies whose mark is remembered; a burst of marks in flight is far fewer.
 local REMEMBERED = 5000
 
@@ -36,7 +46,8 @@ end
 local seenMarks = {}
 local seenCount = 0
 
-local function wake(studyId)
+-- what: the resource the wake-up is for, as the log names it ('study <id>', 'series <id>').
+local function wake(what)
   if secret == '' then
     return
   end
@@ -45,7 +56,7 @@ local function wake(studyId)
   local ok, answer = pcall(HttpPost, sidecar .. '/hooks/orthanc', '', { ['X-KV-Hook-Token'] = secret })
   if not ok or answer == nil then
     print('kidney-volumes: could not wake the sidecar at ' .. sidecar .. ' (' .. tostring(answer) ..
-      ': down, or KV_HOOK_TOKEN differs from the sidecar\'s); it finds study ' .. studyId .. ' at its next poll')
+      ': down, or KV_HOOK_TOKEN differs from the sidecar\'s); it finds ' .. what .. ' at its next poll')
   end
 end
 
@@ -87,7 +98,7 @@ function OnUpdatedStudy(studyId)
   local metadata = metadataOf(studyId)
   if metadata == nil then
     -- Cannot tell: a wake-up too many costs one read of the feed.
-    wake(studyId)
+    wake('study ' .. studyId)
     return
   end
   local mark = metadata[PENDING]
@@ -98,7 +109,7 @@ function OnUpdatedStudy(studyId)
   local newMark = seenMarks[studyId] ~= mark
   remember(studyId, mark)
   if newMark or statusWantsWork(metadata[STATUS]) then
-    wake(studyId)
+    wake('study ' .. studyId)
   end
 end
 
@@ -107,6 +118,19 @@ end
 function OnStableStudy(studyId, tags, metadata)
   local current = metadataOf(studyId)
   if current == nil or current[PENDING] ~= nil then
-    wake(studyId)
+    wake('study ' .. studyId)
+  end
+end
+
+-- Fires when no new instance arrived in a series for StableAge seconds. The sidecar reads SEG and SR
+-- series at that moment (StableSeries in the changes feed, logged before this callback runs); other
+-- modalities are left to the poll (see the top of this file).
+function OnStableSeries(seriesId, tags, metadata)
+  local modality = tags['Modality']
+  if modality == 'SEG' then
+    wake('series ' .. seriesId)
+  elseif modality == 'SR' and not (tags['Manufacturer'] == OWN_SR_MANUFACTURER and
+      tags['SeriesDescription'] == OWN_SR_DESCRIPTION) then
+    wake('series ' .. seriesId)
   end
 end

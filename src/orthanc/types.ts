@@ -33,6 +33,7 @@ export interface OrthancSeries {
   readonly MainDicomTags: MainDicomTags;
   readonly Instances: readonly string[];
   readonly ParentStudy: string;
+  readonly IsStable?: boolean;
 }
 
 /** GET /instances/{id} */
