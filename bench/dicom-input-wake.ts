@@ -4,7 +4,7 @@
  * series stable (polled every 20 ms) to the done status. Such a study carries no mark, so only the
  * StableSeries change (read at the next poll) or the Lua script's OnStableSeries wake-up starts it.
  *
- *   npm run build && npx tsc -p bench/tsconfig.json && node dist/bench/bench/dicom-input-wake.js \
+ *   npm run bench:input-wake -- \
  *     [--studies 6] [--poll 2000] [--script orthanc/kidney-volumes.lua] [--kinds seg,vendor-sr]
  *
  * --script another Lua file (an older kidney-volumes.lua, from git show) to compare; --script none
