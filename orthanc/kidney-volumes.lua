@@ -23,8 +23,11 @@
 -- report (an SR series), becomes a mark only when the sidecar reads Orthanc's StableSeries change.
 -- OnStableSeries wakes it for those two modalities, so such a study does not wait for the next poll;
 -- our own report series (Manufacturer and SeriesDescription below, as the sidecar tells it apart)
--- does not wake it. The original tool's private block in image series cannot be told from the main
--- tags Orthanc hands the callback; those series are left to the poll.
+-- does not wake it (test/sidecar/lua-wakes.test.ts checks that against a report the real CLI wrote).
+-- Other SRs, a scanner's dose report say, wake it too: series main tags carry no SOP class; the
+-- sidecar reads such a series at StableSeries anyway, so it costs one read of the feed sooner.
+-- The original tool's private block in image series cannot be told from the main tags Orthanc hands
+-- the callback; those series are left to the poll.
 
 local sidecar = os.getenv('KV_SIDECAR_URL') or 'http://127.0.0.1:8080'
 local secret = os.getenv('KV_HOOK_TOKEN') or ''
