@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushDicomInput } from '../fixtures/dicom-input-studies.js';
 import { freePort } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
-import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
+import type { RunningSidecar } from '../helpers/sidecar-process.js';
+import { runWokenSidecar } from '../helpers/woken-sidecar.js';
 import { waitForState } from './harness.js';
 
 const HOOK_TOKEN = 'lua-inputs-token';
@@ -24,15 +25,7 @@ beforeAll(async () => {
 const orthanc = useOrthanc({ LuaScripts: [SCRIPT], StableAge: 1 }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
 let ready = 0;
 beforeAll(async () => {
-  sidecar = await runSidecar({
-    port,
-    env: { ...orthanc.env, KV_HOOK_TOKEN: HOOK_TOKEN, KV_POLL_INTERVAL_MS: '60000', KV_SWEEP_INTERVAL_MS: '3600000', KV_LOG_LEVEL: 'info', KV_RETRIES: '1' },
-  });
-  const deadline = Date.now() + 20_000;
-  while (!(await fetch(`${sidecar.url}/ready`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline) throw new Error(`the sidecar never became ready:\n${sidecar.stdout()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  sidecar = await runWokenSidecar(port, orthanc.env, HOOK_TOKEN);
   ready = Date.now();
 }, 60_000);
 afterAll(async () => {

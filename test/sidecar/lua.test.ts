@@ -7,7 +7,8 @@ import { METADATA } from '../../src/orthanc/metadata.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { freePort } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
-import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
+import type { RunningSidecar } from '../helpers/sidecar-process.js';
+import { runWokenSidecar } from '../helpers/woken-sidecar.js';
 import { waitForState } from './harness.js';
 
 const HOOK_TOKEN = 'lua-hook-token';
@@ -23,16 +24,7 @@ beforeAll(async () => {
 const STABLE_AGE_S = 3600;
 const orthanc = useOrthanc({ LuaScripts: [SCRIPT], StableAge: STABLE_AGE_S }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
 beforeAll(async () => {
-  sidecar = await runSidecar({
-    port,
-    env: { ...orthanc.env, KV_HOOK_TOKEN: HOOK_TOKEN, KV_POLL_INTERVAL_MS: '60000', KV_SWEEP_INTERVAL_MS: '3600000', KV_LOG_LEVEL: 'info', KV_RETRIES: '1' },
-  });
-  // Once ready, the sidecar has read the feed and sleeps for a minute: only a wake-up can make it look sooner.
-  const deadline = Date.now() + 20_000;
-  while (!(await fetch(`${sidecar.url}/ready`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline) throw new Error(`the sidecar never became ready:\n${sidecar.stdout()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  sidecar = await runWokenSidecar(port, orthanc.env, HOOK_TOKEN);
 });
 afterAll(async () => {
   await sidecar?.stop();
