@@ -174,6 +174,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       throw new ConfigError('KV_UID_ROOT', `KV_UID_ROOT ${(error as Error).message.replace(/^UID root /, '')}`);
     }
   }
+  let timeZone = source['KV_TIMEZONE'] !== undefined ? pick('KV_TIMEZONE', '') : undefined;
   const username = source['ORTHANC_USERNAME'];
   const password = source['ORTHANC_PASSWORD'];
   if ((username === undefined) !== (password === undefined)) {
@@ -193,8 +194,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     retries: pick('KV_RETRIES', '3'),
     ...(uidRoot !== undefined ? { uidRoot: checkUidRoot(uidRoot) } : {}),
     srSeriesNumber: pick('KV_SR_SERIES_NUMBER', '9999'),
-    timeZone: pick('KV_TIMEZONE', Intl.DateTimeFormat().resolvedOptions().timeZone),
-    timeZoneFromMachine: source['KV_TIMEZONE'] === undefined,
+    // This machine's zone is looked up only when a step asks for it: the platform's first use of its
+    // time zone data costs about 25 ms, which a command writing no times (attach --approach private,
+    // verify) need not pay.
+    get timeZone(): string {
+      return (timeZone ??= machineTimeZone());
+    },
+    timeZoneFromMachine: timeZone === undefined,
     ...(source['KV_FHIR_TOKEN'] !== undefined ? { fhirToken: source['KV_FHIR_TOKEN'] } : {}),
     logLevel: pick('KV_LOG_LEVEL', 'info'),
     approaches: approachesOf(source['KV_APPROACHES'] ?? 'all'),
@@ -308,8 +314,15 @@ function urlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** This machine's zone (TZ, else the system's), as the platform names it. */
+function machineTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
 /** True for an offset within ±14:00 ("+0100", "-05:30") or a zone name the platform's time zone data knows. */
 function isTimeZone(text: string): boolean {
+  // The common setting, known without loading the platform's time zone data.
+  if (text === 'UTC') return true;
   const offset = /^[+-](\d{2}):?(\d{2})$/.exec(text);
   if (offset) return Number(offset[2]) <= 59 && Number(offset[1]) * 60 + Number(offset[2]) <= 14 * 60;
   try {

@@ -18,7 +18,10 @@ export function clientFor(config: Config): OrthancClient {
 export function settingsOf(config: Config): WriterSettings {
   return {
     srSeriesNumber: config.srSeriesNumber,
-    timeZone: config.timeZone,
+    // Read when a step writes a time: finding this machine's zone has a cost (see loadConfig).
+    get timeZone(): string {
+      return config.timeZone;
+    },
     privateScope: config.privateScope,
     keepSuperseded: config.keepSuperseded,
     ...(config.uidRoot !== undefined ? { uidRoot: config.uidRoot } : {}),

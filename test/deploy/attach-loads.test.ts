@@ -2,10 +2,10 @@
 // loaded (a loader hook records them, test/helpers/record-loads.mjs) and their source maps: the
 // CLI logs nothing, so pino (about 25 ms of CPU at each start) must not load, nor got, express or
 // the sidecar's service.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
@@ -42,6 +42,35 @@ describe('a one-image attach, as a process', () => {
       }
       expect(sources).toContain('src/pipeline/attach.ts');
       expect(sources).toContain('src/logger.ts');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The platform's first use of its time zone data costs about 25 ms; a private-tag attach writes no
+  // times, so it must not look up this machine's zone. The SR attach beside it shows the count works.
+  it('with KV_TIMEZONE unset, looks up no time zone for --approach private, and does for sr', async () => {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    const dir = mkdtempSync(join(tmpdir(), 'kv-zones-'));
+    const hook = join(dir, 'count-zones.mjs');
+    writeFileSync(
+      hook,
+      "import { writeFileSync } from 'node:fs';\n" +
+        'let made = 0;\n' +
+        'const Real = Intl.DateTimeFormat;\n' +
+        'Intl.DateTimeFormat = function (...args) { made++; return new Real(...args); };\n' +
+        "process.on('exit', () => writeFileSync(process.env.KV_ZONES_OUT, String(made)));\n",
+    );
+    const formatsMade = async (approach: string): Promise<number> => {
+      const out = join(dir, `${approach}.txt`);
+      const env = Object.fromEntries(Object.entries(orthanc.env).filter(([name]) => name !== 'KV_TIMEZONE'));
+      const run = await runCli(['attach', study.orthancId, '--approach', approach, '--right', '125', '--json'], { ...env, KV_ZONES_OUT: out, NODE_OPTIONS: `--import ${pathToFileURL(hook).href}` });
+      expect(run.code, run.stderr).toBe(0);
+      return Number(readFileSync(out, 'utf8'));
+    };
+    try {
+      expect(await formatsMade('private')).toBe(0);
+      expect(await formatsMade('sr')).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
