@@ -301,9 +301,10 @@ async function originalToolModel(orthanc: TestOrthanc, studyId: string): Promise
  * The floor of any pass that copies every image: each image of the study downloaded and a copy
  * uploaded (only its SOP Instance UID changed, nothing checked), 4 at a time, in this (warm) process.
  */
-async function downloadUploadFloor(orthanc: TestOrthanc, studyId: string): Promise<number> {
+async function downloadUploadFloor(orthanc: TestOrthanc, studyId: string): Promise<{ ms: number; cpuMs: number }> {
   const instances = (await orthanc.client.studySeries(studyId)).flatMap((s) => s.Instances);
   const start = performance.now();
+  const cpuBefore = process.cpuUsage();
   await mapLimit(instances, 4, async (id) => {
     const file = parsePart10(await orthanc.client.instanceFile(id));
     const uid = newUid();
@@ -311,7 +312,8 @@ async function downloadUploadFloor(orthanc: TestOrthanc, studyId: string): Promi
     const dataset = new Map([[Tag.SOPInstanceUID, elementBytes(Tag.SOPInstanceUID, 'UI', uidValue(uid), EXPLICIT_LE)]]);
     await orthanc.client.upload(assemblePart10(file, splice(file.meta, file.metaElements, meta), splice(file.dataset, file.elements, dataset)));
   });
-  return performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { ms: performance.now() - start, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 async function attachLine(): Promise<void> {
@@ -322,6 +324,7 @@ async function attachLine(): Promise<void> {
     const ingestMs: number[] = [];
     const modelMs: number[] = [];
     const floorMs: number[] = [];
+    const floorCpuMs: number[] = [];
     const fixedMs: number[] = [];
     const cpuMs: number[] = [];
     const orthancCpuMs: number[] = [];
@@ -341,7 +344,9 @@ async function attachLine(): Promise<void> {
         // What no pass over every image can go below, and what the process costs with one image.
         rmSync(folder, { recursive: true, force: true });
         mkdirSync(folder);
-        floorMs.push(await downloadUploadFloor(orthanc, (await ingest(orthanc, writeCtSeries(folder, n))).studyId));
+        const floorRun = await downloadUploadFloor(orthanc, (await ingest(orthanc, writeCtSeries(folder, n))).studyId);
+        floorMs.push(floorRun.ms);
+        floorCpuMs.push(floorRun.cpuMs);
         const fixed = await attachProcess(orthanc, (await ingest(orthanc, writeCtSeries(folder, 1))).studyId);
         fixedMs.push(fixed.ms);
         fixedCpuMs.push(fixed.cpuMs);
@@ -366,6 +371,7 @@ async function attachLine(): Promise<void> {
     row(
       `... its parts, ${n} images: download + upload of every image (no processing, 4 at a time) vs the ingest; the process with 1 image (start, claim, facts, read-back, status)`,
       `floor ${spread(floorMs.map((m) => m / 1000))} s: ${spread(floorMs.map((m, i) => m / (ingestMs[i] as number)))}x the ingest; 1 image ${spread(fixedMs.map((m) => m / 1000))} s; floor + 1 image ${spread(floorMs.map((m, i) => (m + (fixedMs[i] as number)) / (ingestMs[i] as number)))}x the ingest; ` +
+        `CPU of the floor (its client, a warm process) ${spread(floorCpuMs.map((m) => m / 1000))} s; ` +
         `CPU of the ${n}-image process ${spread(cpuMs.map((m) => m / 1000))} s (Orthanc meanwhile ${spread(orthancCpuMs.map((m) => m / 1000))} s), of the 1-image process ${spread(fixedCpuMs.map((m) => m / 1000))} s (load ${loadNow()})`,
       'for comparison',
       undefined,
