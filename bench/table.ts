@@ -254,14 +254,14 @@ writeFileSync(CPU_PROBE, "process.on('exit',()=>{const u=process.cpuUsage();requ
  * Orthanc's CPU time meanwhile, in ms. CPU times depend less on what else runs on the machine than
  * wall times (other helpers' tests made the wall times vary by a factor of two in one session).
  */
-function attachProcess(orthanc: TestOrthanc, studyId: string): Promise<{ ms: number; cpuMs: number; orthancCpuMs: number }> {
+function attachProcess(orthanc: TestOrthanc, studyId: string, env: Record<string, string> = {}): Promise<{ ms: number; cpuMs: number; orthancCpuMs: number }> {
   return new Promise((resolve, reject) => {
     const cpuOut = `${CPU_PROBE}.${studyId}.out`;
     const orthancBefore = cpuMsOf(orthanc.pid);
     const start = performance.now();
     const profile = values['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
     const child = spawn(process.execPath, [...profile, '--require', CPU_PROBE, CLI, 'attach', studyId, '--approach', 'private', '--right', '125', '--left', '132', '--json'], {
-      env: { PATH: process.env['PATH'] ?? '', ...orthanc.env, KV_TIMEZONE: 'UTC', KV_CPU_OUT: cpuOut },
+      env: { PATH: process.env['PATH'] ?? '', ...orthanc.env, KV_TIMEZONE: 'UTC', KV_CPU_OUT: cpuOut, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';
@@ -325,6 +325,7 @@ async function attachLine(): Promise<void> {
     const modelMs: number[] = [];
     const floorMs: number[] = [];
     const floorCpuMs: number[] = [];
+    const seriesScopeRatios: number[] = [];
     const fixedMs: number[] = [];
     const cpuMs: number[] = [];
     const orthancCpuMs: number[] = [];
@@ -348,6 +349,11 @@ async function attachLine(): Promise<void> {
         floorMs.push(floorRun.ms);
         floorCpuMs.push(floorRun.cpuMs);
         const fixed = await attachProcess(orthanc, (await ingest(orthanc, writeCtSeries(folder, 1))).studyId);
+        // The setting for sites that only need the tags to travel with each series: one copy per series.
+        rmSync(folder, { recursive: true, force: true });
+        mkdirSync(folder);
+        const perSeries = await attachProcess(orthanc, (await ingest(orthanc, writeCtSeries(folder, n))).studyId, { KV_PRIVATE_SCOPE: 'series' });
+        seriesScopeRatios.push(perSeries.ms / floor.ms);
         fixedMs.push(fixed.ms);
         fixedCpuMs.push(fixed.cpuMs);
         attachMs.push(ours.ms);
@@ -373,6 +379,12 @@ async function attachLine(): Promise<void> {
       `floor ${spread(floorMs.map((m) => m / 1000))} s: ${spread(floorMs.map((m, i) => m / (ingestMs[i] as number)))}x the ingest; 1 image ${spread(fixedMs.map((m) => m / 1000))} s; floor + 1 image ${spread(floorMs.map((m, i) => (m + (fixedMs[i] as number)) / (ingestMs[i] as number)))}x the ingest; ` +
         `CPU of the floor (its client, a warm process) ${spread(floorCpuMs.map((m) => m / 1000))} s; ` +
         `CPU of the ${n}-image process ${spread(cpuMs.map((m) => m / 1000))} s (Orthanc meanwhile ${spread(orthancCpuMs.map((m) => m / 1000))} s), of the 1-image process ${spread(fixedCpuMs.map((m) => m / 1000))} s (load ${loadNow()})`,
+      'for comparison',
+      undefined,
+    );
+    row(
+      `... the same with \`KV_PRIVATE_SCOPE=series\` (one derived image per series), ${n} images, vs the same ingest`,
+      `ratio ${spread(seriesScopeRatios)}`,
       'for comparison',
       undefined,
     );
