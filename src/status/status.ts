@@ -199,7 +199,7 @@ export async function writeStatus(client: OrthancClient, studyId: string, before
 
 /**
  * Writes a status this process will not write over again (done, failed, waiting for its next
- * attempt): the same compare-and-set as writeStatus, without reading the new ETag back, which only
+ * attempt, a note on a finished one): the same compare-and-set as writeStatus, without reading the new ETag back, which only
  * a later compare-and-set of ours would need (issue 17: one round trip per study). Answers the
  * status written, or undefined when somebody else wrote first (Orthanc's 409 to the If-Match).
  */
