@@ -3,6 +3,7 @@
 // proxy: a read of the status with its revision, one compare-and-set PUT, and no read of the new
 // ETag afterwards (nothing writes over these statuses with it; issue 17). A write that lands between
 // the read and the PUT still wins, and the trigger's or the sweep's PUT loses with 409, as before.
+// A retry request (status.ts updateStatus) likewise, and it asks again from a fresh read after a 409.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
@@ -13,6 +14,7 @@ import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.j
 import { SidecarEvents, type StudyEvent } from '../../src/sidecar/events.js';
 import { onStableSeries } from '../../src/sidecar/segmentation-trigger.js';
 import { Sweep } from '../../src/sidecar/sweep.js';
+import { requestRetry } from '../../src/status/requeue.js';
 import { parseStatus, type StudyStatus } from '../../src/status/status.js';
 import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
@@ -54,8 +56,9 @@ function proxiedClient(orthanc: TestOrthanc, proxy: GateProxy): OrthancClient {
   return new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
 }
 
+const orthanc = useOrthanc();
+
 describe('the SEG trigger\'s note on a finished status', () => {
-  const orthanc = useOrthanc();
 
   /** A study a person measured, done, with a SEG pushed into it afterwards: its SEG series. */
   async function measuredStudyWithSeg(): Promise<{ studyId: string; seriesId: string; sopInstanceUid: string }> {
@@ -94,6 +97,46 @@ describe('the SEG trigger\'s note on a finished status', () => {
       expect(await noting).toMatchObject({ kind: 'kept-existing', noted: false });
       expect(await statusText(orthanc, studyId)).toBe(theirs);
       expect(statusRequests(proxy, studyId)).toEqual(['GET', 'PUT if-match']);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('a retry request (status back to queued)', () => {
+  /** A study whose processing failed for its mark. */
+  async function failedStudy(): Promise<string> {
+    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, JSON.stringify({ 'Right Kidney': '125 ml' }));
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.status, JSON.stringify(finished('failed', 'Orthanc was away')));
+    return study.orthancId;
+  }
+
+  it('reads the status once and writes it once, over the revision it read', async () => {
+    const studyId = await failedStudy();
+    const proxy = await startGateProxy(orthanc.url);
+    try {
+      expect(await requestRetry(proxiedClient(orthanc, proxy), studyId, new Date())).toEqual({ previous: 'failed' });
+      expect(statusRequests(proxy, studyId)).toEqual(['GET', 'PUT if-match']);
+      expect(parseStatus((await statusText(orthanc, studyId)) ?? '')).toMatchObject({ state: 'queued', attempts: 0 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('meets a status written between its read and its write with 409, and asks again from a fresh read', async () => {
+    const studyId = await failedStudy();
+    const proxy = await startGateProxy(orthanc.url);
+    try {
+      const put = proxy.hold((r) => r.method === 'PUT' && r.path === `/studies/${studyId}/metadata/${METADATA.status}`);
+      const retrying = requestRetry(proxiedClient(orthanc, proxy), studyId, new Date());
+      await put.arrived(1);
+      await orthanc.client.setStudyMetadata(studyId, METADATA.status, JSON.stringify(finished('done', 'written meanwhile')));
+      put.release();
+      // The first PUT lost (its If-Match named the failed status); the second read saw the done one.
+      expect(await retrying).toEqual({ previous: 'done' });
+      expect(statusRequests(proxy, studyId)).toEqual(['GET', 'PUT if-match', 'GET', 'PUT if-match']);
+      expect(parseStatus((await statusText(orthanc, studyId)) ?? '')).toMatchObject({ state: 'queued' });
     } finally {
       await proxy.close();
     }
