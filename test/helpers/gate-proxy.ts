@@ -6,6 +6,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { OrthancClient } from '../../src/orthanc/client.js';
 
 /** What a hold matches on. */
 export interface ProxiedRequest {
@@ -146,4 +147,9 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** A client of the test Orthanc whose requests go through `proxy`, without retries (each request is seen once). */
+export function clientThrough(proxy: GateProxy, orthanc: { readonly username: string; readonly password: string }): OrthancClient {
+  return new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
 }

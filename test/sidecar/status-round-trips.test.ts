@@ -9,32 +9,19 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { labelSettings } from '../../src/orthanc/labels.js';
 import { METADATA } from '../../src/orthanc/metadata.js';
-import { OrthancClient } from '../../src/orthanc/client.js';
+import type { OrthancClient } from '../../src/orthanc/client.js';
 import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
 import { SidecarEvents, type StudyEvent } from '../../src/sidecar/events.js';
 import { onStableSeries } from '../../src/sidecar/segmentation-trigger.js';
 import { Sweep } from '../../src/sidecar/sweep.js';
 import { requestRetry } from '../../src/status/requeue.js';
 import { parseStatus, type StudyStatus } from '../../src/status/status.js';
-import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
+import { buildSeg, SMALL_KIDNEYS } from '../fixtures/seg.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startGateProxy, type GateProxy, type ProxiedRequest } from '../helpers/gate-proxy.js';
+import { clientThrough, startGateProxy, type GateProxy, type ProxiedRequest } from '../helpers/gate-proxy.js';
 import { orthanc112, type TestOrthanc } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 
-const kidneys: FixtureSeg = {
-  type: 'BINARY',
-  rows: 16,
-  columns: 16,
-  pixelSpacing: [1.5, 1.25],
-  sliceSpacing: 3,
-  spacingIn: 'SpacingBetweenSlices',
-  order: 'interleaved',
-  segments: [
-    { label: 'R', coding: 'right-kidney', algorithmName: 'KidneyNet 2.1', slices: [0, 1, 2].map((slice) => ({ slice, pixels: 200 })) },
-    { label: 'L', coding: 'left-kidney', algorithmName: 'KidneyNet 2.1', slices: [0, 1].map((slice) => ({ slice, pixels: 150 })) },
-  ],
-};
 
 /** A finished status as the processor leaves it; `note` makes two of them differ. */
 function finished(state: 'done' | 'failed', note: string): StudyStatus {
@@ -52,10 +39,6 @@ async function statusText(orthanc: TestOrthanc, studyId: string): Promise<string
   return (await orthanc.client.studyMetadata(studyId, METADATA.status))?.value;
 }
 
-function proxiedClient(orthanc: TestOrthanc, proxy: GateProxy): OrthancClient {
-  return new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
-}
-
 const orthanc = useOrthanc();
 
 describe('the SEG trigger\'s note on a finished status', () => {
@@ -66,7 +49,7 @@ describe('the SEG trigger\'s note on a finished status', () => {
     const study = await uploadStudy(orthanc.client, spec);
     await orthanc.client.setStudyMetadata(study.orthancId, METADATA.pending, JSON.stringify({ 'Right Kidney': '125 ml' }));
     await orthanc.client.setStudyMetadata(study.orthancId, METADATA.status, JSON.stringify(finished('done', 'first')));
-    const seg = buildSeg(study, spec, kidneys);
+    const seg = buildSeg(study, spec, SMALL_KIDNEYS);
     const stored = await orthanc.client.upload(seg.bytes);
     return { studyId: study.orthancId, seriesId: stored.ParentSeries, sopInstanceUid: seg.sopInstanceUid };
   }
@@ -75,7 +58,7 @@ describe('the SEG trigger\'s note on a finished status', () => {
     const { studyId, seriesId, sopInstanceUid } = await measuredStudyWithSeg();
     const proxy = await startGateProxy(orthanc.url);
     try {
-      const outcome = await onStableSeries({ client: proxiedClient(orthanc, proxy), log: createLogger('silent'), segmentation: DEFAULT_SEGMENTATION_SETTINGS }, seriesId);
+      const outcome = await onStableSeries({ client: clientThrough(proxy, orthanc), log: createLogger('silent'), segmentation: DEFAULT_SEGMENTATION_SETTINGS }, seriesId);
       expect(outcome).toMatchObject({ kind: 'kept-existing', noted: true });
       expect(statusRequests(proxy, studyId)).toEqual(['GET', 'PUT if-match']);
       expect(parseStatus((await statusText(orthanc, studyId)) ?? '')).toMatchObject({ state: 'done', segmentation: { sopInstanceUid, applied: false } });
@@ -89,7 +72,7 @@ describe('the SEG trigger\'s note on a finished status', () => {
     const proxy = await startGateProxy(orthanc.url);
     try {
       const put = proxy.hold((r) => r.method === 'PUT' && r.path === `/studies/${studyId}/metadata/${METADATA.status}`);
-      const noting = onStableSeries({ client: proxiedClient(orthanc, proxy), log: createLogger('silent'), segmentation: DEFAULT_SEGMENTATION_SETTINGS }, seriesId);
+      const noting = onStableSeries({ client: clientThrough(proxy, orthanc), log: createLogger('silent'), segmentation: DEFAULT_SEGMENTATION_SETTINGS }, seriesId);
       await put.arrived(1);
       const theirs = JSON.stringify(finished('failed', 'written meanwhile'));
       await orthanc.client.setStudyMetadata(studyId, METADATA.status, theirs);
@@ -116,7 +99,7 @@ describe('a retry request (status back to queued)', () => {
     const studyId = await failedStudy();
     const proxy = await startGateProxy(orthanc.url);
     try {
-      expect(await requestRetry(proxiedClient(orthanc, proxy), studyId, new Date())).toEqual({ previous: 'failed' });
+      expect(await requestRetry(clientThrough(proxy, orthanc), studyId, new Date())).toEqual({ previous: 'failed' });
       expect(statusRequests(proxy, studyId)).toEqual(['GET', 'PUT if-match']);
       expect(parseStatus((await statusText(orthanc, studyId)) ?? '')).toMatchObject({ state: 'queued', attempts: 0 });
     } finally {
@@ -129,7 +112,7 @@ describe('a retry request (status back to queued)', () => {
     const proxy = await startGateProxy(orthanc.url);
     try {
       const put = proxy.hold((r) => r.method === 'PUT' && r.path === `/studies/${studyId}/metadata/${METADATA.status}`);
-      const retrying = requestRetry(proxiedClient(orthanc, proxy), studyId, new Date());
+      const retrying = requestRetry(clientThrough(proxy, orthanc), studyId, new Date());
       await put.arrived(1);
       await orthanc.client.setStudyMetadata(studyId, METADATA.status, JSON.stringify(finished('done', 'written meanwhile')));
       put.release();
@@ -176,7 +159,7 @@ describe('the sweep\'s failure of a label request it cannot answer (Orthanc 1.12
     await orthanc.client.addStudyLabel(study.orthancId, settings.request);
     const proxy = await startGateProxy(orthanc.url);
     try {
-      const s = sweep(proxiedClient(orthanc, proxy));
+      const s = sweep(clientThrough(proxy, orthanc));
       await s.sweep.turn();
       expect(s.failed.map((e) => e.studyId)).toEqual([study.orthancId]);
       expect(statusRequests(proxy, study.orthancId)).toEqual(['GET', 'PUT if-match']);
@@ -193,7 +176,7 @@ describe('the sweep\'s failure of a label request it cannot answer (Orthanc 1.12
     const proxy = await startGateProxy(orthanc.url);
     try {
       const put = proxy.hold((r) => r.method === 'PUT' && r.path === `/studies/${study.orthancId}/metadata/${METADATA.status}`);
-      const s = sweep(proxiedClient(orthanc, proxy));
+      const s = sweep(clientThrough(proxy, orthanc));
       const turning = s.sweep.turn();
       await put.arrived(1);
       const theirs = JSON.stringify(finished('done', 'written meanwhile'));
