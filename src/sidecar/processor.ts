@@ -163,7 +163,10 @@ export async function processStudy(deps: ProcessorDeps, studyId: string, seq?: n
   const before = await revised();
   const claimed = before === undefined ? undefined : await writeStatus(client, studyId, before, claim);
   if (claimed === undefined) {
-    // Another replica (or a retry request) wrote the status between our read and our write.
+    // Another replica (or a retry request) wrote the status between our read and our write (409),
+    // or just after our write, before its ETag was read back: either way this replica never held a
+    // revision to renew or finish on, so it holds nothing, and the other write's change brings the
+    // study back (test/scale/claims.test.ts forces both orders).
     count(deps, 'lost');
     deps.log.info({ studyId, seq, event: 'lost', stage: 'claim' }, 'another writer claimed the study first');
     return { kind: 'busy', owner: 'another writer', leaseUntil: '' };

@@ -21,7 +21,7 @@ import { segmentationMark, type SegmentationMark } from '../segmentation/mark.js
 import { matchKidneys } from '../segmentation/match.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import { segmentationVolumes } from '../segmentation/volume.js';
-import { readStatus, writeStatus } from '../status/status.js';
+import { readStatus, writeFinalStatus } from '../status/status.js';
 
 /** What the trigger needs; the sidecar's own deps fit. */
 export interface SegmentationTriggerDeps {
@@ -180,5 +180,6 @@ async function noteOnStatus(client: OrthancClient, studyId: string, mark: Segmen
     measurements: mark.measurements.map((m) => ({ name: m.name, valueMl: m.value, anatomy: m.anatomy, source: m.source })),
   };
   if (JSON.stringify(stored.status.segmentation) === JSON.stringify(note)) return true;
-  return (await writeStatus(client, studyId, stored, { ...stored.status, segmentation: note })) !== undefined;
+  // Compare-and-set on the revision read; its new ETag is not read back, as nothing here writes over it.
+  return (await writeFinalStatus(client, studyId, stored, { ...stored.status, segmentation: note })) !== undefined;
 }

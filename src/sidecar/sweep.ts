@@ -14,7 +14,7 @@ import { METADATA } from '../orthanc/metadata.js';
 import type { SegmentationSettings } from '../segmentation/settings.js';
 import type { SidecarEvents } from './events.js';
 import { onStableSeries } from './segmentation-trigger.js';
-import { parseStatus, readStatus, statusOf, writeStatus, type StudyStatus } from '../status/status.js';
+import { parseStatus, readStatus, statusOf, writeFinalStatus, type StudyStatus } from '../status/status.js';
 
 
 /** Studies whose pending mark is checked per page on an Orthanc without MetadataQuery. */
@@ -161,7 +161,8 @@ export class Sweep {
       return;
     }
     const status: StudyStatus = { state: 'failed', digest, measurements: [], attempts: 1, createdAt: at, updatedAt: at, finishedAt: at, error: message, errorKind: 'usage' };
-    if ((await writeStatus(this.deps.client, studyId, stored, status)) === undefined) return;
+    // Compare-and-set, without reading the new ETag back: nothing of the sweep's writes over it.
+    if ((await writeFinalStatus(this.deps.client, studyId, stored, status)) === undefined) return;
     this.deps.events.emit({ kind: 'failed', studyId, at, digest, message });
     this.deps.log.warn({ studyId, event: 'label-request-failed' }, message);
   }

@@ -199,7 +199,7 @@ export async function writeStatus(client: OrthancClient, studyId: string, before
 
 /**
  * Writes a status this process will not write over again (done, failed, waiting for its next
- * attempt): the same compare-and-set as writeStatus, without reading the new ETag back, which only
+ * attempt, a note on a finished one): the same compare-and-set as writeStatus, without reading the new ETag back, which only
  * a later compare-and-set of ours would need (issue 17: one round trip per study). Answers the
  * status written, or undefined when somebody else wrote first (Orthanc's 409 to the If-Match).
  */
@@ -229,18 +229,21 @@ export function replaceStatus(client: OrthancClient, studyId: string, held: Held
 
 /**
  * Reads, changes and writes the status with compare-and-set, again from a fresh read when
- * another writer came in between. `change` answers undefined to write nothing.
+ * another writer came in between (409). The new ETag is not read back: no caller writes over its
+ * own write with it, and a write of somebody else's landing just after ours (a replica claiming the
+ * study we queued) would otherwise pass for a lost race and have the change made again over it.
+ * `change` answers undefined to write nothing.
  */
 export async function updateStatus(
   client: OrthancClient,
   studyId: string,
   change: (current: StoredStatus) => StudyStatus | undefined,
-): Promise<{ before: StoredStatus; written: HeldStatus | undefined }> {
+): Promise<{ before: StoredStatus; written: StudyStatus | undefined }> {
   return withRetry({ attempts: 5, baseMs: 20 }, async () => {
     const before = await readStatus(client, studyId);
     const next = change(before);
     if (next === undefined) return { before, written: undefined };
-    const written = await writeStatus(client, studyId, before, next);
+    const written = await writeFinalStatus(client, studyId, before, next);
     if (written === undefined) throw new RaceLostError(`the status of study ${studyId} kept changing; try again`, { studyId });
     return { before, written };
   });

@@ -6,12 +6,15 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { OrthancClient } from '../../src/orthanc/client.js';
 
 /** What a hold matches on. */
 export interface ProxiedRequest {
   readonly method: string;
   /** Path and query, as the client sent them. */
   readonly path: string;
+  /** The If-Match header, when the request had one (a compare-and-set). */
+  readonly ifMatch?: string;
 }
 
 /** Requests held by one hold, waiting to be let through. */
@@ -28,6 +31,8 @@ export interface Hold {
 export interface GateProxy {
   /** The proxy's base URL, to give a client instead of Orthanc's. */
   readonly url: string;
+  /** Every request that reached the proxy so far, in order of arrival (to count round trips). */
+  readonly requests: readonly ProxiedRequest[];
   /** Holds every request that matches, from now until release(). */
   hold(match: (request: ProxiedRequest) => boolean): Hold;
   /** Resolves once no request it let through is still waiting for Orthanc's answer. */
@@ -43,6 +48,7 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
   const sockets = new Set<Socket>();
   /** Requests let through and not yet answered whole, by method and path (for a timeout's message). */
   const pending = new Set<string>();
+  const requests: ProxiedRequest[] = [];
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
     const key = `${req.method ?? ''} ${req.url ?? ''} #${Math.random().toString(36).slice(2, 8)}`;
@@ -79,7 +85,9 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const seen: ProxiedRequest = { method: req.method ?? 'GET', path: req.url ?? '/' };
+      const ifMatch = req.headers['if-match'];
+      const seen: ProxiedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', ...(ifMatch !== undefined ? { ifMatch } : {}) };
+      requests.push(seen);
       const hold = holds.find((h) => !h.released && h.match(seen));
       if (!hold) return forward(req, body, res);
       hold.count++;
@@ -96,6 +104,7 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
 
   return {
     url: `http://127.0.0.1:${port}`,
+    requests,
     hold(match) {
       const listeners = new Set<() => void>();
       const entry = { match, waiting: [] as (() => void)[], released: false, count: 0, notify: () => listeners.forEach((l) => l()) };
@@ -138,4 +147,9 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** A client of the test Orthanc whose requests go through `proxy`, without retries (each request is seen once). */
+export function clientThrough(proxy: GateProxy, orthanc: { readonly username: string; readonly password: string }): OrthancClient {
+  return new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
 }

@@ -10,7 +10,7 @@ import { METADATA } from '../../src/orthanc/metadata.js';
 import { DEFAULT_SEGMENTATION_SETTINGS } from '../../src/segmentation/settings.js';
 import { SidecarEvents } from '../../src/sidecar/events.js';
 import { Sweep } from '../../src/sidecar/sweep.js';
-import { buildSeg, type FixtureSeg } from '../fixtures/seg.js';
+import { buildSeg, SMALL_KIDNEYS } from '../fixtures/seg.js';
 import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { orthanc112 } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
@@ -18,20 +18,6 @@ import { runSidecar, waitFor, type RunningSidecar } from '../helpers/sidecar-pro
 import { waitForState } from '../sidecar/harness.js';
 
 const MARK = JSON.stringify({ 'Right Kidney': '125 ml', 'Left Kidney': '132 ml' });
-
-const kidneys: FixtureSeg = {
-  type: 'BINARY',
-  rows: 16,
-  columns: 16,
-  pixelSpacing: [1.5, 1.25],
-  sliceSpacing: 3,
-  spacingIn: 'SpacingBetweenSlices',
-  order: 'interleaved',
-  segments: [
-    { label: 'R', coding: 'right-kidney', algorithmName: 'KidneyNet 2.1', slices: [0, 1, 2].map((slice) => ({ slice, pixels: 200 })) },
-    { label: 'L', coding: 'left-kidney', algorithmName: 'KidneyNet 2.1', slices: [0, 1].map((slice) => ({ slice, pixels: 150 })) },
-  ],
-};
 
 describe('labels on Orthanc 1.12', () => {
   let sidecar: RunningSidecar;
@@ -56,7 +42,7 @@ describe('labels on Orthanc 1.12', () => {
   it('a labelled study with a SEG and no mark is measured from the SEG; the request label becomes the done label', async () => {
     const spec = ctStudy(2);
     const study = await uploadStudy(orthanc.client, spec);
-    await orthanc.client.upload(buildSeg(study, spec, kidneys).bytes);
+    await orthanc.client.upload(buildSeg(study, spec, SMALL_KIDNEYS).bytes);
     await orthanc.client.addStudyLabel(study.orthancId, 'kidney-volumes');
     const status = await waitForState(orthanc.client, study.orthancId, ['done', 'failed'], 60_000);
     expect(status.state, status.error).toBe('done');
