@@ -110,10 +110,11 @@ export class IndexFeed {
   /**
    * Reads one study's marks from Orthanc into the index now and answers its row (undefined when it
    * carries none of our marks). The page calls it through the API when an event names the study,
-   * so a row shows the new state without waiting for the next poll.
+   * so a row shows the new state without waiting for the next poll. Events are about the status:
+   * a listed study's is one metadata read, and its own fields follow StableStudy as in the feed.
    */
   async refresh(studyId: string): Promise<StudyRow | undefined> {
-    this.apply(await this.read(studyId));
+    this.apply(await this.readTouched(studyId, { metadata: true, instances: false, created: false }));
     return this.deps.index.get(studyId);
   }
 
@@ -273,7 +274,7 @@ export class IndexFeed {
     this.rebuildProgress = { done: 0, total: ids.length };
     await mapLimit(ids, REBUILD_CONCURRENCY, async (id) => {
       if (this.stopping) return;
-      await this.refresh(id);
+      this.apply(await this.read(id));
       if (this.rebuildProgress) this.rebuildProgress.done++;
     });
     if (this.stopping) return;

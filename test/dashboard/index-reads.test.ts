@@ -1,8 +1,8 @@
 // What the study index reads of Orthanc, and when (issue 17), against a real Orthanc (StableAge 1 s)
-// behind a counting proxy: a status write on a listed study costs one metadata read, and the
-// study's own fields (patient, modalities) follow its instances once Orthanc logs StableStudy: a new
-// series, a patient name changed with /modify keeping the StudyInstanceUID, a study deleted and
-// sent again. An idle sidecar's index reads the log once a second, its feed at KV_POLL_INTERVAL_MS.
+// behind a counting proxy: a status write on a listed study costs one metadata read (so does the
+// page's refresh of its row), and the study's own fields (patient, modalities) follow its instances
+// once Orthanc logs StableStudy: a new series, a patient name changed with /modify keeping the
+// StudyInstanceUID, a study deleted and sent again. An idle sidecar's index reads the log once a second, its feed at KV_POLL_INTERVAL_MS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IndexFeed } from '../../src/index/feed.js';
 import { StudyIndex } from '../../src/index/store.js';
@@ -84,6 +84,16 @@ describe("the study index's reads", () => {
     expect(index.replicas().map((r) => r.name)).toContain('replica-b');
     // Of the same measurements' mark times the earliest stays: the status' createdAt, before the index saw the mark.
     expect(row?.markedAt).toBe('2025-03-01T10:00:00.000Z');
+  });
+
+  it("reads only the metadata of a listed study when the page asks for its row", async () => {
+    const study = await listed('Row^Asked', 'PID-RA');
+    await orthanc.client.setStudyMetadata(study.orthancId, METADATA.status, JSON.stringify(doneStatus('2025-03-02T10:00:00.000Z')));
+    const row = await feed.refresh(study.orthancId);
+    expect([row?.state, row?.patientName, row?.modalities]).toEqual(['done', 'Row Asked', 'CT']);
+    await settled(study.orthancId);
+    // The feed's own read of the status write may come too: a metadata read as well.
+    expect(new Set(readsOf(study.orthancId))).toEqual(new Set([`GET /studies/${study.orthancId}/metadata?expand=`]));
   });
 
   it("shows a new series' modality once the study is stable, reading the study and its series but not its metadata", async () => {
