@@ -8,11 +8,10 @@ import { IndexFeed } from '../../src/index/feed.js';
 import { StudyIndex } from '../../src/index/store.js';
 import { createLogger } from '../../src/log.js';
 import { parseMeasurementsJson } from '../../src/measurements/parse.js';
-import { OrthancClient } from '../../src/orthanc/client.js';
 import { METADATA } from '../../src/orthanc/metadata.js';
 import type { StudyStatus } from '../../src/status/status.js';
 import { ctStudy, uploadStudy } from '../fixtures/studies.js';
-import { startGateProxy, type GateProxy } from '../helpers/gate-proxy.js';
+import { clientThrough, startGateProxy, type GateProxy } from '../helpers/gate-proxy.js';
 import { runSidecar, waitFor } from '../helpers/sidecar-process.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 
@@ -30,9 +29,8 @@ beforeAll(async () => {
   proxy = await startGateProxy(orthanc.url);
   // A hold that never holds: its matcher sees every request.
   proxy.hold((r) => (requests.push(`${r.method} ${r.path}`), false));
-  const client = new OrthancClient({ url: proxy.url, username: orthanc.username, password: orthanc.password, retries: 0 });
   index = StudyIndex.inMemory();
-  feed = new IndexFeed({ client, index, log, pollIntervalMs: 100, deletedCheckMs: 3_600_000, now: () => new Date() });
+  feed = new IndexFeed({ client: clientThrough(proxy, orthanc), index, log, pollIntervalMs: 100, deletedCheckMs: 3_600_000, now: () => new Date() });
   feed.start();
   await waitFor(() => index.cursor !== undefined, 20_000, 'the first fill');
 }, 60_000);
