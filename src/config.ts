@@ -32,6 +32,8 @@ export interface Config {
   /** Address the HTTP API listens on (loopback unless KV_HTTP_HOST opens it). */
   readonly httpHost: string;
   readonly pollIntervalMs: number;
+  /** How often the dashboard's study index reads the changes log when idle (its rows live through /events meanwhile). */
+  readonly indexPollIntervalMs: number;
   readonly requestTimeoutMs: number;
   readonly retries: number;
   readonly uidRoot?: string;
@@ -92,6 +94,7 @@ export const VARIABLES = {
   KV_HTTP_PORT: 'port of the HTTP API (default 8080)',
   KV_HTTP_HOST: 'address the HTTP API listens on (default 127.0.0.1; 0.0.0.0 for every interface, as the container image sets)',
   KV_POLL_INTERVAL_MS: 'changes feed poll interval when idle (default 250)',
+  KV_INDEX_POLL_INTERVAL_MS: "the dashboard index's changes feed poll interval when idle (default the larger of 1000 and KV_POLL_INTERVAL_MS)",
   KV_REQUEST_TIMEOUT_MS: 'timeout of one request to Orthanc (default 30000)',
   KV_RETRIES: 'retries of idempotent Orthanc calls on connection errors and 5xx (default 3)',
   KV_UID_ROOT: 'organisation UID root for new UIDs (default 2.25 UUID-derived UIDs)',
@@ -137,6 +140,7 @@ const schema = {
   }),
   KV_HTTP_PORT: integer(1, 65535),
   KV_POLL_INTERVAL_MS: integer(50, 3_600_000),
+  KV_INDEX_POLL_INTERVAL_MS: integer(50, 3_600_000),
   KV_REQUEST_TIMEOUT_MS: integer(100, 3_600_000),
   KV_RETRIES: integer(0, 20),
   KV_SR_SERIES_NUMBER: integer(1, 2_147_483_647),
@@ -190,6 +194,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     httpPort: pick('KV_HTTP_PORT', '8080'),
     httpHost: pick('KV_HTTP_HOST', '127.0.0.1'),
     pollIntervalMs: pick('KV_POLL_INTERVAL_MS', '250'),
+    // Slower than the sidecar's feed by default: a burst's study is read once per page instead of
+    // at each of its writes, and an idle index polls once a second (issue 17).
+    indexPollIntervalMs: pick('KV_INDEX_POLL_INTERVAL_MS', String(Math.max(1000, pick('KV_POLL_INTERVAL_MS', '250')))),
     requestTimeoutMs: pick('KV_REQUEST_TIMEOUT_MS', '30000'),
     retries: pick('KV_RETRIES', '3'),
     ...(uidRoot !== undefined ? { uidRoot: checkUidRoot(uidRoot) } : {}),

@@ -28,6 +28,13 @@ describe('configuration', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it("polls the dashboard index's log at least once a second by default, never faster than the sidecar's feed unless told", () => {
+    expect(loadConfig({}).indexPollIntervalMs).toBe(1000);
+    expect(loadConfig({ KV_POLL_INTERVAL_MS: '5000' }).indexPollIntervalMs).toBe(5000);
+    expect(loadConfig({ KV_INDEX_POLL_INTERVAL_MS: '200' }).indexPollIntervalMs).toBe(200);
+    expect(() => loadConfig({ KV_INDEX_POLL_INTERVAL_MS: '10' })).toThrow(/KV_INDEX_POLL_INTERVAL_MS must be at least 50/);
+  });
+
   it('takes the time zone of StudyTime as an IANA name or an offset, defaulting to this machine\'s', () => {
     expect(loadConfig({}).timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
     expect(loadConfig({ KV_TIMEZONE: 'Europe/Berlin' }).timeZone).toBe('Europe/Berlin');

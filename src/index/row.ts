@@ -36,20 +36,36 @@ export interface StudyRow {
   readonly digest: string;
 }
 
+/** The row's fields that come from the study's instances (its main tags and series): they change only when instances do. */
+export type StudyFields = Pick<StudyRow, 'studyInstanceUid' | 'patientName' | 'patientId' | 'accession' | 'studyDate' | 'modalities'>;
+
+/** The row's fields that come from our metadata on the study (the pending mark and the status): they change with each write. */
+export type StatusFields = Omit<StudyRow, 'studyId' | keyof StudyFields>;
+
 /** Builds a row from Orthanc's study and our status; `seenAt` stands in for times the status lacks. */
 export function rowOf(study: OrthancStudy, status: StudyStatus | undefined, pendingDigest: string, seenAt: Date): StudyRow {
+  return { studyId: study.ID, ...studyFieldsOf(study), ...statusFieldsOf(status, pendingDigest, seenAt) };
+}
+
+/** The study's own fields of a row, from Orthanc's study (ModalitiesInStudy already filled in). */
+export function studyFieldsOf(study: OrthancStudy): StudyFields {
   const tags = studyMainTags(study);
   const patient = patientMainTags(study);
-  // A status about other measurements than the pending ones is stale: the new mark waits in the queue.
-  const current = status !== undefined && (pendingDigest === '' || status.digest === pendingDigest) ? status : undefined;
   return {
-    studyId: study.ID,
     studyInstanceUid: tags.studyInstanceUid,
     patientName: patient.patientName.replace(/\^+/g, ' ').trim(),
     patientId: patient.patientId,
     accession: tags.accessionNumber,
     studyDate: tags.studyDate,
     modalities: study.MainDicomTags['ModalitiesInStudy'] ?? '',
+  };
+}
+
+/** The status fields of a row, from our status and the digest of the pending mark ('' when none); `seenAt` stands in for times the status lacks. */
+export function statusFieldsOf(status: StudyStatus | undefined, pendingDigest: string, seenAt: Date): StatusFields {
+  // A status about other measurements than the pending ones is stale: the new mark waits in the queue.
+  const current = status !== undefined && (pendingDigest === '' || status.digest === pendingDigest) ? status : undefined;
+  return {
     state: current?.state ?? 'queued',
     attempts: current?.attempts ?? 0,
     error: current?.error ?? '',

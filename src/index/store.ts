@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ROW_STATES, type RowState, type StudyRow } from './row.js';
+import { ROW_STATES, type RowState, type StatusFields, type StudyFields, type StudyRow } from './row.js';
 
 /** Bumped when the schema changes: an index of another version is rebuilt, never migrated (it is a cache). */
 const SCHEMA_VERSION = '3';
@@ -145,6 +145,49 @@ export class StudyIndex {
     this.db.transaction((all: readonly StudyRow[]) => {
       for (const row of all) statement.run(toDb(row));
     })(rows);
+  }
+
+  /**
+   * Writes a listed study's status fields only, leaving its study fields as they are (a status
+   * write does not change the study's instances, so the feed does not read them again; issue 17).
+   * The mark time of the same measurements is kept, as in upsert. Answers false when the study is
+   * not listed.
+   */
+  updateStatus(studyId: string, status: StatusFields): boolean {
+    const sql =
+      'UPDATE studies SET state = @state, attempts = @attempts, error = @error, next_attempt_at = @next_attempt_at, updated_at = @updated_at, ' +
+      'marked_at = CASE WHEN digest = @digest THEN min(marked_at, @marked_at) ELSE @marked_at END, finished_at = @finished_at, owner = @owner, digest = @digest WHERE study_id = @study_id';
+    return (
+      this.prepared(sql).run({
+        study_id: studyId,
+        state: status.state,
+        attempts: status.attempts,
+        error: status.error,
+        next_attempt_at: status.nextAttemptAt,
+        updated_at: status.updatedAt,
+        marked_at: status.markedAt,
+        finished_at: status.finishedAt,
+        owner: status.owner,
+        digest: status.digest,
+      }).changes > 0
+    );
+  }
+
+  /** Writes a listed study's own fields (main tags, modalities) only, leaving its status; false when the study is not listed. */
+  updateStudyFields(studyId: string, fields: StudyFields): boolean {
+    const sql = 'UPDATE studies SET study_uid = @study_uid, patient_name = @patient_name, patient_id = @patient_id, accession = @accession, study_date = @study_date, modalities = @modalities, haystack = @haystack WHERE study_id = @study_id';
+    return (
+      this.prepared(sql).run({
+        study_id: studyId,
+        study_uid: fields.studyInstanceUid,
+        patient_name: fields.patientName,
+        patient_id: fields.patientId,
+        accession: fields.accession,
+        study_date: fields.studyDate,
+        modalities: fields.modalities,
+        haystack: haystackOf(fields),
+      }).changes > 0
+    );
   }
 
   /** Marks a study that Orthanc deleted; its row stays so the admin sees what happened to it. */
@@ -362,9 +405,14 @@ function toDb(row: StudyRow): DbRow & { haystack: string } {
     finished_at: row.finishedAt,
     owner: row.owner,
     digest: row.digest,
-    // A separator no search term contains keeps a match from spanning two fields.
-    haystack: [row.patientName, row.patientId, row.accession, row.studyInstanceUid].join('\u0001').toLowerCase(),
+    haystack: haystackOf(row),
   };
+}
+
+/** What the search looks in: the searchable fields, lower case. */
+function haystackOf(fields: StudyFields): string {
+  // A separator no search term contains keeps a match from spanning two fields.
+  return [fields.patientName, fields.patientId, fields.accession, fields.studyInstanceUid].join('\u0001').toLowerCase();
 }
 
 function fromDb(row: DbRow): StudyRow {

@@ -36,6 +36,32 @@ describe('the studies list', () => {
     expect(first.counts).toEqual({ queued: 24, processing: 24, done: 24, failed: 24, deleted: 24 });
   });
 
+  it("writes a study's status or its own fields alone, keeping the other part, the earliest mark time and the search in step", () => {
+    const index = StudyIndex.inMemory();
+    const row = fakeRow(2, { state: 'queued', markedAt: '2024-01-01T00:02:00.000Z', digest: 'd1' });
+    index.upsert(row);
+    const { studyId, studyInstanceUid, patientName, patientId, accession, studyDate, modalities, ...status } = row;
+    const done = { ...status, state: 'done' as const, updatedAt: '2024-01-02T00:00:00.000Z', markedAt: '2024-01-01T00:05:00.000Z', finishedAt: '2024-01-02T00:00:00.000Z', owner: 'replica-a' };
+    expect(index.updateStatus(studyId, done)).toBe(true);
+    // The same measurements keep the earlier mark time; the study's own fields stay.
+    expect(index.get(studyId)).toEqual({ ...row, ...done, markedAt: '2024-01-01T00:02:00.000Z' });
+    expect(index.counts()).toMatchObject({ queued: 0, done: 1 });
+    // Other measurements: their own mark time.
+    index.updateStatus(studyId, { ...done, state: 'queued', digest: 'd2', markedAt: '2024-01-03T00:00:00.000Z' });
+    expect(index.get(studyId)?.markedAt).toBe('2024-01-03T00:00:00.000Z');
+
+    expect(index.updateStudyFields(studyId, { studyInstanceUid, patientName: 'Renamed Patient', patientId, accession, studyDate, modalities: 'CT\\SR' })).toBe(true);
+    expect(index.get(studyId)).toMatchObject({ patientName: 'Renamed Patient', modalities: 'CT\\SR', state: 'queued', owner: 'replica-a', digest: 'd2' });
+    expect(index.list({ search: 'renamed' }).rows.map((r) => r.studyId)).toEqual([studyId]);
+    expect(index.list({ search: patientName.toLowerCase() }).rows).toEqual([]);
+
+    // A study the index does not list is not added by either.
+    const other = fakeRow(3);
+    expect(index.updateStatus(other.studyId, done)).toBe(false);
+    expect(index.updateStudyFields(other.studyId, { studyInstanceUid, patientName, patientId, accession, studyDate, modalities })).toBe(false);
+    expect(index.list({}).total).toBe(1);
+  });
+
   it('filters by one or several states', () => {
     const index = filled(50);
     expect(index.list({ states: ['failed'] }).rows.every((r) => r.state === 'failed')).toBe(true);

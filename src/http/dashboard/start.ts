@@ -20,7 +20,7 @@ export function startDashboard(config: Config, client: OrthancClient, sidecar: {
   const now = (): Date => new Date();
   const index = StudyIndex.open(config.stateDir, now);
   if (index.openedAs !== 'existing') log.warn({ event: 'index-open', openedAs: index.openedAs, stateDir: config.stateDir }, `study index ${index.openedAs}: it is filled from Orthanc in the background`);
-  const feed = new IndexFeed({ client, index, log, pollIntervalMs: config.pollIntervalMs, now });
+  const feed = new IndexFeed({ client, index, log, pollIntervalMs: config.indexPollIntervalMs, now });
   feed.start();
   const router = dashboardRouter({
     client,
