@@ -110,10 +110,10 @@ async function untilStable(client: OrthancClient, seriesId: string): Promise<voi
 }
 
 describe("Orthanc's Lua script wakes the sidecar when a series becomes stable", () => {
-  // StableAge of a second: OnStableSeries and OnStableStudy fire during the test.
+  // StableAge of a second: OnStableSeries fires during the test (the script has no OnStableStudy).
   const stable = useOrthanc({ LuaScripts: [SCRIPT], StableAge: 1 }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
-  // One marker study, stable before the first test: a later OnStableStudy of a fresh marked study
-  // (which wakes) would land in the next test's count.
+  // One marker study, stable before the first test (the script once woke the sidecar for a marked
+  // study becoming stable; a fresh marker's would have landed in the next test's count).
   let marker: string;
   beforeAll(async () => {
     const study = await uploadStudy(stable.client, ctStudy(1));
