@@ -229,7 +229,13 @@ describe('the sidecar HTTP API', () => {
     const streamed = await fetch(url('/hooks/orthanc'), {
       method: 'POST',
       headers: hookHeaders,
-      body: new ReadableStream({ pull: (controller) => (chunks.length > 0 ? controller.enqueue(chunks.shift()) : controller.close()) }),
+      body: new ReadableStream<Uint8Array>({
+        pull: (controller) => {
+          const chunk = chunks.shift();
+          if (chunk === undefined) controller.close();
+          else controller.enqueue(chunk);
+        },
+      }),
       duplex: 'half',
     } as RequestInit);
     expect(streamed.status).toBe(413);
