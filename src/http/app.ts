@@ -1,5 +1,6 @@
-/** The sidecar's HTTP API (express). createApp builds it and never listens; the sidecar command does. */
+/** The sidecar's HTTP API (express, but for the Lua wake-up). createApp builds it and never listens; the sidecar command does. */
 import { randomBytes } from 'node:crypto';
+import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { httpStatusFor, errorKind, KidneyVolumesError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -9,7 +10,8 @@ import { writePersonMark } from '../inputs/person-mark.js';
 import { METADATA } from '../orthanc/metadata.js';
 import { requestRetry } from '../status/requeue.js';
 import { parseStatus } from '../status/status.js';
-import { HOOK_TOKEN_HEADER, requireToken, sameSecret } from './auth.js';
+import { requireToken } from './auth.js';
+import { answerHook, isHookRequest } from './hook.js';
 import type { MetricsView } from './sidecar-view.js';
 
 /** What the API needs from the running daemon. */
@@ -40,8 +42,20 @@ type Handler = (request: Request, response: Response) => Promise<void>;
 /** Media types the measurements may come as. */
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
-/** Builds the express app. */
-export function createApp(deps: AppDeps): express.Express {
+/**
+ * Builds the request listener: Orthanc's Lua wake-up (POST /hooks/orthanc) is answered before
+ * express (src/http/hook.ts says why), every other request goes to the express app.
+ */
+export function createApp(deps: AppDeps): RequestListener {
+  const app = createExpressApp(deps);
+  return (request, response) => {
+    if (isHookRequest(request)) answerHook(request, response, deps.hookToken, () => deps.sidecar.wake());
+    else app(request, response);
+  };
+}
+
+/** The express app: every route but the Lua wake-up. */
+function createExpressApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   const json = express.json({ limit: MAX_PAYLOAD_BYTES, strict: false, type: JSON_TYPES });
@@ -55,13 +69,6 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/ready', (_request, response) => {
     response.status(deps.sidecar.ready ? 200 : 503).json({ ready: deps.sidecar.ready });
-  });
-
-  // Orthanc's Lua callback: only a nudge to read the changes feed now. It never names what to read,
-  // so even a caller holding the secret cannot make the sidecar read studies of its choosing.
-  app.post('/hooks/orthanc', hookToken(deps.hookToken), express.text({ limit: 1024, type: '*/*' }), (_request, response) => {
-    deps.sidecar.wake();
-    response.status(204).end();
   });
 
   app.get(
@@ -138,21 +145,6 @@ function statusPath(studyId: string): string {
   return `/studies/${studyId}/kidney-volumes`;
 }
 
-/** Passes only Orthanc's Lua wake-up: the shared secret in its header. */
-function hookToken(secret: string | undefined) {
-  return (request: Request, response: Response, next: NextFunction): void => {
-    if (secret === undefined || secret === '') {
-      response.status(403).json({ error: { kind: 'forbidden', message: 'the Orthanc hook is disabled: set KV_HOOK_TOKEN on the sidecar and in Orthanc\'s environment (the changes feed works without it)' } });
-      return;
-    }
-    if (!sameSecret(request.get(HOOK_TOKEN_HEADER) ?? '', secret)) {
-      response.status(401).json({ error: { kind: 'unauthorized', message: `a valid ${HOOK_TOKEN_HEADER} header is required` } });
-      return;
-    }
-    next();
-  };
-}
-
 /** What a 5xx says to the client: the kind of failure, not its internals. */
 function shortMessage(kind: string, message: string): string {
   const short: Record<string, string> = {
@@ -183,7 +175,7 @@ function describeError(error: unknown): { status: number; kind: string; message:
   if (error instanceof KidneyVolumesError) return { status: httpStatusFor(error), kind: errorKind(error), message: error.message };
   const e = error as { status?: unknown; type?: unknown; limit?: unknown };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    // The limit is the route's own (the Lua hook allows far less than the measurements route).
+    // The limit is the route's own (the dashboard's login allows far less than the measurements route).
     const limit = typeof e.limit === 'number' ? e.limit : MAX_PAYLOAD_BYTES;
     const message = e.type === 'entity.too.large' ? `request body must be at most ${limit} bytes` : `invalid request body: ${messageOf(error)}`;
     return { status: e.status, kind: 'bad-request', message };

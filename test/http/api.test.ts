@@ -208,6 +208,46 @@ describe('the sidecar HTTP API', () => {
     expect(events.slice(before).filter((e) => e.studyId === study.orthancId)).toEqual([]);
   });
 
+  it('answers the Lua wake-up before express as express did: other methods fall through to the API, a body streamed past 1 KB is refused', async () => {
+    const hookHeaders = { 'x-kv-hook-token': HOOK_TOKEN };
+    // Only POST is the wake-up; any other method is an API request like any unknown route.
+    const get = await fetch(url('/hooks/orthanc'), { headers: hookHeaders });
+    expect(get.status).toBe(401);
+    expect(get.headers.get('www-authenticate')).toBe('Bearer');
+    const put = await fetch(url('/hooks/orthanc'), { method: 'PUT', headers: { ...hookHeaders, ...AUTH } });
+    expect(put.status).toBe(404);
+    expect((await errorOf(put)).message).toBe('no route PUT /hooks/orthanc');
+    // Express matched the path in any case, with one trailing slash, and with a query.
+    for (const path of ['/HOOKS/Orthanc', '/hooks/orthanc/', '/hooks/orthanc?study=x']) {
+      const woken = await fetch(url(path), { method: 'POST', headers: hookHeaders });
+      expect(woken.status, path).toBe(204);
+      expect(await woken.text()).toBe('');
+    }
+    expect((await fetch(url('/hooks/orthanc/x'), { method: 'POST', headers: { ...hookHeaders, ...AUTH } })).status).toBe(404);
+    // A body without Content-Length is counted as it arrives.
+    const chunks = [new Uint8Array(700).fill(120), new Uint8Array(700).fill(120)];
+    const streamed = await fetch(url('/hooks/orthanc'), {
+      method: 'POST',
+      headers: hookHeaders,
+      body: new ReadableStream<Uint8Array>({
+        pull: (controller) => {
+          const chunk = chunks.shift();
+          if (chunk === undefined) controller.close();
+          else controller.enqueue(chunk);
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(streamed.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await errorOf(streamed)).toEqual({ kind: 'bad-request', message: 'request body must be at most 1024 bytes' });
+    // A body of exactly 1 KB, and a wrong token of the right length, as the script's header would carry it.
+    expect((await fetch(url('/hooks/orthanc'), { method: 'POST', headers: hookHeaders, body: 'x'.repeat(1024) })).status).toBe(204);
+    const sameLength = await fetch(url('/hooks/orthanc'), { method: 'POST', headers: { 'x-kv-hook-token': HOOK_TOKEN.replace(/.$/, '_') } });
+    expect(sameLength.status).toBe(401);
+    expect(await errorOf(sameLength)).toMatchObject({ kind: 'unauthorized', message: 'a valid x-kv-hook-token header is required' });
+  });
+
   it('answers a server-side failure with a short message and an error ID, and logs the details under that ID', async () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) });

@@ -2,7 +2,8 @@
 // request and a removed status do; the sidecar's own writes (its status, the FHIR Bundle) do not,
 // since each cost a read of the feed and a check of the study, and in a burst held new marks'
 // wake-ups back behind them. Which stable series do: a SEG and another system's SR (they carry no
-// mark; the sidecar reads them at StableSeries), not our own SR series nor images. A counting HTTP
+// mark; the sidecar reads them at StableSeries), not our own SR series nor images, nor a marked study
+// becoming stable again (the sidecar's next poll reads that StableStudy change). A counting HTTP
 // server stands in for the sidecar's hook, so each write's wake-ups are counted exactly; the
 // Orthanc, the script and the CLI that writes our SR are the real ones.
 import { createServer, type Server } from 'node:http';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METADATA } from '../../src/orthanc/metadata.js';
 import type { OrthancClient } from '../../src/orthanc/client.js';
 import { pushDicomInput } from '../fixtures/dicom-input-studies.js';
-import { ctStudy, uploadStudy } from '../fixtures/studies.js';
+import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, type TestOrthanc } from '../helpers/orthanc.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
@@ -109,10 +110,10 @@ async function untilStable(client: OrthancClient, seriesId: string): Promise<voi
 }
 
 describe("Orthanc's Lua script wakes the sidecar when a series becomes stable", () => {
-  // StableAge of a second: OnStableSeries and OnStableStudy fire during the test.
+  // StableAge of a second: OnStableSeries fires during the test (the script has no OnStableStudy).
   const stable = useOrthanc({ LuaScripts: [SCRIPT], StableAge: 1 }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
-  // One marker study, stable before the first test: a later OnStableStudy of a fresh marked study
-  // (which wakes) would land in the next test's count.
+  // One marker study, stable before the first test (the script once woke the sidecar for a marked
+  // study becoming stable; a fresh marker's would have landed in the next test's count).
   let marker: string;
   beforeAll(async () => {
     const study = await uploadStudy(stable.client, ctStudy(1));
@@ -128,6 +129,22 @@ describe("Orthanc's Lua script wakes the sidecar when a series becomes stable", 
       }, stable, marker);
       expect(count, kind).toBe(1);
     }
+  }, 60_000);
+
+  it('not when a marked study grows and becomes stable again: the sidecar reads that StableStudy change at its next poll', async () => {
+    const spec = ctStudy(1);
+    const study = await uploadStudy(stable.client, spec);
+    const seriesId = (await stable.client.studySeries(study.orthancId))[0]!.ID;
+    await untilStable(stable.client, seriesId);
+    expect(await wakesOf(() => stable.client.setStudyMetadata(study.orthancId, METADATA.pending, MARK), stable, marker)).toBe(1);
+    // An image pushed late into the same series: the study is no longer stable, then stable again, marked.
+    const late = buildStudy({ ...spec, studyInstanceUid: study.studyInstanceUid, series: [{ ...spec.series[0]!, images: 1, seriesInstanceUid: study.series[0]!.seriesInstanceUid, firstInstanceNumber: 2 }] });
+    const grown = await wakesOf(async () => {
+      expect((await stable.client.upload(late.files[0]!)).ParentStudy).toBe(study.orthancId);
+      await untilStable(stable.client, seriesId);
+    }, stable, marker);
+    expect(grown).toBe(0);
+    expect((await stable.client.studySeries(study.orthancId))[0]!.Instances).toHaveLength(2);
   }, 60_000);
 
   it('not for image series, nor for our own SR series (written by the real CLI)', async () => {

@@ -19,8 +19,8 @@ let port: number;
 beforeAll(async () => {
   port = await freePort();
 });
-// StableAge of an hour: OnStableStudy cannot fire during the test, so only OnUpdatedStudy (the
-// metadata write) can wake the sidecar; with StableAge near the deadline, either would pass.
+// StableAge of an hour: the study cannot become stable during the test, so only OnUpdatedStudy (the
+// metadata write) can wake the sidecar, whatever the script does for stable studies.
 const STABLE_AGE_S = 3600;
 const orthanc = useOrthanc({ LuaScripts: [SCRIPT], StableAge: STABLE_AGE_S }, () => ({ env: { KV_SIDECAR_URL: `http://127.0.0.1:${port}`, KV_HOOK_TOKEN: HOOK_TOKEN } }));
 beforeAll(async () => {
@@ -43,7 +43,7 @@ describe("Orthanc's Lua script", () => {
     });
     expect(status.state).toBe('done');
     // Done before the next poll (a minute away) and while Orthanc still holds the study unstable:
-    // the wake-up came from the metadata write, not from OnStableStudy.
+    // the wake-up came from the metadata write, not from the study becoming stable.
     expect(Date.now() - started).toBeLessThan(10_000);
     expect((await orthanc.client.study(study.orthancId)).IsStable).toBe(false);
   });
