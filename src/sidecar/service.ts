@@ -162,10 +162,10 @@ export class Sidecar {
         // Back-pressure: with this many studies waiting, reading on would only grow the queue.
         const reading = this.queue.length + this.series.size < MAX_WAITING;
         if (reading) this.feedWanted = false;
-        const more = reading ? await this.readFeed() : false;
+        const found = reading ? await this.readFeed() : false;
         this.orthancReachable = true;
         failures = 0;
-        if (!more && !(reading && this.feedWanted)) await this.queue.wait(this.deps.pollIntervalMs);
+        await this.waitToRead(found);
       } catch (error) {
         failures++;
         this.orthancReachable = errorKind(error) !== 'orthanc-unreachable' && errorKind(error) !== 'orthanc-auth';
@@ -180,6 +180,31 @@ export class Sidecar {
     this.advanceCursor();
     if (this.cursorSeq >= 0) this.writeCursor();
     this.deps.log.info({ event: 'stopped', cursor: this.cursorSeq, waiting: this.queue.length }, 'sidecar stopped');
+  }
+
+  /**
+   * Waits until the feed is worth reading again: at once when the last page found changes or a
+   * wake-up came while it was read; otherwise at the next poll, or earlier when a wake-up comes or
+   * a study is finished (its worker is free). All of that only while the workers will soon want
+   * more studies: while more wait than there are workers, new changes could only join the end of
+   * the queue, and the feed is read at the poll interval. In a burst it was read after nearly every
+   * write of every study, a request each time for Orthanc and for us (issue 17).
+   */
+  private async waitToRead(found: boolean): Promise<void> {
+    const until = Date.now() + this.deps.pollIntervalMs;
+    if (this.stopping || ((found || this.feedWanted) && this.hungry())) return;
+    for (;;) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await this.queue.wait(left);
+      // Woken early: by a wake-up, a study finished or queued, or stop.
+      if (this.stopping || this.hungry()) return;
+    }
+  }
+
+  /** Whether the workers will soon want more: fewer studies wait than there are workers, and the queue has room. */
+  private hungry(): boolean {
+    return this.queue.length < this.concurrency && this.queue.length + this.series.size < MAX_WAITING;
   }
 
   private async loadCursor(): Promise<void> {
@@ -223,8 +248,8 @@ export class Sidecar {
     this.readSeq = Math.max(this.readSeq, page.Last);
     this.advanceCursor();
     this.deps.metrics.lag.set(page.Done ? 0 : Math.max(0, page.Last - this.cursorSeq));
-    // Marks that came while the page was being read are already in the log: read them now
-    // rather than after a poll interval.
+    // Marks that came while the page was being read are already in the log: read them as soon as
+    // the workers want them rather than after a poll interval.
     return !page.Done || page.Changes.length > 0;
   }
 

@@ -41,7 +41,7 @@ export function testProcessor(client: OrthancClient, events: SidecarEvents, over
 }
 
 /** Starts a sidecar on a state folder (a new one unless given). */
-export function startSidecar(client: OrthancClient, options: { stateDir?: string; processor?: Partial<ProcessorDeps>; startFrom?: 'head' | 'beginning'; sidecar?: Partial<Pick<SidecarDeps, 'concurrency' | 'budget'>> } = {}): TestSidecar {
+export function startSidecar(client: OrthancClient, options: { stateDir?: string; processor?: Partial<ProcessorDeps>; startFrom?: 'head' | 'beginning'; sidecar?: Partial<Pick<SidecarDeps, 'concurrency' | 'budget' | 'pollIntervalMs'>> } = {}): TestSidecar {
   const events = new SidecarEvents();
   const recorded: StudyEvent[] = [];
   events.subscribe((e) => recorded.push(e));
