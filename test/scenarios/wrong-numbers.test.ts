@@ -14,6 +14,7 @@ import { buildStudy, ctStudy, uploadStudy } from '../fixtures/studies.js';
 import { runCli } from '../helpers/cli.js';
 import { useOrthanc } from '../helpers/use-orthanc.js';
 import { runSidecar, type RunningSidecar } from '../helpers/sidecar-process.js';
+import { startOrthanc, type TestOrthanc } from '../helpers/orthanc.js';
 import { seriesCounts, waitForState } from '../sidecar/harness.js';
 
 // Whole pipelines with the FHIR validator in child processes: slow on a loaded 2-core CI machine.
@@ -161,20 +162,31 @@ describe('item 5: one explicit time zone', () => {
   });
 
   it("the SR's ContentTime is on KV_TIMEZONE's clock like the FHIR times, whatever the machine's zone", async () => {
-    const study = await uploadStudy(orthanc.client, ctStudy(1));
+    // An Orthanc of its own: the sidecar above (on the machine's zone) could see attach's mark and
+    // claim the study before attach does, and then the report would be the sidecar's (seen once in CI).
+    const own = await startOrthanc();
+    try {
+      await zonedAttach(own);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  async function zonedAttach(own: TestOrthanc): Promise<void> {
+    const study = await uploadStudy(own.client, ctStudy(1));
     const before = Date.now();
-    const run = await runCli(['attach', study.orthancId, '--right', '125', '--approach', 'sr,fhir'], env({ KV_TIMEZONE: 'Asia/Tokyo', TZ: 'UTC' }));
+    const run = await runCli(['attach', study.orthancId, '--right', '125', '--approach', 'sr,fhir'], { ...own.env, KV_TIMEZONE: 'Asia/Tokyo', TZ: 'UTC' });
     expect(run.code).toBe(0);
-    const sr = (await orthanc.client.studySeries(study.orthancId)).find((s) => s.MainDicomTags['Modality'] === 'SR');
-    const { dataset } = decodePart10(await orthanc.client.instanceFile(sr!.Instances[0]!));
+    const sr = (await own.client.studySeries(study.orthancId)).find((s) => s.MainDicomTags['Modality'] === 'SR');
+    const { dataset } = decodePart10(await own.client.instanceFile(sr!.Instances[0]!));
     // Tokyo is UTC+9 all year: the SR's wall clock is nine hours ahead of the UTC clock.
     const tokyo = new Date(before + 9 * 3600_000);
     const expected = `${tokyo.getUTCFullYear()}${String(tokyo.getUTCMonth() + 1).padStart(2, '0')}${String(tokyo.getUTCDate()).padStart(2, '0')}${String(tokyo.getUTCHours()).padStart(2, '0')}`;
     expect(`${String(dataset['ContentDate'])}${String(dataset['ContentTime']).slice(0, 2)}`).toBe(expected);
-    const bundle = JSON.parse((await orthanc.client.studyMetadata(study.orthancId, METADATA.fhir))!.value) as { entry: { resource: { resourceType: string; effectiveDateTime?: string } }[] };
+    const bundle = JSON.parse((await own.client.studyMetadata(study.orthancId, METADATA.fhir))!.value) as { entry: { resource: { resourceType: string; effectiveDateTime?: string } }[] };
     const observation = bundle.entry.find((e) => e.resource.resourceType === 'Observation');
     expect(observation?.resource.effectiveDateTime).toBe('2024-01-15T10:15:30+09:00');
-  });
+  }
 });
 
 describe('item 17: HL7 file names', () => {
