@@ -191,6 +191,16 @@ describe('item 5: one explicit time zone', () => {
 
 describe('item 17: HL7 file names', () => {
   it('a StudyInstanceUID like ../../../escaped writes nothing outside KV_HL7_DIR and fails the delivery naming the UID', async () => {
+    // An Orthanc of its own, as in item 5: the file's sidecar must not take the study from attach.
+    const own = await startOrthanc();
+    try {
+      await escapingUid(own);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  async function escapingUid(own: TestOrthanc): Promise<void> {
     const base = mkdtempSync(join(tmpdir(), 'kv-hl7-'));
     const dir = join(base, 'a', 'b', 'c');
     mkdirSync(dir, { recursive: true });
@@ -199,13 +209,13 @@ describe('item 17: HL7 file names', () => {
     let studyId = '';
     for (const file of built.files) {
       const { dataset } = decodePart10(file);
-      studyId = (await orthanc.client.upload(encodePart10({ ...dataset, StudyInstanceUID: uid }))).ParentStudy;
+      studyId = (await own.client.upload(encodePart10({ ...dataset, StudyInstanceUID: uid }))).ParentStudy;
     }
-    const run = await runCli(['attach', studyId, '--right', '125', '--approach', 'private'], env({ KV_HL7_DIR: dir }));
+    const run = await runCli(['attach', studyId, '--right', '125', '--approach', 'private'], { ...own.env, KV_TIMEZONE: 'UTC', KV_HL7_DIR: dir });
     expect(run.stderr).toContain('is not a DICOM UID (digits and dots, at most 64 characters), so it cannot name the HL7 file');
     expect(run.code).not.toBe(0);
     expect(readdirSync(dir)).toEqual([]);
     expect(existsSync(join(base, 'escaped_'))).toBe(false);
     expect(readdirSync(base)).toEqual(['a']);
-  });
+  }
 });
